@@ -1,0 +1,111 @@
+//! Settings of the local stack, with every default in one place.
+//!
+//! `StackConfig::default()` is what `cdc-chaos up` uses; the CLI and tests override single fields
+//! with the chained setters. Nothing here talks to a process or the network.
+
+use std::path::PathBuf;
+
+/// Where and how the local stack runs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StackConfig {
+    /// Run directory of the stack: data, rendered configs, logs, `state.json`.
+    /// Default: `$CDC_CHAOS_HOME`, else `/var/lib/cdc-chaos` as root, else
+    /// `$HOME/.local/state/cdc-chaos`.
+    pub home: PathBuf,
+    /// Cache of resolved jars (Kafka, Connect, Debezium): `$CDC_CHAOS_CACHE`, else
+    /// `$HOME/.cache/cdc-chaos`. Shared by every stack on the host.
+    pub cache: PathBuf,
+    /// Number of Kafka nodes (each broker + controller). Default 3.
+    pub kafka_nodes: u16,
+    /// First three octets of the bridge subnet when nodes run in network namespaces.
+    /// Default `10.231.0`: the bridge is `.1`, node N is `.(10+N)`.
+    pub subnet: String,
+    /// Prefix of every network namespace, veth and bridge the harness makes. Default `cdcc`.
+    pub net_prefix: String,
+    /// Broker port (namespaces: on every node's address; loopback: first node, then +1 ...).
+    pub kafka_port: u16,
+    /// Controller port (as above).
+    pub controller_port: u16,
+    /// Kafka broker JVM heap (`-Xmx`). Default `512m`.
+    pub kafka_heap: String,
+    /// Kafka Connect JVM heap. Default `768m`.
+    pub connect_heap: String,
+    /// PostgreSQL port on 127.0.0.1. Default 55432.
+    pub postgres_port: u16,
+    /// MariaDB port on 127.0.0.1. Default 53306.
+    pub mariadb_port: u16,
+    /// Kafka Connect REST port on 127.0.0.1. Default 58083.
+    pub connect_port: u16,
+    /// Run Kafka nodes on loopback instead of network namespaces (no partition faults then).
+    /// Default: false as root, true otherwise.
+    pub loopback: bool,
+    /// Seconds to wait for each component to become ready. Default 180.
+    pub ready_timeout_secs: u64,
+}
+
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        let home_env = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        let home = std::env::var_os("CDC_CHAOS_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            if is_root() {
+                PathBuf::from("/var/lib/cdc-chaos")
+            } else {
+                home_env.join(".local/state/cdc-chaos")
+            }
+        });
+        let cache = std::env::var_os("CDC_CHAOS_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home_env.join(".cache/cdc-chaos"));
+        StackConfig {
+            home,
+            cache,
+            kafka_nodes: 3,
+            subnet: "10.231.0".into(),
+            net_prefix: "cdcc".into(),
+            kafka_port: 9092,
+            controller_port: 9093,
+            kafka_heap: "512m".into(),
+            connect_heap: "768m".into(),
+            postgres_port: 55432,
+            mariadb_port: 53306,
+            connect_port: 58083,
+            loopback: !is_root(),
+            ready_timeout_secs: 180,
+        }
+    }
+}
+
+impl StackConfig {
+    pub fn home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.home = home.into();
+        self
+    }
+    pub fn cache(mut self, cache: impl Into<PathBuf>) -> Self {
+        self.cache = cache.into();
+        self
+    }
+    pub fn loopback(mut self, loopback: bool) -> Self {
+        self.loopback = loopback;
+        self
+    }
+    pub fn postgres_port(mut self, port: u16) -> Self {
+        self.postgres_port = port;
+        self
+    }
+    pub fn mariadb_port(mut self, port: u16) -> Self {
+        self.mariadb_port = port;
+        self
+    }
+    pub fn connect_port(mut self, port: u16) -> Self {
+        self.connect_port = port;
+        self
+    }
+    pub fn ready_timeout_secs(mut self, secs: u64) -> Self {
+        self.ready_timeout_secs = secs;
+        self
+    }
+}

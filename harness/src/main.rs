@@ -1,0 +1,131 @@
+//! The `cdc-chaos` command. Exit codes: 0 success / pass, 1 invariant violated (e.g. audit
+//! mismatch), 2 setup or harness error (bad input, a component that failed), 3 unknown outcome.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use cdc_chaos::platform::local::{status_table, LocalStack};
+use cdc_chaos::{audit, error, Profile, StackConfig};
+
+#[derive(Parser)]
+#[command(name = "cdc-chaos", version, about = "Proves (or disproves) exactly-once delivery of a CDC pipeline under faults")]
+struct Cli {
+    /// Run directory of the stack: data, configs, logs, state [default: $CDC_CHAOS_HOME, else /var/lib/cdc-chaos as root]
+    #[arg(long, global = true, env = "CDC_CHAOS_HOME")]
+    home: Option<PathBuf>,
+    /// Cache of resolved jars [default: $CDC_CHAOS_CACHE, else ~/.cache/cdc-chaos]
+    #[arg(long, global = true, env = "CDC_CHAOS_CACHE")]
+    cache: Option<PathBuf>,
+    /// Run the Kafka nodes on 127.0.0.1 instead of network namespaces (no partition faults)
+    #[arg(long, global = true)]
+    loopback: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the stack (provisioning what is missing) and return when it is healthy
+    Up {
+        /// Configuration profile: `durable`, `weak`, or a path to a profile file
+        #[arg(long, default_value = "durable")]
+        profile: String,
+        /// Seconds to wait for each component to become ready
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+    },
+    /// Stop every component and remove the network namespaces and iptables rules
+    Down {
+        /// Also delete the data (databases, Kafka logs)
+        #[arg(long)]
+        purge: bool,
+    },
+    /// List every component: name, pid, address, health
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the live cluster's and clients' settings with the profile, row by row
+    Audit {
+        /// Profile to compare against [default: the one the stack was started with]
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CDC_CHAOS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> cdc_chaos::Result<i32> {
+    let mut cfg = StackConfig::default();
+    if let Some(h) = cli.home {
+        cfg.home = h;
+    }
+    if let Some(c) = cli.cache {
+        cfg.cache = c;
+    }
+    if cli.loopback {
+        cfg.loopback = true;
+    }
+    match cli.command {
+        Command::Up { profile, timeout } => {
+            let profile = Profile::load(&profile)?;
+            cfg.ready_timeout_secs = timeout;
+            let stack = LocalStack::new(cfg);
+            let rows = stack.up(&profile)?;
+            print!("{}", status_table(&rows));
+            Ok(error::EXIT_PASS)
+        }
+        Command::Down { purge } => {
+            LocalStack::new(cfg).down(purge)?;
+            Ok(error::EXIT_PASS)
+        }
+        Command::Status { json } => {
+            let stack = LocalStack::new(cfg);
+            let rows = stack.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+            } else {
+                print!("{}", status_table(&rows));
+            }
+            let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
+            Ok(if healthy { error::EXIT_PASS } else { error::EXIT_UNKNOWN })
+        }
+        Command::Audit { profile, json } => {
+            let stack = LocalStack::new(cfg);
+            let state = cdc_chaos::platform::state::StackState::load(&stack.layout.state_file())?;
+            let name = profile.or(state.profile_source.clone().map(|s| s.trim_start_matches("builtin:").to_string())).ok_or_else(|| {
+                cdc_chaos::Error::Usage("no stack is running here and no --profile given".into())
+            })?;
+            let profile = Profile::load(&name)?;
+            let topo = state.topology.clone().unwrap_or(stack.topo.clone());
+            let rows = audit::audit(&stack.layout, &topo, &profile)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+            } else {
+                print!("{}", audit::table(&rows));
+            }
+            let failed = rows.iter().filter(|r| !r.ok).count();
+            if failed > 0 {
+                return Err(cdc_chaos::Error::AuditMismatch { profile: profile.name, failed, total: rows.len() });
+            }
+            Ok(error::EXIT_PASS)
+        }
+    }
+}

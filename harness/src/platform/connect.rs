@@ -1,0 +1,283 @@
+//! Kafka Connect in distributed mode with the Debezium PostgreSQL and MariaDB connectors on its
+//! plugin path: rendering the worker config from the profile, starting the JVM, registering the
+//! connectors through the REST API and waiting until they and their tasks run.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::StackConfig;
+use crate::error::{Error, Result};
+use crate::platform::process;
+use crate::platform::topics;
+use crate::platform::{jvm, mariadb, postgres, write_file, Layout, Topology};
+use crate::profile::Profile;
+use crate::properties::{self, Properties};
+
+pub const NAME: &str = "connect";
+const CONNECT_MAIN: &str = "org.apache.kafka.connect.cli.ConnectDistributed";
+/// Connector names.
+pub const CRM_CONNECTOR: &str = "crm-source";
+pub const FLEET_CONNECTOR: &str = "fleet-source";
+
+/// The worker's configuration: identity, internal topics, converters, then the profile's
+/// producer settings (prefixed `producer.`), consumer settings (`consumer.`) and `[connect.worker]`.
+pub fn worker_properties(profile: &Profile, topo: &Topology, plugin_path: &str) -> Properties {
+    let mut p = Properties::new();
+    let rf = profile.replication_factor.to_string();
+    for (k, v) in [
+        ("bootstrap.servers", topo.bootstrap()),
+        ("group.id", "cdc-chaos-connect".into()),
+        ("key.converter", "org.apache.kafka.connect.json.JsonConverter".into()),
+        ("value.converter", "org.apache.kafka.connect.json.JsonConverter".into()),
+        ("key.converter.schemas.enable", "false".into()),
+        ("value.converter.schemas.enable", "false".into()),
+        ("config.storage.topic", topics::CONNECT_CONFIGS.into()),
+        ("offset.storage.topic", topics::CONNECT_OFFSETS.into()),
+        ("status.storage.topic", topics::CONNECT_STATUS.into()),
+        ("config.storage.replication.factor", rf.clone()),
+        ("offset.storage.replication.factor", rf.clone()),
+        ("status.storage.replication.factor", rf),
+        ("offset.flush.interval.ms", "1000".into()),
+        ("listeners", format!("http://{}", topo.connect)),
+        ("rest.advertised.host.name", "127.0.0.1".into()),
+        ("rest.advertised.port", topo.connect_port().to_string()),
+        ("plugin.path", plugin_path.into()),
+        ("plugin.discovery", "service_load".into()),
+        // Topics come from the harness only.
+        ("topic.creation.enable", "false".into()),
+    ] {
+        p.insert(k.into(), v);
+    }
+    for (k, v) in &profile.producer {
+        p.insert(format!("producer.{k}"), v.clone());
+    }
+    for (k, v) in &profile.consumer {
+        p.insert(format!("consumer.{k}"), v.clone());
+    }
+    for (k, v) in &profile.connect_worker {
+        p.insert(k.clone(), v.clone());
+    }
+    p
+}
+
+/// Debezium PostgreSQL connector for `crm` (pgoutput decoder, publication made by the schema).
+pub fn crm_connector(profile: &Profile, topo: &Topology) -> Map<String, Value> {
+    let mut c = json!({
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "tasks.max": "1",
+        "plugin.name": "pgoutput",
+        "database.hostname": "127.0.0.1",
+        "database.port": topo.postgres_port().to_string(),
+        "database.user": postgres::USER,
+        "database.password": postgres::PASSWORD,
+        "database.dbname": "crm",
+        "topic.prefix": "crm",
+        "table.include.list": "public.customers,public.flights",
+        "slot.name": "cdc_chaos_crm",
+        "publication.name": "cdc_chaos_crm",
+        "publication.autocreate.mode": "disabled",
+        "snapshot.mode": "initial",
+        "tombstones.on.delete": "true",
+        "decimal.handling.mode": "string",
+        "time.precision.mode": "connect",
+    });
+    merge_profile(&mut c, profile);
+    c.as_object().cloned().expect("object")
+}
+
+/// Debezium MariaDB connector for `fleet` (schema history in its own topic).
+pub fn fleet_connector(profile: &Profile, topo: &Topology) -> Map<String, Value> {
+    let mut c = json!({
+        "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
+        "tasks.max": "1",
+        "database.hostname": "127.0.0.1",
+        "database.port": topo.mariadb_port().to_string(),
+        "database.user": mariadb::USER,
+        "database.password": mariadb::PASSWORD,
+        "database.server.id": "5401",
+        "database.ssl.mode": "disable",
+        "topic.prefix": "fleet",
+        "database.include.list": "fleet",
+        "table.include.list": "fleet.vehicles",
+        "include.schema.changes": "false",
+        "snapshot.mode": "initial",
+        "tombstones.on.delete": "true",
+        "decimal.handling.mode": "string",
+        "time.precision.mode": "connect",
+        "schema.history.internal.kafka.bootstrap.servers": topo.bootstrap(),
+        "schema.history.internal.kafka.topic": topics::SCHEMA_HISTORY,
+    });
+    let obj = c.as_object_mut().expect("object");
+    for (k, v) in &profile.producer {
+        obj.insert(format!("schema.history.internal.producer.{k}"), Value::String(v.clone()));
+    }
+    for (k, v) in &profile.consumer {
+        obj.insert(format!("schema.history.internal.consumer.{k}"), Value::String(v.clone()));
+    }
+    merge_profile(&mut c, profile);
+    c.as_object().cloned().expect("object")
+}
+
+fn merge_profile(c: &mut Value, profile: &Profile) {
+    let obj = c.as_object_mut().expect("object");
+    for (k, v) in &profile.connector {
+        obj.insert(k.clone(), Value::String(v.clone()));
+    }
+}
+
+/// Renders the worker config and starts the worker. Returns its pid.
+pub fn start(cfg: &StackConfig, layout: &Layout, profile: &Profile, topo: &Topology) -> Result<u32> {
+    let dir = layout.dir(NAME);
+    let props = worker_properties(profile, topo, &layout.plugins().display().to_string());
+    let config = dir.join("worker.properties");
+    write_file(&config, &properties::render(&format!("Kafka Connect worker — rendered by cdc-chaos from profile {}", profile.name), &props))?;
+    for (name, c) in [(CRM_CONNECTOR, crm_connector(profile, topo)), (FLEET_CONNECTOR, fleet_connector(profile, topo))] {
+        write_file(&dir.join(format!("{name}.json")), &serde_json::to_string_pretty(&c).expect("json"))?;
+    }
+    let mut cmd = jvm::server(layout, None, &cfg.connect_heap, &layout.kafka_classpath(), &layout.log(NAME), CONNECT_MAIN);
+    cmd.arg(&config);
+    process::spawn_detached(NAME, cmd, &layout.log(NAME))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn get(base: &str, path: &str) -> Result<(u16, Value)> {
+    let url = format!("http://{base}{path}");
+    let mut resp = agent().get(&url).call().map_err(|e| Error::component(NAME, format!("GET {url}: {e}")))?;
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    Ok((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
+}
+
+/// Waits until the worker's REST API answers.
+pub fn wait_rest(topo: &Topology, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
+    process::wait_until("kafka connect REST API", timeout, Duration::from_millis(500), alive, || {
+        Ok(matches!(get(&topo.connect, "/connectors"), Ok((200, _))))
+    })
+}
+
+/// Creates or updates a connector (`PUT /connectors/<name>/config` is idempotent).
+pub fn register(topo: &Topology, name: &str, config: &Map<String, Value>) -> Result<()> {
+    let url = format!("http://{}/connectors/{name}/config", topo.connect);
+    // A worker that has just started may answer 409 (rebalance in progress) for a while.
+    let mut last = String::new();
+    for _ in 0..60 {
+        let mut resp = agent()
+            .put(&url)
+            .send_json(Value::Object(config.clone()))
+            .map_err(|e| Error::component(NAME, format!("PUT {url}: {e}")))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        match status {
+            200 | 201 => return Ok(()),
+            409 | 500 | 503 => {
+                last = format!("{status}: {body}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            _ => return Err(Error::component(NAME, format!("registering connector {name}: HTTP {status}: {body}"))),
+        }
+    }
+    Err(Error::component(NAME, format!("registering connector {name}: {last}")))
+}
+
+/// State of a connector and its tasks (`RUNNING`, `FAILED`, ...), with the first task trace.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConnectorStatus {
+    pub name: String,
+    pub connector: String,
+    pub tasks: Vec<String>,
+    pub trace: Option<String>,
+}
+
+impl ConnectorStatus {
+    pub fn running(&self) -> bool {
+        self.connector == "RUNNING" && !self.tasks.is_empty() && self.tasks.iter().all(|t| t == "RUNNING")
+    }
+    pub fn failed(&self) -> bool {
+        self.connector == "FAILED" || self.tasks.iter().any(|t| t == "FAILED")
+    }
+}
+
+pub fn status(topo: &Topology, name: &str) -> Result<ConnectorStatus> {
+    let (code, v) = get(&topo.connect, &format!("/connectors/{name}/status"))?;
+    if code != 200 {
+        return Err(Error::component(NAME, format!("status of {name}: HTTP {code}: {v}")));
+    }
+    Ok(parse_status(name, &v))
+}
+
+fn parse_status(name: &str, v: &Value) -> ConnectorStatus {
+    let s = |v: &Value| v.as_str().unwrap_or("UNKNOWN").to_string();
+    let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+    let trace = v["connector"]["trace"]
+        .as_str()
+        .or_else(|| tasks.iter().find_map(|t| t["trace"].as_str()))
+        .map(|t| t.lines().take(8).collect::<Vec<_>>().join("\n"));
+    ConnectorStatus { name: name.into(), connector: s(&v["connector"]["state"]), tasks: tasks.iter().map(|t| s(&t["state"])).collect(), trace }
+}
+
+/// Live configuration of a connector, as the worker holds it.
+pub fn connector_config(topo: &Topology, name: &str) -> Result<Map<String, Value>> {
+    let (code, v) = get(&topo.connect, &format!("/connectors/{name}/config"))?;
+    match (code, v) {
+        (200, Value::Object(m)) => Ok(m),
+        (code, v) => Err(Error::component(NAME, format!("config of {name}: HTTP {code}: {v}"))),
+    }
+}
+
+/// Registers both connectors and waits until they and their tasks run. A connector that fails is
+/// reported with its stack trace.
+pub fn register_and_wait(layout: &Layout, profile: &Profile, topo: &Topology, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
+    for (name, c) in [(CRM_CONNECTOR, crm_connector(profile, topo)), (FLEET_CONNECTOR, fleet_connector(profile, topo))] {
+        crate::progress::note(&format!("registering connector {name} ({})", c["connector.class"].as_str().unwrap_or("")));
+        register(topo, name, &c)?;
+    }
+    for name in [CRM_CONNECTOR, FLEET_CONNECTOR] {
+        let mut last = None;
+        process::wait_until(&format!("connector {name} to run"), timeout, Duration::from_millis(500), &mut alive, || {
+            let s = match status(topo, name) {
+                Ok(s) => s,
+                Err(_) => return Ok(false),
+            };
+            if s.failed() {
+                return Err(Error::component_with_log(
+                    format!("connector {name}"),
+                    format!("failed: connector {} tasks {:?}\n{}", s.connector, s.tasks, s.trace.clone().unwrap_or_default()),
+                    layout.log(NAME),
+                ));
+            }
+            let running = s.running();
+            last = Some(s);
+            Ok(running)
+        })
+        .map_err(|e| match &last {
+            Some(s) => Error::component(format!("connector {name}"), format!("{e}; last state: connector {} tasks {:?}", s.connector, s.tasks)),
+            None => e,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connect_status() {
+        let v = json!({"name":"x","connector":{"state":"RUNNING","worker_id":"w"},"tasks":[{"id":0,"state":"FAILED","trace":"boom\nat x"}]});
+        let s = parse_status("x", &v);
+        assert!(s.failed() && !s.running());
+        assert_eq!(s.trace.as_deref(), Some("boom\nat x"));
+        let v = json!({"connector":{"state":"RUNNING"},"tasks":[{"id":0,"state":"RUNNING"}]});
+        assert!(parse_status("x", &v).running());
+        let v = json!({"connector":{"state":"RUNNING"},"tasks":[]});
+        assert!(!parse_status("x", &v).running());
+    }
+}

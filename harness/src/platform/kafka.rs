@@ -1,0 +1,170 @@
+//! Apache Kafka nodes in KRaft combined mode (broker + controller), started from the Maven Central
+//! jars: rendering `server.properties` from the profile, formatting storage, starting the JVM and
+//! waiting until every broker is registered and the controller quorum has a leader.
+
+use std::process::Command;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+use crate::config::StackConfig;
+use crate::error::{Error, Result};
+use crate::platform::process::{self, run};
+use crate::platform::{jvm, write_file, KafkaNode, Layout, Topology};
+use crate::profile::Profile;
+use crate::properties::{self, Properties};
+
+/// Main class of a Kafka server.
+const KAFKA_MAIN: &str = "kafka.Kafka";
+/// Kafka's storage tool (`kafka-storage.sh`).
+const STORAGE_TOOL: &str = "kafka.tools.StorageTool";
+/// Kafka's metadata quorum tool (`kafka-metadata-quorum.sh`).
+const QUORUM_TOOL: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
+
+/// `server.properties` of `node`: the node's identity and listeners, then the profile's `[broker]`
+/// settings (which win on conflict, so a profile can tune anything).
+pub fn server_properties(profile: &Profile, topo: &Topology, node: &KafkaNode, log_dir: &str) -> Properties {
+    let mut p = Properties::new();
+    let set = |p: &mut Properties, k: &str, v: String| {
+        p.insert(k.to_string(), v);
+    };
+    set(&mut p, "process.roles", "broker,controller".into());
+    set(&mut p, "node.id", node.id.to_string());
+    set(&mut p, "controller.quorum.voters", topo.quorum_voters());
+    set(&mut p, "listeners", format!("PLAINTEXT://{},CONTROLLER://{}", node.broker_addr(), node.controller_addr()));
+    set(&mut p, "advertised.listeners", format!("PLAINTEXT://{}", node.broker_addr()));
+    set(&mut p, "controller.listener.names", "CONTROLLER".into());
+    set(&mut p, "inter.broker.listener.name", "PLAINTEXT".into());
+    set(&mut p, "listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into());
+    set(&mut p, "log.dirs", log_dir.into());
+    set(&mut p, "num.partitions", profile.partitions.to_string());
+    // Small thread pools: three nodes, Connect and the databases share two cores.
+    set(&mut p, "num.network.threads", "2".into());
+    set(&mut p, "num.io.threads", "2".into());
+    set(&mut p, "num.replica.fetchers", "1".into());
+    set(&mut p, "background.threads", "2".into());
+    set(&mut p, "group.initial.rebalance.delay.ms", "0".into());
+    set(&mut p, "log.retention.hours", "-1".into());
+    for (k, v) in &profile.broker {
+        p.insert(k.clone(), v.clone());
+    }
+    p
+}
+
+/// Renders, formats (once) and starts every node. Returns `(node, pid)` as each starts, through
+/// `started`, so that the caller records it before the next one starts.
+pub fn start_node(cfg: &StackConfig, layout: &Layout, profile: &Profile, topo: &Topology, node: &KafkaNode, cluster_id: &str) -> Result<u32> {
+    let dir = layout.dir(&node.name);
+    let data = dir.join("data");
+    let props = server_properties(profile, topo, node, &data.display().to_string());
+    let config = dir.join("server.properties");
+    write_file(&config, &properties::render(&format!("{} — rendered by cdc-chaos from profile {}", node.name, profile.name), &props))?;
+    if !data.join("meta.properties").exists() {
+        let mut cmd = jvm::tool(layout, STORAGE_TOOL);
+        cmd.args(["format", "-t", cluster_id, "-c"]).arg(&config).arg("--ignore-formatted");
+        run(cmd).map_err(|e| Error::component(&node.name, format!("formatting storage in {}: {e}", data.display())))?;
+    }
+    let log = layout.log(&node.name);
+    let mut cmd = jvm::server(layout, node.netns.as_deref(), &cfg.kafka_heap, &layout.kafka_classpath(), &log, KAFKA_MAIN);
+    cmd.arg(&config);
+    process::spawn_detached(&node.name, cmd, &log)
+}
+
+/// The cluster id, made once per stack home and kept with the data.
+pub fn cluster_id(layout: &Layout) -> Result<String> {
+    let path = layout.home.join("cluster.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let mut bytes = [0u8; 16];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io("reading random bytes", "/dev/urandom", e))?;
+    let id = base64_url(&bytes);
+    write_file(&path, &id)?;
+    Ok(id)
+}
+
+/// URL-safe base64 without padding: the form of a Kafka cluster id (22 characters for 16 bytes).
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Ids of the brokers registered in the cluster's metadata, as seen from `bootstrap`.
+pub fn registered_brokers(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "0")
+        .create()
+        .map_err(|e| Error::component("kafka", format!("client for {bootstrap}: {e}")))?;
+    let md = consumer
+        .fetch_metadata(None, timeout)
+        .map_err(|e| Error::component("kafka", format!("metadata from {bootstrap}: {e}")))?;
+    let mut ids: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// The controller quorum's leader id, from `kafka-metadata-quorum describe --status`.
+pub fn quorum_leader(layout: &Layout, bootstrap: &str) -> Result<Option<i32>> {
+    let mut cmd: Command = jvm::tool(layout, QUORUM_TOOL);
+    cmd.args(["--bootstrap-server", bootstrap, "describe", "--status"]);
+    let out = run(cmd)?;
+    Ok(parse_quorum_leader(&out))
+}
+
+fn parse_quorum_leader(out: &str) -> Option<i32> {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("LeaderId:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|id: &i32| *id >= 0)
+}
+
+/// Waits until every node is registered as a broker and the quorum has a leader.
+pub fn wait_ready(layout: &Layout, topo: &Topology, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<i32> {
+    let bootstrap = topo.bootstrap();
+    let want: Vec<i32> = topo.nodes.iter().map(|n| i32::from(n.id)).collect();
+    let mut seen = Vec::new();
+    process::wait_until("kafka brokers to register", timeout, Duration::from_millis(500), alive, || {
+        seen = registered_brokers(&bootstrap, Duration::from_secs(3)).unwrap_or_default();
+        Ok(seen == want)
+    })
+    .map_err(|e| Error::component("kafka", format!("{e}; registered brokers: {seen:?}, expected {want:?}")))?;
+    let mut leader = None;
+    process::wait_until("kafka controller quorum leader", timeout, Duration::from_secs(1), || Ok(()), || {
+        leader = quorum_leader(layout, &bootstrap).ok().flatten();
+        Ok(leader.is_some())
+    })?;
+    Ok(leader.unwrap_or(-1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        assert_eq!(base64_url(&[0u8; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(base64_url(&[0xffu8; 16]).len(), 22);
+    }
+
+    #[test]
+    fn parses_quorum_leader() {
+        let out = "ClusterId:              abc\nLeaderId:               2\nLeaderEpoch:            5\n";
+        assert_eq!(parse_quorum_leader(out), Some(2));
+        assert_eq!(parse_quorum_leader("LeaderId: -1\n"), None);
+        assert_eq!(parse_quorum_leader("nothing"), None);
+    }
+}

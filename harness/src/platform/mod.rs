@@ -1,0 +1,179 @@
+//! Platforms the stack runs on. `local` (this host) is the default: every component a process of
+//! this machine, Kafka nodes in network namespaces on a bridge so that links can be cut.
+//!
+//! This module owns the stack's topology (who listens where) and its layout on disk; each
+//! component's own module renders its configuration and knows its command line.
+
+pub mod connect;
+pub mod jvm;
+pub mod kafka;
+pub mod local;
+pub mod mariadb;
+pub mod netns;
+pub mod postgres;
+pub mod process;
+pub mod provision;
+pub mod state;
+pub mod topics;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::StackConfig;
+
+/// One Kafka node (broker + controller, KRaft combined mode).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KafkaNode {
+    /// KRaft node id, 1-based.
+    pub id: u16,
+    /// Component name, `kafka-<id>`.
+    pub name: String,
+    /// Network namespace the node runs in (`None` on loopback).
+    pub netns: Option<String>,
+    /// Address clients and peers use.
+    pub host: String,
+    pub broker_port: u16,
+    pub controller_port: u16,
+}
+
+impl KafkaNode {
+    pub fn broker_addr(&self) -> String {
+        format!("{}:{}", self.host, self.broker_port)
+    }
+    pub fn controller_addr(&self) -> String {
+        format!("{}:{}", self.host, self.controller_port)
+    }
+}
+
+/// Where every component of the local stack listens.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Topology {
+    /// `namespaces` or `loopback`.
+    pub network: String,
+    /// Bridge joining the node namespaces (`None` on loopback).
+    pub bridge: Option<String>,
+    /// Address of the bridge in the root namespace.
+    pub bridge_addr: Option<String>,
+    pub nodes: Vec<KafkaNode>,
+    pub postgres: String,
+    pub mariadb: String,
+    pub connect: String,
+}
+
+impl Topology {
+    pub fn new(cfg: &StackConfig) -> Topology {
+        let nodes = (1..=cfg.kafka_nodes)
+            .map(|id| {
+                if cfg.loopback {
+                    KafkaNode {
+                        id,
+                        name: format!("kafka-{id}"),
+                        netns: None,
+                        host: "127.0.0.1".into(),
+                        broker_port: cfg.kafka_port + 10_000 + id * 10,
+                        controller_port: cfg.kafka_port + 10_001 + id * 10,
+                    }
+                } else {
+                    KafkaNode {
+                        id,
+                        name: format!("kafka-{id}"),
+                        netns: Some(format!("{}-kafka-{id}", cfg.net_prefix)),
+                        host: format!("{}.{}", cfg.subnet, 10 + id),
+                        broker_port: cfg.kafka_port,
+                        controller_port: cfg.controller_port,
+                    }
+                }
+            })
+            .collect();
+        Topology {
+            network: if cfg.loopback { "loopback".into() } else { "namespaces".into() },
+            bridge: (!cfg.loopback).then(|| format!("{}-br0", cfg.net_prefix)),
+            bridge_addr: (!cfg.loopback).then(|| format!("{}.1", cfg.subnet)),
+            nodes,
+            postgres: format!("127.0.0.1:{}", cfg.postgres_port),
+            mariadb: format!("127.0.0.1:{}", cfg.mariadb_port),
+            connect: format!("127.0.0.1:{}", cfg.connect_port),
+        }
+    }
+
+    /// `bootstrap.servers` for clients.
+    pub fn bootstrap(&self) -> String {
+        self.nodes.iter().map(KafkaNode::broker_addr).collect::<Vec<_>>().join(",")
+    }
+
+    /// `controller.quorum.voters` of the KRaft quorum.
+    pub fn quorum_voters(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("{}@{}", n.id, n.controller_addr()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn postgres_port(&self) -> u16 {
+        port_of(&self.postgres)
+    }
+    pub fn mariadb_port(&self) -> u16 {
+        port_of(&self.mariadb)
+    }
+    pub fn connect_port(&self) -> u16 {
+        port_of(&self.connect)
+    }
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(0)
+}
+
+/// The stack's files under its home directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub home: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Layout {
+    pub fn new(cfg: &StackConfig) -> Layout {
+        Layout { home: cfg.home.clone(), cache: cfg.cache.clone() }
+    }
+    /// Directory of one component (`kafka-1`, `postgres`, `connect`, ...).
+    pub fn dir(&self, component: &str) -> PathBuf {
+        self.home.join(component)
+    }
+    /// The component's main log (stdout + stderr of its process).
+    pub fn log(&self, component: &str) -> PathBuf {
+        self.dir(component).join(format!("{component}.log"))
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.home.join("state.json")
+    }
+    /// Rendered client configurations (producer, consumer, processing) for the pipeline and checker.
+    pub fn clients_dir(&self) -> PathBuf {
+        self.home.join("clients")
+    }
+    /// Resolved jars: `<lib>/kafka/*.jar`, `<lib>/plugins/<connector>/*.jar`.
+    pub fn lib(&self) -> PathBuf {
+        self.cache.join("lib")
+    }
+    pub fn kafka_classpath(&self) -> String {
+        format!("{}/*", self.lib().join("kafka").display())
+    }
+    pub fn plugins(&self) -> PathBuf {
+        self.lib().join("plugins")
+    }
+    pub fn log4j_config(&self) -> PathBuf {
+        self.home.join("log4j2.properties")
+    }
+}
+
+/// Creates `dir` and its parents.
+pub fn ensure_dir(dir: &Path) -> crate::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io("creating directory", dir, e))
+}
+
+/// Writes `text` to `path` (creating parents).
+pub fn write_file(path: &Path, text: &str) -> crate::Result<()> {
+    if let Some(parent) = path.parent() {
+        ensure_dir(parent)?;
+    }
+    std::fs::write(path, text).map_err(|e| crate::Error::io("writing file", path, e))
+}

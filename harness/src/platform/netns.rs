@@ -1,0 +1,285 @@
+//! Network namespaces for Kafka nodes: one namespace per node, each joined to a bridge in the root
+//! namespace by a veth pair, so that faults can cut links between nodes with iptables.
+//!
+//! Owns creating and removing namespaces, links and the harness's iptables rules (tagged with the
+//! comment `cdc-chaos`). It never touches a namespace, link or rule it did not make: every name
+//! starts with the configured prefix, and every rule carries the tag.
+
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::platform::process::run;
+use crate::platform::state::StackState;
+use crate::platform::Topology;
+use crate::progress;
+
+/// The comment on every iptables rule the harness adds.
+pub const RULE_TAG: &str = "cdc-chaos";
+
+fn ip(args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("ip");
+    cmd.args(args);
+    run(cmd)
+}
+
+/// Veth end in the root namespace for node `id`.
+fn host_veth(prefix: &str, id: u16) -> String {
+    format!("{prefix}-v{id}")
+}
+
+/// Creates the bridge and one namespace per node. Each object is recorded in `state` (and saved
+/// through `save`) before it is made, so that a crash midway leaves nothing `down` cannot find.
+pub fn setup(
+    topo: &Topology,
+    prefix: &str,
+    state: &mut StackState,
+    save: &mut dyn FnMut(&StackState) -> Result<()>,
+) -> Result<()> {
+    let (Some(bridge), Some(bridge_addr)) = (&topo.bridge, &topo.bridge_addr) else {
+        return Ok(());
+    };
+    progress::note(&format!("bridge {bridge} {bridge_addr}/24, {} namespaces", topo.nodes.len()));
+    if !link_exists(bridge) {
+        state.links.push(bridge.clone());
+        save(state)?;
+        ip(&["link", "add", bridge, "type", "bridge"])?;
+    }
+    ip(&["addr", "replace", &format!("{bridge_addr}/24"), "dev", bridge])?;
+    ip(&["link", "set", bridge, "up"])?;
+    for node in &topo.nodes {
+        let ns = node.netns.as_deref().expect("namespaced topology");
+        let veth = host_veth(prefix, node.id);
+        if !namespace_exists(ns) {
+            state.namespaces.push(ns.to_string());
+            save(state)?;
+            ip(&["netns", "add", ns])?;
+        }
+        write_netns_etc(ns, &node.host, &node.name)?;
+        if !link_exists(&veth) {
+            ip(&["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns])?;
+        }
+        ip(&["link", "set", &veth, "master", bridge, "up"])?;
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        ip(&["-n", ns, "addr", "replace", &format!("{}/24", node.host), "dev", "eth0"])?;
+        ip(&["-n", ns, "link", "set", "eth0", "up"])?;
+        ip(&["-n", ns, "route", "replace", "default", "via", bridge_addr])?;
+    }
+    allow_bridge_forwarding(bridge, state, save)?;
+    Ok(())
+}
+
+/// `ip netns exec` bind-mounts `/etc/netns/<ns>/*` over `/etc`: give each namespace a hosts file
+/// and a resolver that answers at once, since the host's name server is unreachable from inside and
+/// every lookup (the JVM makes several at start-up) would otherwise hang for its full timeout.
+fn write_netns_etc(ns: &str, host: &str, name: &str) -> Result<()> {
+    let dir = std::path::Path::new("/etc/netns").join(ns);
+    crate::platform::write_file(&dir.join("hosts"), &format!("127.0.0.1 localhost\n{host} {name} {ns}\n"))?;
+    crate::platform::write_file(&dir.join("resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+}
+
+/// With `br_netfilter` loaded, bridged frames traverse the root namespace's FORWARD chain, whose
+/// policy may be DROP (Docker sets it so). Accept traffic between the harness's own ports.
+fn allow_bridge_forwarding(
+    bridge: &str,
+    state: &mut StackState,
+    save: &mut dyn FnMut(&StackState) -> Result<()>,
+) -> Result<()> {
+    let bridged = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false);
+    if !bridged {
+        return Ok(());
+    }
+    let rule: Vec<String> = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", RULE_TAG]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if !state.iptables.contains(&rule) {
+        state.iptables.push(rule.clone());
+        save(state)?;
+        let mut cmd = Command::new("iptables");
+        cmd.arg("-I").args(&rule);
+        run(cmd)?;
+    }
+    Ok(())
+}
+
+/// Removes every namespace, link and root-namespace iptables rule in `state`, and any leftover
+/// object carrying the prefix or tag (from a state file that was lost). Errors are collected, not
+/// fatal: as much as possible is removed.
+pub fn teardown(prefix: &str, state: &mut StackState) -> Vec<String> {
+    let mut errors = Vec::new();
+    for rule in std::mem::take(&mut state.iptables) {
+        let mut cmd = Command::new("iptables");
+        cmd.arg("-D").args(&rule);
+        if let Err(e) = run(cmd) {
+            if !e.to_string().contains("does a matching rule exist") && !e.to_string().contains("Bad rule") {
+                errors.push(e.to_string());
+            }
+        }
+    }
+    errors.extend(remove_tagged_rules());
+    let mut namespaces = std::mem::take(&mut state.namespaces);
+    namespaces.extend(list_namespaces().into_iter().filter(|n| n.starts_with(&format!("{prefix}-"))));
+    namespaces.sort();
+    namespaces.dedup();
+    for ns in namespaces {
+        if namespace_exists(&ns) {
+            if let Err(e) = ip(&["netns", "del", &ns]) {
+                errors.push(e.to_string());
+            }
+        }
+        let etc = std::path::Path::new("/etc/netns").join(&ns);
+        if etc.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&etc) {
+                errors.push(format!("removing {}: {e}", etc.display()));
+            }
+        }
+    }
+    // Veth ends in the root namespace go with their namespace, but not always at once.
+    for link in list_links().into_iter().filter(|l| l.starts_with(&format!("{prefix}-v"))) {
+        let _ = ip(&["link", "del", &link]);
+    }
+    let mut links = std::mem::take(&mut state.links);
+    links.extend(list_links().into_iter().filter(|l| l.starts_with(&format!("{prefix}-"))));
+    links.sort();
+    links.dedup();
+    for link in links {
+        if link_exists(&link) {
+            if let Err(e) = ip(&["link", "del", &link]) {
+                errors.push(e.to_string());
+            }
+        }
+    }
+    errors
+}
+
+/// Deletes every rule tagged `cdc-chaos` from the root namespace's filter table.
+fn remove_tagged_rules() -> Vec<String> {
+    let Ok(dump) = run({
+        let mut c = Command::new("iptables-save");
+        c.args(["-t", "filter"]);
+        c
+    }) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for line in tagged_rules(&dump) {
+        let mut cmd = Command::new("iptables");
+        cmd.arg("-D").args(shell_split(&line));
+        if let Err(e) = run(cmd) {
+            errors.push(e.to_string());
+        }
+    }
+    errors
+}
+
+/// The `-A ...` lines of an `iptables-save` dump that carry the harness's tag, without the `-A`.
+pub fn tagged_rules(dump: &str) -> Vec<String> {
+    dump.lines()
+        .filter(|l| l.starts_with("-A ") && l.contains(&format!("--comment {RULE_TAG}")))
+        .map(|l| l[3..].to_string())
+        .collect()
+}
+
+/// Splits an iptables-save rule into arguments (it quotes only comments with spaces).
+fn shell_split(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+pub fn list_namespaces() -> Vec<String> {
+    ip(&["netns", "list"])
+        .map(|out| out.lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+fn list_links() -> Vec<String> {
+    ip(&["-o", "link", "show"])
+        .map(|out| {
+            out.lines()
+                .filter_map(|l| l.split(':').nth(1))
+                .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn namespace_exists(ns: &str) -> bool {
+    list_namespaces().iter().any(|n| n == ns)
+}
+
+fn link_exists(link: &str) -> bool {
+    let mut cmd = Command::new("ip");
+    cmd.args(["link", "show", link]);
+    run(cmd).is_ok()
+}
+
+/// Names of leftover namespaces, links and tagged rules: empty when the host is clean.
+pub fn leftovers(prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = list_namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("{prefix}-")))
+        .map(|n| format!("namespace {n}"))
+        .collect();
+    out.extend(list_links().into_iter().filter(|l| l.starts_with(&format!("{prefix}-"))).map(|l| format!("link {l}")));
+    if let Ok(dump) = run({
+        let mut c = Command::new("iptables-save");
+        c.args(["-t", "filter"]);
+        c
+    }) {
+        out.extend(tagged_rules(&dump).into_iter().map(|r| format!("iptables rule {r}")));
+    }
+    out
+}
+
+/// Checks that namespaces can be used here: root (or CAP_NET_ADMIN), `ip` and `iptables`.
+pub fn check_available() -> Result<()> {
+    if !crate::config::is_root() {
+        return Err(Error::Missing {
+            what: "root privileges for network namespaces".into(),
+            remedy: "run as root (or with CAP_NET_ADMIN), or pass --loopback (partition faults are then unavailable)".into(),
+        });
+    }
+    for tool in ["ip", "iptables", "iptables-save"] {
+        if !crate::platform::process::on_path(tool) {
+            return Err(Error::Missing {
+                what: format!("`{tool}`"),
+                remedy: "apt-get install -y iproute2 iptables".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_only_tagged_rules() {
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A FORWARD -i cdcc-br0 -o cdcc-br0 -m comment --comment cdc-chaos -j ACCEPT\n-A FORWARD -j DOCKER\nCOMMIT\n";
+        assert_eq!(tagged_rules(dump), vec!["FORWARD -i cdcc-br0 -o cdcc-br0 -m comment --comment cdc-chaos -j ACCEPT"]);
+    }
+
+    #[test]
+    fn splits_quoted_comments() {
+        assert_eq!(shell_split("INPUT -m comment --comment \"a b\" -j DROP"), vec!["INPUT", "-m", "comment", "--comment", "a b", "-j", "DROP"]);
+    }
+}

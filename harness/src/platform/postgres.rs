@@ -1,0 +1,136 @@
+//! PostgreSQL (Debian package) as the stack's own cluster in its run directory: database `crm`
+//! with `customers` and `flights`, `wal_level=logical` for Debezium's pgoutput decoder.
+//!
+//! PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` OS user.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::config::{is_root, StackConfig};
+use crate::error::{Error, Result};
+use crate::platform::process::{self, run};
+use crate::platform::{ensure_dir, write_file, Layout};
+
+pub const NAME: &str = "postgres";
+/// The schema of `crm`, applied at every start (idempotent).
+pub const CRM_SQL: &str = include_str!("../../sql/crm.sql");
+/// Role Debezium connects as.
+pub const USER: &str = "cdc";
+pub const PASSWORD: &str = "cdc";
+
+/// Directory of the newest installed PostgreSQL server binaries (`/usr/lib/postgresql/<v>/bin`).
+pub fn bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").is_file().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, b)| b)
+}
+
+fn os_user() -> Option<(u32, u32)> {
+    if !is_root() {
+        return None;
+    }
+    let uid = run({
+        let mut c = Command::new("id");
+        c.args(["-u", "postgres"]);
+        c
+    })
+    .ok()?;
+    let gid = run({
+        let mut c = Command::new("id");
+        c.args(["-g", "postgres"]);
+        c
+    })
+    .ok()?;
+    Some((uid.trim().parse().ok()?, gid.trim().parse().ok()?))
+}
+
+fn as_owner(cmd: &mut Command, owner: Option<(u32, u32)>) {
+    if let Some((uid, gid)) = owner {
+        cmd.uid(uid).gid(gid);
+    }
+}
+
+fn chown(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| Error::io("chown to postgres", path, e))?;
+    }
+    Ok(())
+}
+
+/// Initialises the cluster (once) and starts the server. Returns its pid.
+pub fn start(cfg: &StackConfig, layout: &Layout) -> Result<u32> {
+    let bin = bin_dir().ok_or_else(|| Error::Missing {
+        what: "PostgreSQL server (/usr/lib/postgresql/*/bin/postgres)".into(),
+        remedy: "apt-get install -y postgresql".into(),
+    })?;
+    let owner = os_user();
+    if is_root() && owner.is_none() {
+        return Err(Error::Missing { what: "the `postgres` OS user".into(), remedy: "apt-get install -y postgresql".into() });
+    }
+    let dir = layout.dir(NAME);
+    let data = dir.join("data");
+    ensure_dir(&dir)?;
+    chown(&dir, owner)?;
+    let log = layout.log(NAME);
+    write_file(&log, "")?;
+    chown(&log, owner)?;
+    if !data.join("PG_VERSION").exists() {
+        crate::progress::note("initdb (first start)");
+        let mut cmd = Command::new(bin.join("initdb"));
+        cmd.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]);
+        as_owner(&mut cmd, owner);
+        run(cmd).map_err(|e| {
+            Error::component(NAME, format!("initdb in {} failed (the postgres user must be able to enter every parent directory): {e}", data.display()))
+        })?;
+    }
+    let mut cmd = Command::new(bin.join("postgres"));
+    cmd.arg("-D").arg(&data).args(["-p", &cfg.postgres_port.to_string()]);
+    for setting in [
+        "listen_addresses=127.0.0.1".to_string(),
+        format!("unix_socket_directories={}", dir.display()),
+        "wal_level=logical".into(),
+        "max_wal_senders=10".into(),
+        "max_replication_slots=10".into(),
+        "shared_buffers=64MB".into(),
+        "fsync=on".into(),
+        "synchronous_commit=on".into(),
+        "logging_collector=off".into(),
+    ] {
+        cmd.args(["-c", &setting]);
+    }
+    as_owner(&mut cmd, owner);
+    process::spawn_detached(NAME, cmd, &log)
+}
+
+/// A `psql` command connected as the superuser to `db`.
+pub fn psql(port: u16, db: &str) -> Command {
+    let psql = bin_dir().map(|b| b.join("psql")).filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("psql"));
+    let mut cmd = Command::new(psql);
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", db]);
+    cmd
+}
+
+/// Waits until the server accepts queries, then applies the `crm` schema.
+pub fn wait_ready_and_migrate(port: u16, layout: &Layout, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
+    process::wait_until("postgres to accept connections", timeout, Duration::from_millis(300), alive, || {
+        let mut cmd = psql(port, "postgres");
+        cmd.args(["-c", "SELECT 1"]);
+        Ok(run(cmd).is_ok())
+    })?;
+    let script = layout.dir(NAME).join("crm.sql");
+    write_file(&script, CRM_SQL)?;
+    let mut cmd = psql(port, "postgres");
+    cmd.arg("-f").arg(&script);
+    run(cmd).map_err(|e| Error::component(NAME, format!("applying the crm schema: {e}")))?;
+    Ok(())
+}

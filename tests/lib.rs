@@ -1,0 +1,101 @@
+//! Helpers of the end-to-end tests: a stack configuration that does not collide with a user's
+//! stack (own home, ports, namespace prefix and subnet), SQL through the real clients, and a
+//! read_committed reader of raw CDC topics.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cdc_chaos::platform::local::LocalStack;
+use cdc_chaos::platform::{mariadb, postgres};
+use cdc_chaos::StackConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::Value;
+
+/// End-to-end tests share one host: they take turns.
+pub static STACK: Mutex<()> = Mutex::new(());
+
+/// A stack configuration for test `name`: home under the temp dir, ports and names of its own.
+pub fn test_config(name: &str) -> StackConfig {
+    let mut cfg = StackConfig::default()
+        .home(std::env::temp_dir().join(format!("cdc-chaos-e2e/{name}")))
+        .postgres_port(45432)
+        .mariadb_port(43306)
+        .connect_port(48083)
+        .ready_timeout_secs(240);
+    cfg.net_prefix = "cdce".into();
+    cfg.subnet = "10.232.0".into();
+    cfg.kafka_port = 29092;
+    cfg.controller_port = 29093;
+    cfg
+}
+
+/// Takes the host for one test and clears whatever a previous, aborted run left.
+pub fn fresh_stack(name: &str) -> (std::sync::MutexGuard<'static, ()>, LocalStack) {
+    let guard = STACK.lock().unwrap_or_else(|p| p.into_inner());
+    let stack = LocalStack::new(test_config(name));
+    let _ = stack.down(true);
+    (guard, stack)
+}
+
+/// Runs SQL in `crm` as the superuser.
+pub fn crm(stack: &LocalStack, sql: &str) {
+    let mut cmd = postgres::psql(stack.cfg.postgres_port, "crm");
+    cmd.args(["-c", sql]);
+    check(cmd);
+}
+
+/// Runs SQL in `fleet` as root.
+pub fn fleet(stack: &LocalStack, sql: &str) {
+    let mut cmd = mariadb::client(&stack.layout);
+    cmd.args(["fleet", "-e", sql]);
+    check(cmd);
+}
+
+fn check(mut cmd: Command) {
+    let out = cmd.output().expect("runs");
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// One Debezium change event read back from Kafka: operation and row id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Change {
+    pub op: String,
+    pub id: i64,
+}
+
+/// Reads `topic` from the beginning with isolation.level=read_committed until `want` holds for
+/// the changes seen, or `timeout` passes. Returns every change seen (tombstones skipped).
+pub fn read_changes(bootstrap: &str, topic: &str, timeout: Duration, want: impl Fn(&[Change]) -> bool) -> Vec<Change> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "cdc-chaos-e2e")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(20)).expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline && !want(&seen) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            let Some(payload) = m.payload() else { continue };
+            let v: Value = serde_json::from_slice(payload).expect("Debezium JSON");
+            let row = if v["op"] == "d" { &v["before"] } else { &v["after"] };
+            seen.push(Change { op: v["op"].as_str().unwrap_or("?").to_string(), id: row["id"].as_i64().unwrap_or(-1) });
+        }
+    }
+    seen
+}
+
+/// Resident memory per component, for the test log.
+pub fn rss_report(stack: &LocalStack) -> BTreeMap<String, u64> {
+    stack.status().unwrap().into_iter().map(|s| (s.name, s.rss_kib.unwrap_or(0) / 1024)).collect()
+}
