@@ -21,9 +21,9 @@ pub static STACK: Mutex<()> = Mutex::new(());
 pub fn test_config(name: &str) -> StackConfig {
     let mut cfg = StackConfig::default()
         .home(std::env::temp_dir().join(format!("cdc-chaos-e2e/{name}")))
-        .postgres_port(45432)
-        .mariadb_port(43306)
-        .connect_port(48083)
+        .postgres_port(15432)
+        .mariadb_port(13306)
+        .connect_port(18083)
         .ready_timeout_secs(240);
     cfg.net_prefix = "cdce".into();
     cfg.subnet = "10.232.0".into();

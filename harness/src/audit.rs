@@ -66,12 +66,15 @@ pub fn audit(layout: &Layout, topo: &Topology, profile: &Profile) -> Result<Vec<
     let mut rows = Vec::new();
 
     // Brokers.
-    let specs: Vec<ResourceSpecifier> = topo.nodes.iter().map(|n| ResourceSpecifier::Broker(i32::from(n.id))).collect();
-    let results = futures_executor::block_on(admin.describe_configs(specs.iter(), &opts))
-        .map_err(|e| Error::component("kafka", format!("describing broker configs: {e}")))?;
-    for (node, r) in topo.nodes.iter().zip(results) {
+    // Broker resources must each go to their own broker: one request per node.
+    for node in &topo.nodes {
         let scope = format!("broker {}", node.id);
-        match r {
+        let spec = [ResourceSpecifier::Broker(i32::from(node.id))];
+        let result = futures_executor::block_on(admin.describe_configs(spec.iter(), &opts))
+            .map_err(|e| e.to_string())
+            .and_then(|mut v| v.pop().ok_or_else(|| "no answer".to_string()))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match result {
             Ok(res) => {
                 let actual: Properties = res.entries.iter().filter_map(|e| Some((e.name.clone(), e.value.clone()?))).collect();
                 rows.extend(compare(&scope, &profile.broker, &actual, "live"));

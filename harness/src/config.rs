@@ -30,11 +30,11 @@ pub struct StackConfig {
     pub kafka_heap: String,
     /// Kafka Connect JVM heap. Default `768m`.
     pub connect_heap: String,
-    /// PostgreSQL port on 127.0.0.1. Default 55432.
+    /// PostgreSQL port on 127.0.0.1. Default 25432 (below the ephemeral port range).
     pub postgres_port: u16,
-    /// MariaDB port on 127.0.0.1. Default 53306.
+    /// MariaDB port on 127.0.0.1. Default 23306.
     pub mariadb_port: u16,
-    /// Kafka Connect REST port on 127.0.0.1. Default 58083.
+    /// Kafka Connect REST port on 127.0.0.1. Default 28083.
     pub connect_port: u16,
     /// Run Kafka nodes on loopback instead of network namespaces (no partition faults then).
     /// Default: false as root, true otherwise.
@@ -70,9 +70,9 @@ impl Default for StackConfig {
             controller_port: 9093,
             kafka_heap: "512m".into(),
             connect_heap: "768m".into(),
-            postgres_port: 55432,
-            mariadb_port: 53306,
-            connect_port: 58083,
+            postgres_port: 25432,
+            mariadb_port: 23306,
+            connect_port: 28083,
             loopback: !is_root(),
             ready_timeout_secs: 180,
         }
