@@ -72,10 +72,22 @@ fn a_component_that_fails_to_start_is_named_and_everything_is_stopped() {
     let profile = Profile::parse(&text, "broken.toml").unwrap();
 
     let err = stack.up(&profile).expect_err("a broker with an invalid setting cannot start").to_string();
-    assert!(err.contains("kafka-"), "error names the node: {err}");
+    assert!(err.contains("kafka-1"), "error names the node: {err}");
     assert!(err.contains("log.flush.interval.ms"), "error shows the log tail with the cause: {err}");
     assert_eq!(stack.leftovers(), Vec::<String>::new(), "nothing left running after a failed up");
     assert!(stack.status().unwrap().is_empty());
+    stack.down(true).unwrap();
+}
+
+#[test]
+fn a_broker_that_dies_during_start_up_is_named_with_its_log() {
+    let (_host, mut stack) = fresh_stack("dying-broker");
+    // Storage formats (the tool has its own heap), then every broker JVM refuses to start.
+    stack.cfg.kafka_heap = "1k".into();
+    let err = stack.up(&Profile::load("durable").unwrap()).expect_err("a JVM with a 1k heap cannot start").to_string();
+    assert!(err.contains("kafka-1: exited during start-up"), "{err}");
+    assert!(err.contains("last lines of") && err.contains("heap"), "error carries the log tail: {err}");
+    assert_eq!(stack.leftovers(), Vec::<String>::new(), "nothing left running after a failed up");
     stack.down(true).unwrap();
 }
 

@@ -2,7 +2,7 @@
 //! namespace by a veth pair, so that faults can cut links between nodes with iptables.
 //!
 //! Owns creating and removing namespaces, links and the harness's iptables rules (tagged with the
-//! comment `cdc-chaos`). It never touches a namespace, link or rule it did not make: every name
+//! comment `cdc-chaos:<prefix>`). It never touches a namespace, link or rule it did not make: every name
 //! starts with the configured prefix, and every rule carries the tag.
 
 use std::process::Command;
@@ -13,8 +13,11 @@ use crate::platform::state::StackState;
 use crate::platform::Topology;
 use crate::progress;
 
-/// The comment on every iptables rule the harness adds.
-pub const RULE_TAG: &str = "cdc-chaos";
+/// The comment on every iptables rule the harness adds for the stack whose names start with
+/// `prefix`: stacks with different prefixes never remove each other's rules.
+pub fn rule_tag(prefix: &str) -> String {
+    format!("cdc-chaos:{prefix}")
+}
 
 fn ip(args: &[&str]) -> Result<String> {
     let mut cmd = Command::new("ip");
@@ -64,7 +67,7 @@ pub fn setup(
         ip(&["-n", ns, "link", "set", "eth0", "up"])?;
         ip(&["-n", ns, "route", "replace", "default", "via", bridge_addr])?;
     }
-    allow_bridge_forwarding(bridge, state, save)?;
+    allow_bridge_forwarding(bridge, &rule_tag(prefix), state, save)?;
     Ok(())
 }
 
@@ -81,6 +84,7 @@ fn write_netns_etc(ns: &str, host: &str, name: &str) -> Result<()> {
 /// policy may be DROP (Docker sets it so). Accept traffic between the harness's own ports.
 fn allow_bridge_forwarding(
     bridge: &str,
+    tag: &str,
     state: &mut StackState,
     save: &mut dyn FnMut(&StackState) -> Result<()>,
 ) -> Result<()> {
@@ -90,7 +94,7 @@ fn allow_bridge_forwarding(
     if !bridged {
         return Ok(());
     }
-    let rule: Vec<String> = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", RULE_TAG]
+    let rule: Vec<String> = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", tag]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -118,7 +122,7 @@ pub fn teardown(prefix: &str, state: &mut StackState) -> Vec<String> {
             }
         }
     }
-    errors.extend(remove_tagged_rules());
+    errors.extend(remove_tagged_rules(&rule_tag(prefix)));
     let mut namespaces = std::mem::take(&mut state.namespaces);
     namespaces.extend(list_namespaces().into_iter().filter(|n| n.starts_with(&format!("{prefix}-"))));
     namespaces.sort();
@@ -154,8 +158,8 @@ pub fn teardown(prefix: &str, state: &mut StackState) -> Vec<String> {
     errors
 }
 
-/// Deletes every rule tagged `cdc-chaos` from the root namespace's filter table.
-fn remove_tagged_rules() -> Vec<String> {
+/// Deletes every rule tagged `tag` from the root namespace's filter table.
+fn remove_tagged_rules(tag: &str) -> Vec<String> {
     let Ok(dump) = run({
         let mut c = Command::new("iptables-save");
         c.args(["-t", "filter"]);
@@ -164,7 +168,7 @@ fn remove_tagged_rules() -> Vec<String> {
         return Vec::new();
     };
     let mut errors = Vec::new();
-    for line in tagged_rules(&dump) {
+    for line in tagged_rules(&dump, tag) {
         let mut cmd = Command::new("iptables");
         cmd.arg("-D").args(shell_split(&line));
         if let Err(e) = run(cmd) {
@@ -174,10 +178,10 @@ fn remove_tagged_rules() -> Vec<String> {
     errors
 }
 
-/// The `-A ...` lines of an `iptables-save` dump that carry the harness's tag, without the `-A`.
-pub fn tagged_rules(dump: &str) -> Vec<String> {
+/// The `-A ...` lines of an `iptables-save` dump that carry `tag`, without the `-A`.
+pub fn tagged_rules(dump: &str, tag: &str) -> Vec<String> {
     dump.lines()
-        .filter(|l| l.starts_with("-A ") && l.contains(&format!("--comment {RULE_TAG}")))
+        .filter(|l| l.starts_with("-A ") && l.split_whitespace().collect::<Vec<_>>().windows(2).any(|w| w[0] == "--comment" && w[1].trim_matches('"') == tag))
         .map(|l| l[3..].to_string())
         .collect()
 }
@@ -244,7 +248,16 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
         c.args(["-t", "filter"]);
         c
     }) {
-        out.extend(tagged_rules(&dump).into_iter().map(|r| format!("iptables rule {r}")));
+        out.extend(tagged_rules(&dump, &rule_tag(prefix)).into_iter().map(|r| format!("iptables rule {r}")));
+    }
+    if let Ok(entries) = std::fs::read_dir("/etc/netns") {
+        out.extend(
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(String::from))
+                .filter(|n| n.starts_with(&format!("{prefix}-")))
+                .map(|n| format!("/etc/netns/{n}")),
+        );
     }
     out
 }
@@ -274,8 +287,8 @@ mod tests {
 
     #[test]
     fn finds_only_tagged_rules() {
-        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A FORWARD -i cdcc-br0 -o cdcc-br0 -m comment --comment cdc-chaos -j ACCEPT\n-A FORWARD -j DOCKER\nCOMMIT\n";
-        assert_eq!(tagged_rules(dump), vec!["FORWARD -i cdcc-br0 -o cdcc-br0 -m comment --comment cdc-chaos -j ACCEPT"]);
+        let dump = "*filter\n:INPUT ACCEPT [0:0]\n-A FORWARD -i cdcc-br0 -o cdcc-br0 -m comment --comment cdc-chaos:cdcc -j ACCEPT\n-A FORWARD -i cdce-br0 -m comment --comment cdc-chaos:cdce -j ACCEPT\n-A FORWARD -j DOCKER\nCOMMIT\n";
+        assert_eq!(tagged_rules(dump, &rule_tag("cdcc")), vec!["FORWARD -i cdcc-br0 -o cdcc-br0 -m comment --comment cdc-chaos:cdcc -j ACCEPT"]);
     }
 
     #[test]
