@@ -17,10 +17,14 @@ use serde_json::Value;
 /// End-to-end tests share one host: they take turns.
 pub static STACK: Mutex<()> = Mutex::new(());
 
+fn test_root() -> std::path::PathBuf {
+    std::env::temp_dir().join("cdc-chaos-e2e")
+}
+
 /// A stack configuration for test `name`: home under the temp dir, ports and names of its own.
 pub fn test_config(name: &str) -> StackConfig {
     let mut cfg = StackConfig::default()
-        .home(std::env::temp_dir().join(format!("cdc-chaos-e2e/{name}")))
+        .home(test_root().join(name))
         .postgres_port(15432)
         .mariadb_port(13306)
         .connect_port(18083)
@@ -32,12 +36,41 @@ pub fn test_config(name: &str) -> StackConfig {
     cfg
 }
 
-/// Takes the host for one test and clears whatever a previous, aborted run left.
-pub fn fresh_stack(name: &str) -> (std::sync::MutexGuard<'static, ()>, LocalStack) {
+/// A test's stack, brought down (data purged) when the test ends, passed or failed.
+pub struct TestStack(pub LocalStack);
+
+impl std::ops::Deref for TestStack {
+    type Target = LocalStack;
+    fn deref(&self) -> &LocalStack {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for TestStack {
+    fn deref_mut(&mut self) -> &mut LocalStack {
+        &mut self.0
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.down(true) {
+            eprintln!("cleaning up {}: {e}", self.0.layout.home.display());
+        }
+    }
+}
+
+/// Takes the host for one test and clears whatever a previous, aborted run of any test left.
+pub fn fresh_stack(name: &str) -> (std::sync::MutexGuard<'static, ()>, TestStack) {
     let guard = STACK.lock().unwrap_or_else(|p| p.into_inner());
-    let stack = LocalStack::new(test_config(name));
-    let _ = stack.down(true);
-    (guard, stack)
+    if let Ok(entries) = std::fs::read_dir(test_root()) {
+        for e in entries.flatten() {
+            if let Some(other) = e.file_name().to_str() {
+                let _ = LocalStack::new(test_config(other)).down(true);
+            }
+        }
+    }
+    (guard, TestStack(LocalStack::new(test_config(name))))
 }
 
 /// Runs SQL in `crm` as the superuser.

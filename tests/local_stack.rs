@@ -76,7 +76,6 @@ fn a_component_that_fails_to_start_is_named_and_everything_is_stopped() {
     assert!(err.contains("log.flush.interval.ms"), "error shows the log tail with the cause: {err}");
     assert_eq!(stack.leftovers(), Vec::<String>::new(), "nothing left running after a failed up");
     assert!(stack.status().unwrap().is_empty());
-    stack.down(true).unwrap();
 }
 
 #[test]
@@ -88,7 +87,6 @@ fn a_broker_that_dies_during_start_up_is_named_with_its_log() {
     assert!(err.contains("kafka-1: exited during start-up"), "{err}");
     assert!(err.contains("last lines of") && err.contains("heap"), "error carries the log tail: {err}");
     assert_eq!(stack.leftovers(), Vec::<String>::new(), "nothing left running after a failed up");
-    stack.down(true).unwrap();
 }
 
 #[test]
@@ -99,5 +97,4 @@ fn a_busy_port_is_named_before_anything_starts() {
     assert!(err.contains("mariadb") && err.contains(&stack.cfg.mariadb_port.to_string()), "{err}");
     drop(listener);
     assert_eq!(stack.leftovers(), Vec::<String>::new());
-    stack.down(true).unwrap();
 }

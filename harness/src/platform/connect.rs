@@ -236,11 +236,19 @@ pub fn connector_config(topo: &Topology, name: &str) -> Result<Map<String, Value
 /// reported with its stack trace.
 pub fn register_and_wait(layout: &Layout, profile: &Profile, topo: &Topology, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
     for (name, c) in [(CRM_CONNECTOR, crm_connector(profile, topo)), (FLEET_CONNECTOR, fleet_connector(profile, topo))] {
+        // An unchanged config is not PUT again: Connect would restart the connector for nothing.
+        if connector_config(topo, name).map(|live| same_config(&live, &c)).unwrap_or(false) {
+            crate::progress::note(&format!("connector {name} already registered with this configuration"));
+            continue;
+        }
         crate::progress::note(&format!("registering connector {name} ({})", c["connector.class"].as_str().unwrap_or("")));
         register(topo, name, &c)?;
     }
     for name in [CRM_CONNECTOR, FLEET_CONNECTOR] {
         let mut last = None;
+        // The status topic may still hold the previous run's states, and a (re)started connector
+        // passes through UNASSIGNED: only RUNNING seen on consecutive polls over 2 s counts.
+        let mut running_since: Option<std::time::Instant> = None;
         process::wait_until(&format!("connector {name} to run"), timeout, Duration::from_millis(500), &mut alive, || {
             let s = match status(topo, name) {
                 Ok(s) => s,
@@ -253,9 +261,9 @@ pub fn register_and_wait(layout: &Layout, profile: &Profile, topo: &Topology, ti
                     layout.log(NAME),
                 ));
             }
-            let running = s.running();
+            running_since = if s.running() { running_since.or_else(|| Some(std::time::Instant::now())) } else { None };
             last = Some(s);
-            Ok(running)
+            Ok(running_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(2)))
         })
         .map_err(|e| match &last {
             Some(s) => Error::component(format!("connector {name}"), format!("{e}; last state: connector {} tasks {:?}", s.connector, s.tasks)),
@@ -265,9 +273,28 @@ pub fn register_and_wait(layout: &Layout, profile: &Profile, topo: &Topology, ti
     Ok(())
 }
 
+/// Whether the worker's live config of a connector equals `wanted` (Connect adds `name`).
+fn same_config(live: &Map<String, Value>, wanted: &Map<String, Value>) -> bool {
+    let strip = |m: &Map<String, Value>| {
+        let mut m = m.clone();
+        m.remove("name");
+        m
+    };
+    strip(live) == strip(wanted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_config_with_name_equals_wanted() {
+        let wanted = json!({"a": "1"}).as_object().cloned().unwrap();
+        let live = json!({"a": "1", "name": "x"}).as_object().cloned().unwrap();
+        assert!(same_config(&live, &wanted));
+        let changed = json!({"a": "2", "name": "x"}).as_object().cloned().unwrap();
+        assert!(!same_config(&changed, &wanted));
+    }
 
     #[test]
     fn parses_connect_status() {
