@@ -160,11 +160,7 @@ pub fn teardown(prefix: &str, state: &mut StackState) -> Vec<String> {
 
 /// Deletes every rule tagged `tag` from the root namespace's filter table.
 fn remove_tagged_rules(tag: &str) -> Vec<String> {
-    let Ok(dump) = run({
-        let mut c = Command::new("iptables-save");
-        c.args(["-t", "filter"]);
-        c
-    }) else {
+    let Ok(dump) = iptables_save() else {
         return Vec::new();
     };
     let mut errors = Vec::new();
@@ -176,6 +172,13 @@ fn remove_tagged_rules(tag: &str) -> Vec<String> {
         }
     }
     errors
+}
+
+/// The root namespace's filter table, as `iptables-save` prints it.
+fn iptables_save() -> Result<String> {
+    let mut cmd = Command::new("iptables-save");
+    cmd.args(["-t", "filter"]);
+    run(cmd)
 }
 
 /// The `-A ...` lines of an `iptables-save` dump that carry `tag`, without the `-A`.
@@ -243,11 +246,7 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
         .map(|n| format!("namespace {n}"))
         .collect();
     out.extend(list_links().into_iter().filter(|l| l.starts_with(&format!("{prefix}-"))).map(|l| format!("link {l}")));
-    if let Ok(dump) = run({
-        let mut c = Command::new("iptables-save");
-        c.args(["-t", "filter"]);
-        c
-    }) {
+    if let Ok(dump) = iptables_save() {
         out.extend(tagged_rules(&dump, &rule_tag(prefix)).into_iter().map(|r| format!("iptables rule {r}")));
     }
     if let Ok(entries) = std::fs::read_dir("/etc/netns") {
