@@ -1,0 +1,209 @@
+//! Decoding Debezium change events (JSON converter, schemas disabled) from the raw CDC topics.
+//!
+//! Owns the event identity of DESIGN §3: database, source transaction (PostgreSQL `txId`, MariaDB
+//! GTID), table and primary key — present for deletes too, from the before image. It must not
+//! know about join state.
+
+use serde_json::{Map, Value};
+
+/// The three source tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    Customers,
+    Flights,
+    Vehicles,
+}
+
+impl Table {
+    /// The table a raw CDC topic carries.
+    pub fn of_topic(topic: &str) -> Option<Table> {
+        match topic {
+            "crm.public.customers" => Some(Table::Customers),
+            "crm.public.flights" => Some(Table::Flights),
+            "fleet.fleet.vehicles" => Some(Table::Vehicles),
+            _ => None,
+        }
+    }
+
+    /// The source database the table lives in.
+    pub fn database(self) -> &'static str {
+        match self {
+            Table::Customers | Table::Flights => "crm",
+            Table::Vehicles => "fleet",
+        }
+    }
+}
+
+/// Identity of one committed row change, stable across every hop.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct EventId {
+    pub database: String,
+    /// PostgreSQL transaction id or MariaDB GTID (`domain-server-sequence`); `snapshot` for
+    /// rows read by the initial snapshot.
+    pub tx: String,
+    pub table: Table,
+    pub pk: i64,
+}
+
+/// What happened to the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Insert, update or snapshot read: the row now is `after`.
+    Upsert,
+    /// The row is gone.
+    Delete,
+}
+
+/// One decoded change event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    pub id: EventId,
+    pub op: Op,
+    /// The row after the change (`Upsert`) or before it (`Delete`).
+    pub row: Map<String, Value>,
+    /// The row before the change, when the source sent one (updates and deletes).
+    pub before: Option<Map<String, Value>>,
+    /// Source commit time, microseconds since the epoch.
+    pub source_ts_us: i64,
+    /// Position in the source log (PostgreSQL LSN; MariaDB binlog file, position and row), for
+    /// per-key ordering checks.
+    pub position: String,
+}
+
+/// What a raw record decodes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Change(Change),
+    /// A tombstone (null value) after a delete: compaction bookkeeping, not an event.
+    Tombstone,
+}
+
+/// Why a record could not be decoded (it goes to the dead-letter topic with this reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct DecodeError {
+    pub reason: String,
+}
+
+fn err(reason: impl Into<String>) -> DecodeError {
+    DecodeError { reason: reason.into() }
+}
+
+/// Decodes one record of a raw CDC topic.
+pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError> {
+    let table = Table::of_topic(topic).ok_or_else(|| err(format!("topic {topic:?} is not a raw CDC topic")))?;
+    let Some(bytes) = value else { return Ok(Decoded::Tombstone) };
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| err(format!("not JSON: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| err("value is not a JSON object"))?;
+    let op = obj.get("op").and_then(Value::as_str).ok_or_else(|| err("no \"op\" field"))?;
+    let image = |name: &str| -> Result<Option<Map<String, Value>>, DecodeError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m.clone())),
+            Some(other) => Err(err(format!("\"{name}\" is not an object: {other}"))),
+        }
+    };
+    let before = image("before")?;
+    let after = image("after")?;
+    let (op, row) = match op {
+        "c" | "u" | "r" => (Op::Upsert, after.ok_or_else(|| err(format!("op {op:?} without \"after\"")))?),
+        "d" => (Op::Delete, before.clone().ok_or_else(|| err("delete without \"before\" (REPLICA IDENTITY FULL?)"))?),
+        other => return Err(err(format!("unsupported op {other:?}"))),
+    };
+    let pk = row.get("id").and_then(Value::as_i64).ok_or_else(|| err("row has no integer \"id\""))?;
+    if table != Table::Customers && row.get("customer_id").and_then(Value::as_i64).is_none() {
+        return Err(err("row has no integer \"customer_id\""));
+    }
+    let source = obj.get("source").and_then(Value::as_object).ok_or_else(|| err("no \"source\" block"))?;
+    let snapshot = op == Op::Upsert && obj.get("op").and_then(Value::as_str) == Some("r");
+    let (tx, position) = match table.database() {
+        "crm" => {
+            let tx = source.get("txId").and_then(Value::as_i64).map(|t| t.to_string());
+            let lsn = source.get("lsn").and_then(Value::as_i64).ok_or_else(|| err("source has no \"lsn\""))?;
+            (tx, format!("lsn:{lsn}"))
+        }
+        _ => {
+            let tx = source.get("gtid").and_then(Value::as_str).map(String::from);
+            let file = source.get("file").and_then(Value::as_str).ok_or_else(|| err("source has no binlog \"file\""))?;
+            let pos = source.get("pos").and_then(Value::as_i64).ok_or_else(|| err("source has no binlog \"pos\""))?;
+            let row_no = source.get("row").and_then(Value::as_i64).unwrap_or(0);
+            (tx, format!("{file}:{pos}:{row_no}"))
+        }
+    };
+    let tx = match (tx, snapshot) {
+        (Some(t), _) => t,
+        (None, true) => "snapshot".to_string(),
+        (None, false) => return Err(err("source has no transaction id (txId / gtid)")),
+    };
+    let ts_us = source
+        .get("ts_us")
+        .and_then(Value::as_i64)
+        .or_else(|| source.get("ts_ms").and_then(Value::as_i64).map(|ms| ms * 1000))
+        .ok_or_else(|| err("source has no commit time (ts_us / ts_ms)"))?;
+    Ok(Decoded::Change(Change {
+        id: EventId { database: table.database().into(), tx, table, pk },
+        op,
+        row,
+        before: if op == Op::Delete { None } else { before },
+        source_ts_us: ts_us,
+        position,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pg(op: &str, before: Value, after: Value) -> Vec<u8> {
+        json!({"before": before, "after": after, "op": op,
+               "source": {"txId": 771, "lsn": 2345, "ts_us": 1_700_000_000_000_001i64, "db": "crm"}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn decodes_inserts_updates_and_deletes_with_identity() {
+        let ins = decode("crm.public.customers", Some(&pg("c", Value::Null, json!({"id": 1, "name": "Ada"})))).unwrap();
+        let Decoded::Change(c) = ins else { panic!() };
+        assert_eq!(c.id, EventId { database: "crm".into(), tx: "771".into(), table: Table::Customers, pk: 1 });
+        assert_eq!(c.op, Op::Upsert);
+        assert_eq!(c.source_ts_us, 1_700_000_000_000_001);
+        assert_eq!(c.position, "lsn:2345");
+
+        let del = decode("crm.public.flights", Some(&pg("d", json!({"id": 9, "customer_id": 1}), Value::Null))).unwrap();
+        let Decoded::Change(d) = del else { panic!() };
+        assert_eq!((d.op, d.id.pk, d.row["customer_id"].as_i64()), (Op::Delete, 9, Some(1)));
+
+        let v = json!({"before": null, "after": {"id": 5, "customer_id": 2}, "op": "c",
+                       "source": {"gtid": "0-1-42", "file": "binlog.000001", "pos": 900, "row": 0, "ts_ms": 1000}});
+        let Decoded::Change(m) = decode("fleet.fleet.vehicles", Some(v.to_string().as_bytes())).unwrap() else { panic!() };
+        assert_eq!((m.id.database.as_str(), m.id.tx.as_str(), m.source_ts_us), ("fleet", "0-1-42", 1_000_000));
+        assert_eq!(m.position, "binlog.000001:900:0");
+    }
+
+    #[test]
+    fn tombstones_are_not_events() {
+        assert_eq!(decode("crm.public.customers", None).unwrap(), Decoded::Tombstone);
+    }
+
+    #[test]
+    fn malformed_records_say_why() {
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("other.topic", b"{}".to_vec(), "not a raw CDC topic"),
+            ("crm.public.customers", b"{nope".to_vec(), "not JSON"),
+            ("crm.public.customers", b"[1]".to_vec(), "not a JSON object"),
+            ("crm.public.customers", pg("x", Value::Null, json!({"id": 1})), "unsupported op"),
+            ("crm.public.customers", pg("d", Value::Null, Value::Null), "delete without \"before\""),
+            ("crm.public.customers", pg("c", Value::Null, json!({"name": "no id"})), "no integer \"id\""),
+            ("crm.public.flights", pg("c", Value::Null, json!({"id": 1})), "customer_id"),
+            ("crm.public.customers", json!({"op": "c", "after": {"id": 1}}).to_string().into_bytes(), "no \"source\""),
+        ];
+        for (topic, bytes, want) in cases {
+            let e = decode(topic, Some(&bytes)).unwrap_err();
+            assert!(e.reason.contains(want), "{topic}: {} should mention {want}", e.reason);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The pipeline of cdc-chaos: decodes Debezium change events from the three raw CDC topics and
+//! joins them into `customer_360` documents (DESIGN §3).
+//!
+//! `decode` turns a Kafka record into a [`decode::Change`] (or says why it cannot); `join` keeps
+//! the state of the three tables and emits, for every change, one [`join::Output`].
+
+pub mod decode;
+pub mod join;
