@@ -417,8 +417,9 @@ fn stray_processes(home: &Path) -> Vec<u32> {
         }
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let mentions = cmdline.split(' ').any(|arg| arg.starts_with(&needle) || arg.contains(&format!("={needle}")) && arg.contains(&format!("={needle}/")));
-        let is_harness = cmdline.contains("cdc-chaos ") || cmdline.contains("cargo ");
+        let mentions = cmdline.split(' ').any(|arg| mentions_dir(arg, &needle));
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let is_harness = matches!(comm.trim(), "cdc-chaos" | "cargo");
         if mentions && !is_harness {
             out.push(pid);
         }
@@ -426,9 +427,49 @@ fn stray_processes(home: &Path) -> Vec<u32> {
     out
 }
 
+/// Whether a command-line argument names `dir` or a path inside it (`/a/b`, `/a/b/x`,
+/// `--opt=/a/b/x`), and not a sibling that merely shares the prefix (`/a/b2`).
+fn mentions_dir(arg: &str, dir: &str) -> bool {
+    let value = arg.split_once('=').map(|(_, v)| v).unwrap_or(arg);
+    [arg, value].iter().any(|v| *v == dir || v.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
+}
+
 fn parent_pid(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_home_is_not_mistaken_for_its_siblings() {
+        let home = "/var/lib/cdc-chaos";
+        assert!(mentions_dir("/var/lib/cdc-chaos/kafka-1/server.properties", home));
+        assert!(mentions_dir("--datadir=/var/lib/cdc-chaos/mariadb/data", home));
+        assert!(mentions_dir("-Dcdc.log.file=/var/lib/cdc-chaos/connect/connect.log", home));
+        assert!(mentions_dir("/var/lib/cdc-chaos", home));
+        assert!(!mentions_dir("/var/lib/cdc-chaos-other/kafka-1/server.properties", home));
+        assert!(!mentions_dir("--datadir=/var/lib/cdc-chaos2/data", home));
+    }
+
+    #[test]
+    fn status_table_shows_every_component() {
+        let rows = vec![ComponentStatus {
+            name: "kafka-1".into(),
+            pid: 7,
+            address: "10.231.0.11:9092".into(),
+            netns: Some("cdcc-kafka-1".into()),
+            health: "healthy".into(),
+            rss_kib: Some(2048),
+            detail: String::new(),
+            log: "/x".into(),
+        }];
+        let t = status_table(&rows);
+        assert!(t.contains("kafka-1") && t.contains("10.231.0.11:9092") && t.contains("healthy") && t.contains(" 2 "), "{t}");
+        assert!(status_table(&[]).contains("no stack is running"));
+    }
 }
 
 /// Removes the stack's data, keeping the home directory itself.
