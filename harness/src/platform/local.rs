@@ -294,10 +294,7 @@ impl LocalStack {
         let mut state = self.state()?;
         progress::step(&format!("stopping the stack in {}", self.layout.home.display()));
         // Namespaces of a stack whose state file was lost are still found by their prefix.
-        let mut errors = self.teardown(&mut state);
-        if crate::config::is_root() && !self.cfg.loopback {
-            errors.extend(netns::teardown(&self.cfg.net_prefix, &mut state));
-        }
+        let errors = self.teardown(&mut state);
         state.profile = None;
         state.topology = None;
         self.save(&state)?;
