@@ -2,6 +2,7 @@
 //! jars: rendering `server.properties` from the profile, formatting storage, starting the JVM and
 //! waiting until every broker is registered and the controller quorum has a leader.
 
+use std::io::Read;
 use std::process::Command;
 use std::time::Duration;
 
@@ -78,7 +79,6 @@ pub fn cluster_id(layout: &Layout) -> Result<String> {
         return Ok(id.trim().to_string());
     }
     let mut bytes = [0u8; 16];
-    use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .map_err(|e| Error::io("reading random bytes", "/dev/urandom", e))?;
@@ -133,17 +133,17 @@ fn parse_quorum_leader(out: &str) -> Option<i32> {
 }
 
 /// Waits until every node is registered as a broker and the quorum has a leader.
-pub fn wait_ready(layout: &Layout, topo: &Topology, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<i32> {
+pub fn wait_ready(layout: &Layout, topo: &Topology, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<i32> {
     let bootstrap = topo.bootstrap();
     let want: Vec<i32> = topo.nodes.iter().map(|n| i32::from(n.id)).collect();
     let mut seen = Vec::new();
-    process::wait_until("kafka brokers to register", timeout, Duration::from_millis(500), alive, || {
+    process::wait_until("kafka brokers to register", timeout, Duration::from_millis(500), &mut alive, || {
         seen = registered_brokers(&bootstrap, Duration::from_secs(3)).unwrap_or_default();
         Ok(seen == want)
     })
     .map_err(|e| Error::component("kafka", format!("{e}; registered brokers: {seen:?}, expected {want:?}")))?;
     let mut leader = None;
-    process::wait_until("kafka controller quorum leader", timeout, Duration::from_secs(1), || Ok(()), || {
+    process::wait_until("kafka controller quorum leader", timeout, Duration::from_secs(1), alive, || {
         leader = quorum_leader(layout, &bootstrap).ok().flatten();
         Ok(leader.is_some())
     })?;

@@ -288,7 +288,6 @@ impl LocalStack {
 
     /// Stops everything and removes every namespace and rule; with `purge` also the data.
     pub fn down(&self, purge: bool) -> Result<()> {
-        ensure_dir(&self.layout.home)?;
         let _lock = lock_home(&self.layout.home)?;
         progress::log_to(self.layout.home.join("harness.log"));
         let mut state = self.state()?;
