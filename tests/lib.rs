@@ -32,6 +32,9 @@ pub fn test_config(name: &str) -> StackConfig {
     cfg.net_prefix = "cdce".into();
     cfg.subnet = "10.232.0".into();
     cfg.kafka_port = 29092;
+    cfg.warehouse_port = 15433;
+    cfg.join_metrics_port = 19101;
+    cfg.sink_metrics_port = 19102;
     cfg.controller_port = 29093;
     cfg
 }
@@ -131,4 +134,73 @@ pub fn read_changes(bootstrap: &str, topic: &str, timeout: Duration, want: impl 
 /// Resident memory per component, for the test log.
 pub fn rss_report(stack: &LocalStack) -> BTreeMap<String, u64> {
     stack.status().unwrap().into_iter().map(|s| (s.name, s.rss_kib.unwrap_or(0) / 1024)).collect()
+}
+
+/// Reads every value of `topic` (all partitions, from the beginning, read_committed) until `want`
+/// values were seen or `timeout` passes. Tombstones are skipped.
+pub fn read_values(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "cdc-chaos-e2e")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(20)).expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline && seen.len() < want {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            if let Some(p) = m.payload() {
+                seen.push(p.to_vec());
+            }
+        }
+    }
+    // A little longer: anything beyond `want` is a duplicate the caller must see.
+    let grace = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < grace {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            if let Some(p) = m.payload() {
+                seen.push(p.to_vec());
+            }
+        }
+    }
+    seen
+}
+
+/// Rows of a query through `psql -At`, one string per row.
+pub fn psql_rows(port: u16, db: &str, sql: &str) -> Vec<String> {
+    let mut cmd = postgres::psql(port, db);
+    cmd.args(["-A", "-t", "-c", sql]);
+    let out = cmd.output().expect("psql runs");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// Rows of a query through the `mariadb` client (batch mode, no column names).
+pub fn mariadb_rows(stack: &LocalStack, sql: &str) -> Vec<String> {
+    let mut cmd = mariadb::client(&stack.layout);
+    cmd.args(["fleet", "-N", "-B", "-r", "-e", sql]);
+    let out = cmd.output().expect("mariadb runs");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// Runs SQL statements in `crm`, each in its own transaction (a psql script, not one `-c`).
+pub fn crm_script(stack: &LocalStack, statements: &[String]) {
+    let path = stack.layout.home.join(format!("script-{}.sql", std::process::id()));
+    std::fs::write(&path, statements.join(";\n") + ";\n").unwrap();
+    let mut cmd = postgres::psql(stack.cfg.postgres_port, "crm");
+    cmd.arg("-f").arg(&path);
+    check(cmd);
+}
+
+/// Runs SQL statements in `fleet`, each autocommitted.
+pub fn fleet_script(stack: &LocalStack, statements: &[String]) {
+    fleet(stack, &(statements.join(";\n") + ";"));
 }

@@ -34,6 +34,12 @@ pub struct StackConfig {
     pub postgres_port: u16,
     /// MariaDB port on 127.0.0.1. Default 23306.
     pub mariadb_port: u16,
+    /// Warehouse PostgreSQL port on 127.0.0.1. Default 25433.
+    pub warehouse_port: u16,
+    /// Prometheus metrics port of the join on 127.0.0.1. Default 29101.
+    pub join_metrics_port: u16,
+    /// Prometheus metrics port of the warehouse sink on 127.0.0.1. Default 29102.
+    pub sink_metrics_port: u16,
     /// Kafka Connect REST port on 127.0.0.1. Default 28083.
     pub connect_port: u16,
     /// Run Kafka nodes on loopback instead of network namespaces (no partition faults then).
@@ -73,6 +79,9 @@ impl Default for StackConfig {
             postgres_port: 25432,
             mariadb_port: 23306,
             connect_port: 28083,
+            warehouse_port: 25433,
+            join_metrics_port: 29101,
+            sink_metrics_port: 29102,
             loopback: !is_root(),
             ready_timeout_secs: 180,
         }

@@ -11,7 +11,8 @@ pub mod error;
 pub mod platform;
 pub mod profile;
 pub mod progress;
-pub mod properties;
+/// Java `.properties` files, shared with the pipeline (which reads the rendered client configs).
+pub use cdc_pipeline::properties;
 
 pub use config::StackConfig;
 pub use error::{Error, Result};

@@ -47,6 +47,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a pipeline process (the join or the warehouse sink); `up` starts them
+    #[command(hide = true)]
+    Pipeline {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Compare the live cluster's and clients' settings with the profile, row by row
     Audit {
         /// Profile to compare against [default: the one the stack was started with]
@@ -58,6 +64,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("pipeline") {
+        // The pipeline processes: their own command line, logging at info to their log file.
+        use clap::Parser as _;
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CDC_CHAOS_LOG").unwrap_or_else(|_| "info".into()))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+        let cli = cdc_pipeline::cli::Cli::parse_from(std::iter::once("cdc-chaos pipeline".to_string()).chain(args.into_iter().skip(2)));
+        return ExitCode::from(cdc_pipeline::cli::run(cli) as u8);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CDC_CHAOS_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -84,6 +102,7 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
         cfg.loopback = true;
     }
     match cli.command {
+        Command::Pipeline { .. } => unreachable!("handled before parsing"),
         Command::Up { profile, timeout } => {
             let profile = Profile::load(&profile)?;
             cfg.ready_timeout_secs = timeout;

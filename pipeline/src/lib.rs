@@ -6,3 +6,10 @@
 
 pub mod decode;
 pub mod join;
+pub mod config;
+pub mod exactly_once;
+pub mod metrics;
+pub mod properties;
+pub mod record;
+pub mod warehouse;
+pub mod cli;

@@ -15,7 +15,7 @@ use crate::config::StackConfig;
 use crate::error::{Error, Result};
 use crate::platform::process;
 use crate::platform::state::{ComponentState, StackState};
-use crate::platform::{connect, ensure_dir, kafka, mariadb, netns, postgres, provision, topics, write_file, Layout, Topology};
+use crate::platform::{connect, ensure_dir, kafka, mariadb, netns, pipeline, postgres, provision, topics, write_file, Layout, Topology};
 use crate::profile::Profile;
 use crate::progress;
 use crate::properties;
@@ -160,6 +160,9 @@ impl LocalStack {
         process::ensure_port_free(postgres::NAME, "127.0.0.1", self.topo.postgres_port())?;
         process::ensure_port_free(mariadb::NAME, "127.0.0.1", self.topo.mariadb_port())?;
         process::ensure_port_free(connect::NAME, "127.0.0.1", self.topo.connect_port())?;
+        process::ensure_port_free(postgres::WAREHOUSE, "127.0.0.1", self.topo.warehouse_port())?;
+        process::ensure_port_free(pipeline::JOIN, "127.0.0.1", self.cfg.join_metrics_port)?;
+        process::ensure_port_free(pipeline::SINK, "127.0.0.1", self.cfg.sink_metrics_port)?;
         if self.cfg.loopback {
             for n in &self.topo.nodes {
                 process::ensure_port_free(&n.name, &n.host, n.broker_port)?;
@@ -196,10 +199,15 @@ impl LocalStack {
             netns::setup(&self.topo, &self.cfg.net_prefix, state, &mut save)?;
         }
 
-        progress::step(&format!("postgres on {}", self.topo.postgres));
-        let pid = postgres::start(&self.cfg, &self.layout)?;
-        self.record(state, postgres::NAME, pid, self.topo.postgres.clone(), None, libc::SIGINT)?;
-        postgres::wait_ready_and_migrate(self.topo.postgres_port(), &self.layout, t, self.alive_check(postgres::NAME, pid))?;
+        for (name, port, address, sql) in [
+            (postgres::NAME, self.topo.postgres_port(), &self.topo.postgres, postgres::CRM_SQL.to_string()),
+            (postgres::WAREHOUSE, self.topo.warehouse_port(), &self.topo.warehouse, postgres::warehouse_sql()),
+        ] {
+            progress::step(&format!("{name} (PostgreSQL) on {address}"));
+            let pid = postgres::start(&self.layout, name, port)?;
+            self.record(state, name, pid, address.clone(), None, libc::SIGINT)?;
+            postgres::wait_ready_and_migrate(port, &self.layout, name, &sql, t, self.alive_check(name, pid))?;
+        }
 
         progress::step(&format!("mariadb on {}", self.topo.mariadb));
         let pid = mariadb::start(&self.cfg, &self.layout)?;
@@ -231,6 +239,16 @@ impl LocalStack {
         connect::register_and_wait(&self.layout, profile, &self.topo, t, self.alive_check(connect::NAME, pid))?;
 
         self.write_client_configs(profile)?;
+        for (name, metrics) in [(pipeline::JOIN, &self.topo.join_metrics), (pipeline::SINK, &self.topo.sink_metrics)] {
+            progress::step(&format!("{name} (metrics on http://{metrics}/metrics)"));
+            let pid = if name == pipeline::JOIN {
+                pipeline::start_join(&self.layout, &self.topo)?
+            } else {
+                pipeline::start_sink(&self.layout, &self.topo)?
+            };
+            self.record(state, name, pid, metrics.clone(), None, libc::SIGTERM)?;
+            pipeline::wait_ready(name, metrics, t, self.alive_check(name, pid))?;
+        }
         Ok(())
     }
 
@@ -248,9 +266,10 @@ impl LocalStack {
     /// Stops every process, removes namespaces and rules. Best effort: keeps going on errors.
     fn teardown(&self, state: &mut StackState) -> Vec<String> {
         let components = std::mem::take(&mut state.components);
-        // Connect first (it writes to Kafka), then the Kafka nodes together, then the databases.
+        // Kafka's clients first (Connect and the pipeline), then the Kafka nodes together, then
+        // the databases.
         let order = |c: &ComponentState| match c.name.as_str() {
-            connect::NAME => 0,
+            connect::NAME | pipeline::JOIN | pipeline::SINK => 0,
             n if n.starts_with("kafka-") => 1,
             _ => 2,
         };
@@ -284,6 +303,36 @@ impl LocalStack {
             progress::note(&format!("teardown: {e}"));
         }
         errors
+    }
+
+    /// Sends `signal` to a component's process (e.g. SIGKILL to crash it). Errors if the
+    /// component is unknown.
+    pub fn signal(&self, name: &str, signal: i32) -> Result<u32> {
+        let state = self.state()?;
+        let c = state.component(name).ok_or_else(|| Error::Usage(format!("no component {name:?} in {}", self.layout.state_file().display())))?;
+        process::signal(c.pid, signal);
+        Ok(c.pid)
+    }
+
+    /// Starts a pipeline process (`join` or `warehouse-sink`) again after it died, and waits until
+    /// it serves its metrics. Returns the new pid.
+    pub fn restart_pipeline(&self, name: &str) -> Result<u32> {
+        let _lock = lock_home(&self.layout.home)?;
+        let mut state = self.state()?;
+        let topo = state.topology.clone().unwrap_or_else(|| self.topo.clone());
+        if let Some(old) = state.component(name) {
+            if process::is_alive(old.pid) {
+                return Err(Error::Usage(format!("{name} is still running (pid {})", old.pid)));
+            }
+        }
+        let (pid, metrics) = match name {
+            pipeline::JOIN => (pipeline::start_join(&self.layout, &topo)?, topo.join_metrics.clone()),
+            pipeline::SINK => (pipeline::start_sink(&self.layout, &topo)?, topo.sink_metrics.clone()),
+            other => return Err(Error::Usage(format!("{other:?} is not a pipeline process ({} or {})", pipeline::JOIN, pipeline::SINK))),
+        };
+        self.record(&mut state, name, pid, metrics.clone(), None, libc::SIGTERM)?;
+        pipeline::wait_ready(name, &metrics, self.timeout(), self.alive_check(name, pid))?;
+        Ok(pid)
     }
 
     /// Stops everything and removes every namespace and rule; with `purge` also the data.

@@ -11,6 +11,7 @@ pub mod local;
 pub mod mariadb;
 pub mod netns;
 pub mod postgres;
+pub mod pipeline;
 pub mod process;
 pub mod provision;
 pub mod state;
@@ -57,6 +58,10 @@ pub struct Topology {
     pub postgres: String,
     pub mariadb: String,
     pub connect: String,
+    pub warehouse: String,
+    /// Metrics endpoints of the join and the warehouse sink.
+    pub join_metrics: String,
+    pub sink_metrics: String,
 }
 
 impl Topology {
@@ -92,6 +97,9 @@ impl Topology {
             postgres: format!("127.0.0.1:{}", cfg.postgres_port),
             mariadb: format!("127.0.0.1:{}", cfg.mariadb_port),
             connect: format!("127.0.0.1:{}", cfg.connect_port),
+            warehouse: format!("127.0.0.1:{}", cfg.warehouse_port),
+            join_metrics: format!("127.0.0.1:{}", cfg.join_metrics_port),
+            sink_metrics: format!("127.0.0.1:{}", cfg.sink_metrics_port),
         }
     }
 
@@ -117,6 +125,9 @@ impl Topology {
     }
     pub fn connect_port(&self) -> u16 {
         port_of(&self.connect)
+    }
+    pub fn warehouse_port(&self) -> u16 {
+        port_of(&self.warehouse)
     }
 }
 

@@ -1,5 +1,7 @@
-//! PostgreSQL (Debian package) as the stack's own cluster in its run directory: database `crm`
-//! with `customers` and `flights`, `wal_level=logical` for Debezium's pgoutput decoder.
+//! PostgreSQL (Debian package) as the stack's own clusters in its run directory: the source
+//! (`postgres`: database `crm` with `customers` and `flights`, `wal_level=logical` for Debezium's
+//! pgoutput decoder) and the warehouse (`warehouse`: database `warehouse`), each its own server
+//! so that a fault on one leaves the other running.
 //!
 //! PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` OS user.
 
@@ -8,14 +10,30 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::config::{is_root, StackConfig};
+use crate::config::is_root;
 use crate::error::{Error, Result};
 use crate::platform::process::{self, run};
 use crate::platform::{ensure_dir, write_file, Layout};
 
+/// Component name of the source cluster.
 pub const NAME: &str = "postgres";
+/// Component name of the warehouse cluster.
+pub const WAREHOUSE: &str = "warehouse";
 /// The schema of `crm`, applied at every start (idempotent).
 pub const CRM_SQL: &str = include_str!("../../sql/crm.sql");
+
+/// The warehouse database and the sink's tables (idempotent).
+pub fn warehouse_sql() -> String {
+    format!(
+        "SELECT 'CREATE DATABASE warehouse' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'warehouse') \\gexec\n\\connect warehouse\n{}",
+        cdc_pipeline::warehouse::SCHEMA
+    )
+}
+
+/// Connection string of the warehouse database on `port`.
+pub fn warehouse_dsn(port: u16) -> String {
+    format!("host=127.0.0.1 port={port} user=postgres dbname=warehouse")
+}
 /// Role Debezium connects as.
 pub const USER: &str = "cdc";
 pub const PASSWORD: &str = "cdc";
@@ -67,8 +85,8 @@ fn chown(path: &Path, owner: Option<(u32, u32)>) -> Result<()> {
     Ok(())
 }
 
-/// Initialises the cluster (once) and starts the server. Returns its pid.
-pub fn start(cfg: &StackConfig, layout: &Layout) -> Result<u32> {
+/// Initialises the cluster `name` (once) and starts its server on `port`. Returns its pid.
+pub fn start(layout: &Layout, name: &str, port: u16) -> Result<u32> {
     let bin = bin_dir().ok_or_else(|| Error::Missing {
         what: "PostgreSQL server (/usr/lib/postgresql/*/bin/postgres)".into(),
         remedy: "apt-get install -y postgresql".into(),
@@ -77,11 +95,11 @@ pub fn start(cfg: &StackConfig, layout: &Layout) -> Result<u32> {
     if is_root() && owner.is_none() {
         return Err(Error::Missing { what: "the `postgres` OS user".into(), remedy: "apt-get install -y postgresql".into() });
     }
-    let dir = layout.dir(NAME);
+    let dir = layout.dir(name);
     let data = dir.join("data");
     ensure_dir(&dir)?;
     chown(&dir, owner)?;
-    let log = layout.log(NAME);
+    let log = layout.log(name);
     write_file(&log, "")?;
     chown(&log, owner)?;
     if !data.join("PG_VERSION").exists() {
@@ -90,11 +108,11 @@ pub fn start(cfg: &StackConfig, layout: &Layout) -> Result<u32> {
         cmd.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]);
         as_owner(&mut cmd, owner);
         run(cmd).map_err(|e| {
-            Error::component(NAME, format!("initdb in {} failed (the postgres user must be able to enter every parent directory): {e}", data.display()))
+            Error::component(name, format!("initdb in {} failed (the postgres user must be able to enter every parent directory): {e}", data.display()))
         })?;
     }
     let mut cmd = Command::new(bin.join("postgres"));
-    cmd.arg("-D").arg(&data).args(["-p", &cfg.postgres_port.to_string()]);
+    cmd.arg("-D").arg(&data).args(["-p", &port.to_string()]);
     for setting in [
         "listen_addresses=127.0.0.1".to_string(),
         format!("unix_socket_directories={}", dir.display()),
@@ -109,7 +127,7 @@ pub fn start(cfg: &StackConfig, layout: &Layout) -> Result<u32> {
         cmd.args(["-c", &setting]);
     }
     as_owner(&mut cmd, owner);
-    process::spawn_detached(NAME, cmd, &log)
+    process::spawn_detached(name, cmd, &log)
 }
 
 /// A `psql` command connected as the superuser to `db`.
@@ -120,17 +138,17 @@ pub fn psql(port: u16, db: &str) -> Command {
     cmd
 }
 
-/// Waits until the server accepts queries, then applies the `crm` schema.
-pub fn wait_ready_and_migrate(port: u16, layout: &Layout, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
-    process::wait_until("postgres to accept connections", timeout, Duration::from_millis(300), alive, || {
+/// Waits until cluster `name` accepts queries on `port`, then applies `sql` (a psql script).
+pub fn wait_ready_and_migrate(port: u16, layout: &Layout, name: &str, sql: &str, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
+    process::wait_until(&format!("{name} to accept connections"), timeout, Duration::from_millis(300), alive, || {
         let mut cmd = psql(port, "postgres");
         cmd.args(["-c", "SELECT 1"]);
         Ok(run(cmd).is_ok())
     })?;
-    let script = layout.dir(NAME).join("crm.sql");
-    write_file(&script, CRM_SQL)?;
+    let script = layout.dir(name).join("schema.sql");
+    write_file(&script, sql)?;
     let mut cmd = psql(port, "postgres");
     cmd.arg("-f").arg(&script);
-    run(cmd).map_err(|e| Error::component(NAME, format!("applying the crm schema: {e}")))?;
+    run(cmd).map_err(|e| Error::component(name, format!("applying {}: {e}", script.display())))?;
     Ok(())
 }

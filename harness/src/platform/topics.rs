@@ -60,7 +60,9 @@ pub fn plan(profile: &Profile) -> Vec<TopicSpec> {
         spec(CUSTOMERS, p, &keep),
         spec(FLIGHTS, p, &keep),
         spec(VEHICLES, p, &keep),
-        spec(CUSTOMER_360, p, &keep),
+        // One partition: the join's output is a total order, so the sinks apply documents in the
+        // order the join produced them.
+        spec(CUSTOMER_360, 1, &keep),
         spec(DEAD_LETTER, 1, &keep),
         spec(CONNECT_CONFIGS, 1, &compact),
         spec(CONNECT_OFFSETS, 5, &compact),

@@ -1,6 +1,7 @@
 //! Java `.properties` files: the format Kafka brokers, Kafka Connect and Kafka clients read.
 //!
-//! Owns escaping and parsing only; which keys go into which file is `profile.rs`'s business.
+//! Owns escaping and parsing only; which keys go into which file is the harness's `profile.rs`'s
+//! business. The pipeline reads the client files the harness rendered.
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,76 @@
+//! The pipeline processes of the stack: the join (`join`) and the warehouse sink
+//! (`warehouse-sink`), run by this same executable (`cdc-chaos pipeline join|warehouse ...`, the
+//! code of the `cdc-pipeline` crate), each with its Prometheus metrics on its own port.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::platform::{postgres, process, Layout, Topology};
+
+pub const JOIN: &str = "join";
+pub const SINK: &str = "warehouse-sink";
+
+/// The `cdc-chaos` executable: this process's own, or (from a test binary in `target/*/deps`)
+/// the one Cargo built beside it, or the one on PATH.
+pub fn executable() -> Result<PathBuf> {
+    let me = std::env::current_exe().map_err(|e| Error::io("finding the running executable", "/proc/self/exe", e))?;
+    if me.file_name().and_then(|n| n.to_str()) == Some("cdc-chaos") {
+        return Ok(me);
+    }
+    let dir = me.parent().map(PathBuf::from).unwrap_or_default();
+    for candidate in [dir.join("cdc-chaos"), dir.join("../cdc-chaos")] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    if process::on_path("cdc-chaos") {
+        return Ok(PathBuf::from("cdc-chaos"));
+    }
+    Err(Error::Missing {
+        what: "the cdc-chaos executable (it runs the pipeline processes)".into(),
+        remedy: "cargo build -p cdc-chaos".into(),
+    })
+}
+
+fn command(args: &[String]) -> Result<Command> {
+    let mut cmd = Command::new(executable()?);
+    cmd.arg("pipeline").args(args).env("CDC_CHAOS_LOG", "info");
+    Ok(cmd)
+}
+
+/// Starts the join. Returns its pid.
+pub fn start_join(layout: &Layout, topo: &Topology) -> Result<u32> {
+    crate::platform::ensure_dir(&layout.dir(JOIN))?;
+    let cmd = command(&[
+        "join".into(),
+        "--clients".into(),
+        layout.clients_dir().display().to_string(),
+        "--metrics".into(),
+        topo.join_metrics.clone(),
+    ])?;
+    process::spawn_detached(JOIN, cmd, &layout.log(JOIN))
+}
+
+/// Starts the warehouse sink. Returns its pid.
+pub fn start_sink(layout: &Layout, topo: &Topology) -> Result<u32> {
+    crate::platform::ensure_dir(&layout.dir(SINK))?;
+    let cmd = command(&[
+        "warehouse".into(),
+        "--clients".into(),
+        layout.clients_dir().display().to_string(),
+        "--metrics".into(),
+        topo.sink_metrics.clone(),
+        "--dsn".into(),
+        postgres::warehouse_dsn(topo.warehouse_port()),
+    ])?;
+    process::spawn_detached(SINK, cmd, &layout.log(SINK))
+}
+
+/// Waits until a pipeline process serves its metrics.
+pub fn wait_ready(name: &str, metrics: &str, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
+    process::wait_until(&format!("{name} metrics on {metrics}"), timeout, Duration::from_millis(200), alive, || {
+        Ok(process::tcp_reachable(metrics, Duration::from_millis(500)))
+    })
+}

@@ -1,0 +1,74 @@
+//! Command line of the pipeline processes (`cdc-pipeline join|warehouse ...`, also reachable as
+//! `cdc-chaos pipeline ...`). Exit codes: 0 stopped on request, 2 configuration or fatal error.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ClientFiles;
+use crate::exactly_once::{self, LoopConfig};
+use crate::metrics::{self, Metrics};
+use crate::warehouse::{self, SinkConfig};
+
+#[derive(Parser, Debug)]
+#[command(name = "cdc-pipeline", about = "The customer_360 join and its sinks")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Join the raw CDC topics into customer_360.changes, exactly once
+    Join {
+        /// Directory of producer.properties, consumer.properties, processing.properties
+        #[arg(long)]
+        clients: PathBuf,
+        /// Address of the Prometheus metrics endpoint
+        #[arg(long)]
+        metrics: String,
+        /// Most records per transaction
+        #[arg(long, default_value_t = 500)]
+        batch_max: usize,
+    },
+    /// Apply customer_360.changes to the warehouse database, exactly once
+    Warehouse {
+        #[arg(long)]
+        clients: PathBuf,
+        #[arg(long)]
+        metrics: String,
+        /// Connection string of the warehouse, e.g. "host=127.0.0.1 port=25433 user=postgres dbname=warehouse"
+        #[arg(long)]
+        dsn: String,
+        #[arg(long, default_value_t = 500)]
+        batch_max: usize,
+    },
+}
+
+/// Runs a pipeline command; returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let m = Metrics::new();
+    let result = match cli.command {
+        Command::Join { clients, metrics: addr, batch_max } => ClientFiles::load(&clients).and_then(|files| {
+            metrics::serve(&addr, "join", m.clone()).map_err(|e| format!("metrics on {addr}: {e}"))?;
+            let cfg = LoopConfig { batch_max, ..LoopConfig::default() };
+            exactly_once::run(&files, &cfg, &m, &stop)
+        }),
+        Command::Warehouse { clients, metrics: addr, dsn, batch_max } => ClientFiles::load(&clients).and_then(|files| {
+            metrics::serve(&addr, "warehouse", m.clone()).map_err(|e| format!("metrics on {addr}: {e}"))?;
+            let cfg = SinkConfig { dsn, batch_max, batch_wait: Duration::from_millis(100) };
+            warehouse::run(&files, &cfg, &m, &stop)
+        }),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}

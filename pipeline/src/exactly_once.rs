@@ -1,0 +1,300 @@
+//! The join's processing loop: raw CDC topics in, `customer_360.changes` (and dead letters) out,
+//! exactly once.
+//!
+//! Under `exactly_once` the loop consumes with `isolation.level=read_committed` and auto-commit
+//! off, and writes each batch's outputs and the consumed offsets in one Kafka transaction
+//! (`send_offsets_to_transaction`) of a producer with a stable `transactional.id`: a restarted
+//! instance fences the old one (its next transactional call fails fatally), and a transaction cut
+//! short by a crash is aborted, so its outputs are never read and its offsets never committed.
+//! Under `at_least_once` outputs are flushed first and the offsets committed after.
+//!
+//! **State after a restart** is rebuilt from the input topics themselves (they keep every record):
+//! every input partition is read from its beginning; records before the group's committed offset
+//! are applied to the join state without output, records from it on are processed normally. This
+//! gives exactly the state the previous instance had committed, whatever the interleaving of
+//! partitions, because the join state is a function of each source row's latest version and every
+//! row lives in one partition, in order. No changelog topic is needed; the cost is a replay time
+//! that grows with the topics. Any failed or aborted transaction restarts the session the same way,
+//! since the in-memory state already holds the aborted batch.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::config::{ClientFiles, Guarantee};
+use crate::decode::{decode, Decoded};
+use crate::join::JoinState;
+use crate::metrics::Metrics;
+use crate::record::{now_us, ChangeRecord, Coordinates, DeadLetter};
+
+/// Input topics (Debezium's raw CDC topics).
+pub const INPUTS: [&str; 3] = ["crm.public.customers", "crm.public.flights", "fleet.fleet.vehicles"];
+pub const OUTPUT: &str = "customer_360.changes";
+pub const DEAD_LETTER: &str = "customer_360.dead-letter";
+/// Consumer group whose committed offsets mark what the join has processed.
+pub const GROUP: &str = "cdc-chaos-join";
+/// Transactional id of the join: stable, so a restarted instance fences its predecessor.
+pub const TRANSACTIONAL_ID: &str = "cdc-chaos-join";
+
+/// Tunables of the loop.
+#[derive(Debug, Clone)]
+pub struct LoopConfig {
+    /// Most records per transaction.
+    pub batch_max: usize,
+    /// Longest a batch waits for more records.
+    pub batch_wait: Duration,
+    /// Timeout of transactional calls.
+    pub txn_timeout: Duration,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        LoopConfig { batch_max: 500, batch_wait: Duration::from_millis(100), txn_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+pub enum LoopError {
+    /// Restart the session (state rebuilt): aborted transaction, lost connection, ...
+    Retry(String),
+    /// Stop the process: fenced by a newer instance, bad configuration.
+    Fatal(String),
+}
+
+impl std::fmt::Display for LoopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoopError::Retry(m) => write!(f, "{m} (restarting the session)"),
+            LoopError::Fatal(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+fn classify(what: &str, e: KafkaError) -> LoopError {
+    let fatal = match &e {
+        KafkaError::Transaction(r) => r.is_fatal(),
+        _ => matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fenced) | Some(RDKafkaErrorCode::ProducerFenced)),
+    };
+    if fatal {
+        LoopError::Fatal(format!("{what}: {e}"))
+    } else {
+        LoopError::Retry(format!("{what}: {e}"))
+    }
+}
+
+/// Counts failed deliveries, so that an at-least-once batch is not committed past a lost write.
+#[derive(Default)]
+pub struct DeliveryCounter {
+    failed: AtomicU64,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs the join until `stop` is set or a fatal error. Sessions that fail are restarted with
+/// backoff.
+pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
+    let mut backoff = Duration::from_millis(500);
+    while !stop.load(Ordering::Relaxed) {
+        match session(files, cfg, metrics, stop) {
+            Ok(()) => return Ok(()),
+            Err(LoopError::Fatal(m)) => return Err(m),
+            Err(LoopError::Retry(m)) => {
+                metrics.aborts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("join session ended: {m}; restarting in {backoff:?}");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, value: &[u8]) -> Result<(), LoopError> {
+    let mut record = BaseRecord::to(topic).key(key).payload(value);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                producer.poll(Duration::from_millis(50));
+                record = r;
+            }
+            Err((e, _)) => return Err(classify(&format!("producing to {topic}"), e)),
+        }
+    }
+}
+
+/// One session: connect, rebuild state, then process batches until stopped or an error.
+pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), LoopError> {
+    let eos = files.guarantee == Guarantee::ExactlyOnce;
+    let consumer: BaseConsumer = files.consumer_config(GROUP).create().map_err(|e| LoopError::Fatal(format!("consumer: {e}")))?;
+    let mut pc = files.producer_config();
+    if eos {
+        pc.set("transactional.id", TRANSACTIONAL_ID);
+        pc.set("transaction.timeout.ms", "60000");
+    }
+    let producer: BaseProducer<DeliveryCounter> =
+        pc.create_with_context(DeliveryCounter::default()).map_err(|e| LoopError::Fatal(format!("producer: {e}")))?;
+    if eos {
+        producer.init_transactions(cfg.txn_timeout).map_err(|e| classify("init_transactions", e))?;
+    }
+
+    // Every partition of every input topic, from the beginning; the committed offsets say where
+    // output resumes.
+    let mut all = TopicPartitionList::new();
+    for topic in INPUTS {
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(|e| LoopError::Retry(format!("metadata of {topic}: {e}")))?;
+        let t = md.topics().first().filter(|t| t.error().is_none() && !t.partitions().is_empty());
+        let t = t.ok_or_else(|| LoopError::Retry(format!("topic {topic} has no partitions yet")))?;
+        for p in t.partitions() {
+            all.add_partition_offset(topic, p.id(), Offset::Beginning).expect("valid offset");
+        }
+    }
+    let committed = consumer
+        .committed_offsets(all.clone(), Duration::from_secs(10))
+        .map_err(|e| LoopError::Retry(format!("committed offsets of group {GROUP}: {e}")))?;
+    let mut resume: HashMap<(String, i32), i64> = HashMap::new();
+    for e in committed.elements() {
+        let at = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        };
+        resume.insert((e.topic().to_string(), e.partition()), at);
+    }
+    consumer.assign(&all).map_err(|e| LoopError::Retry(format!("assign: {e}")))?;
+    tracing::info!("join session: resuming output at {resume:?}");
+
+    let mut state = JoinState::new();
+    let mut last_lag = Instant::now() - Duration::from_secs(60);
+    while !stop.load(Ordering::Relaxed) {
+        // Collect a batch.
+        let started = Instant::now();
+        let mut batch = Vec::new();
+        while batch.len() < cfg.batch_max && started.elapsed() < cfg.batch_wait {
+            match consumer.poll(Duration::from_millis(20)) {
+                Some(Ok(m)) => batch.push(m.detach()),
+                Some(Err(e)) => return Err(LoopError::Retry(format!("consuming: {e}"))),
+                None => {}
+            }
+        }
+        if last_lag.elapsed() > Duration::from_secs(5) {
+            metrics.consumer_lag.store(lag(&consumer, &all), Ordering::Relaxed);
+            last_lag = Instant::now();
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
+
+        let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        let mut in_txn = false;
+        let (mut outputs, mut dead) = (0u64, 0u64);
+        for m in &batch {
+            let key = (m.topic().to_string(), m.partition());
+            let emit = m.offset() >= *resume.get(&key).unwrap_or(&0);
+            let input = Coordinates { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset() };
+            let decoded = decode(m.topic(), m.payload());
+            if let Ok(Decoded::Change(c)) = &decoded {
+                let out = state.apply(c);
+                if emit {
+                    if eos && !in_txn {
+                        producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
+                        in_txn = true;
+                    }
+                    let rec = ChangeRecord::new(c, out.documents, input.clone(), now_us());
+                    produce(&producer, OUTPUT, &rec.key(), &serde_json::to_vec(&rec).expect("json"))?;
+                    outputs += 1;
+                }
+            } else if let Err(e) = &decoded {
+                if emit {
+                    if eos && !in_txn {
+                        producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
+                        in_txn = true;
+                    }
+                    let dl = DeadLetter {
+                        reason: e.reason.clone(),
+                        input: input.clone(),
+                        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                        value: m.payload().map(|v| String::from_utf8_lossy(v).into_owned()),
+                    };
+                    let key = format!("{}/{}/{}", input.topic, input.partition, input.offset);
+                    produce(&producer, DEAD_LETTER, &key, &serde_json::to_vec(&dl).expect("json"))?;
+                    tracing::warn!("dead letter {key}: {}", e.reason);
+                    dead += 1;
+                }
+            }
+            if emit {
+                next.insert(key, m.offset() + 1);
+            }
+        }
+        if next.is_empty() {
+            continue; // a replayed batch: state only
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((t, p), o) in &next {
+            offsets.add_partition_offset(t, *p, Offset::Offset(*o)).expect("valid offset");
+        }
+        let t = Instant::now();
+        if eos {
+            if !in_txn {
+                producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
+            }
+            let group = consumer.group_metadata().ok_or_else(|| LoopError::Fatal("no consumer group metadata".into()))?;
+            if let Err(e) = producer.send_offsets_to_transaction(&offsets, &group, cfg.txn_timeout) {
+                let _ = producer.abort_transaction(cfg.txn_timeout);
+                return Err(classify("send_offsets_to_transaction", e));
+            }
+            if let Err(e) = producer.commit_transaction(cfg.txn_timeout) {
+                let _ = producer.abort_transaction(cfg.txn_timeout);
+                return Err(classify("commit_transaction", e));
+            }
+        } else {
+            producer.flush(cfg.txn_timeout).map_err(|e| classify("flush", e))?;
+            if producer.context().failed.load(Ordering::Relaxed) > 0 {
+                return Err(LoopError::Retry("some outputs were not delivered; offsets not committed".into()));
+            }
+            consumer.commit(&offsets, CommitMode::Sync).map_err(|e| LoopError::Retry(format!("commit offsets: {e}")))?;
+        }
+        metrics.observe_commit(t.elapsed().as_secs_f64());
+        metrics.commits.fetch_add(1, Ordering::Relaxed);
+        metrics.events_out.fetch_add(outputs, Ordering::Relaxed);
+        metrics.dead_letters.fetch_add(dead, Ordering::Relaxed);
+        for (k, o) in next {
+            resume.insert(k, o);
+        }
+    }
+    Ok(())
+}
+
+/// Records between the consumer's positions and the partitions' high watermarks.
+fn lag(consumer: &BaseConsumer, all: &TopicPartitionList) -> i64 {
+    let Ok(positions) = consumer.position() else { return -1 };
+    let mut total = 0;
+    for e in all.elements() {
+        let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)) else { return -1 };
+        let pos = positions
+            .find_partition(e.topic(), e.partition())
+            .and_then(|p| if let Offset::Offset(o) = p.offset() { Some(o) } else { None })
+            .unwrap_or(0);
+        total += (high - pos).max(0);
+    }
+    total
+}
