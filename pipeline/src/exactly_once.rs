@@ -9,13 +9,14 @@
 //! Under `at_least_once` outputs are flushed first and the offsets committed after.
 //!
 //! **State after a restart** is rebuilt from the input topics themselves (they keep every record):
-//! every input partition is read from its beginning; records before the group's committed offset
-//! are applied to the join state without output, records from it on are processed normally. This
-//! gives exactly the state the previous instance had committed, whatever the interleaving of
-//! partitions, because the join state is a function of each source row's latest version and every
-//! row lives in one partition, in order. No changelog topic is needed; the cost is a replay time
-//! that grows with the topics. Any failed or aborted transaction restarts the session the same way,
-//! since the in-memory state already holds the aborted batch.
+//! before producing anything, every input partition is replayed from its beginning up to the
+//! group's committed offset into the join state, without output. This gives exactly the state the
+//! previous instance had committed, whatever the interleaving of partitions, because the join
+//! state is a function of each source row's latest version and every row lives in one partition,
+//! in order. The replay must be complete before the first output: a document emitted while another
+//! partition is still replaying would miss rows of that partition. No changelog topic is needed;
+//! the cost is a replay time that grows with the topics. Any failed or aborted transaction
+//! restarts the session the same way, since the in-memory state already holds the aborted batch.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -179,10 +180,17 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
         };
         resume.insert((e.topic().to_string(), e.partition()), at);
     }
-    consumer.assign(&all).map_err(|e| LoopError::Retry(format!("assign: {e}")))?;
-    tracing::info!("join session: resuming output at {resume:?}");
-
+    let t = Instant::now();
     let mut state = JoinState::new();
+    let replayed = replay(files, &all, &resume, &mut state, stop)?;
+    tracing::info!("join session: state rebuilt from {replayed} records in {:.1}s; resuming output at {resume:?}", t.elapsed().as_secs_f64());
+    let mut from = TopicPartitionList::new();
+    for ((topic, partition), at) in &resume {
+        let offset = if *at > 0 { Offset::Offset(*at) } else { Offset::Beginning };
+        from.add_partition_offset(topic, *partition, offset).expect("valid offset");
+    }
+    consumer.assign(&from).map_err(|e| LoopError::Retry(format!("assign: {e}")))?;
+
     let mut last_lag = Instant::now() - Duration::from_secs(60);
     while !stop.load(Ordering::Relaxed) {
         // Collect a batch.
@@ -209,26 +217,21 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
         let (mut outputs, mut dead) = (0u64, 0u64);
         for m in &batch {
             let key = (m.topic().to_string(), m.partition());
-            let emit = m.offset() >= *resume.get(&key).unwrap_or(&0);
             let input = Coordinates { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset() };
             let decoded = decode(m.topic(), m.payload());
-            if let Ok(Decoded::Change(c)) = &decoded {
-                let out = state.apply(c);
-                if emit {
-                    if eos && !in_txn {
-                        producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
-                        in_txn = true;
-                    }
+            if eos && !in_txn && !matches!(decoded, Ok(Decoded::Tombstone)) {
+                producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
+                in_txn = true;
+            }
+            match &decoded {
+                Ok(Decoded::Change(c)) => {
+                    let out = state.apply(c);
                     let rec = ChangeRecord::new(c, out.documents, input.clone(), now_us());
                     produce(&producer, OUTPUT, &rec.key(), &serde_json::to_vec(&rec).expect("json"))?;
                     outputs += 1;
                 }
-            } else if let Err(e) = &decoded {
-                if emit {
-                    if eos && !in_txn {
-                        producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
-                        in_txn = true;
-                    }
+                Ok(Decoded::Tombstone) => {}
+                Err(e) => {
                     let dl = DeadLetter {
                         reason: e.reason.clone(),
                         input: input.clone(),
@@ -241,12 +244,7 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
                     dead += 1;
                 }
             }
-            if emit {
-                next.insert(key, m.offset() + 1);
-            }
-        }
-        if next.is_empty() {
-            continue; // a replayed batch: state only
+            next.insert(key, m.offset() + 1);
         }
         let mut offsets = TopicPartitionList::new();
         for ((t, p), o) in &next {
@@ -282,6 +280,78 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
         }
     }
     Ok(())
+}
+
+/// Applies every input record before `resume` (per partition) to `state`, without output.
+/// Returns how many records were applied.
+fn replay(
+    files: &ClientFiles,
+    all: &TopicPartitionList,
+    resume: &HashMap<(String, i32), i64>,
+    state: &mut JoinState,
+    stop: &AtomicBool,
+) -> Result<u64, LoopError> {
+    let mut pending: HashMap<(String, i32), i64> = resume.iter().filter(|(_, at)| **at > 0).map(|(k, v)| (k.clone(), *v)).collect();
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let consumer: BaseConsumer = files
+        .consumer_config(&format!("{GROUP}-replay"))
+        .create()
+        .map_err(|e| LoopError::Fatal(format!("replay consumer: {e}")))?;
+    consumer.assign(all).map_err(|e| LoopError::Retry(format!("replay assign: {e}")))?;
+    let mut applied = 0u64;
+    let mut idle_since = Instant::now();
+    let mut idle_rounds = 0;
+    while !pending.is_empty() && !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                idle_since = Instant::now();
+                idle_rounds = 0;
+                let key = (m.topic().to_string(), m.partition());
+                let Some(end) = pending.get(&key).copied() else { continue };
+                if m.offset() < end {
+                    if let Ok(Decoded::Change(c)) = decode(m.topic(), m.payload()) {
+                        state.apply(&c);
+                        applied += 1;
+                    }
+                }
+                if m.offset() + 1 >= end {
+                    pending.remove(&key);
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition(&key.0, key.1);
+                    let _ = consumer.pause(&tpl);
+                }
+            }
+            Some(Err(e)) => return Err(LoopError::Retry(format!("replaying: {e}"))),
+            None => {
+                // The last records before a committed offset may be transaction markers, which a
+                // read_committed consumer never returns: a partition whose position reached the
+                // end offset, or whose log holds nothing more, is done.
+                if idle_since.elapsed() > Duration::from_secs(1) {
+                    idle_rounds += 1;
+                    let positions = consumer.position().map_err(|e| LoopError::Retry(format!("replay position: {e}")))?;
+                    pending.retain(|(topic, partition), end| {
+                        let pos = positions
+                            .find_partition(topic, *partition)
+                            .and_then(|p| if let Offset::Offset(o) = p.offset() { Some(o) } else { None })
+                            .unwrap_or(0);
+                        let high = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5)).map(|(_, h)| h).unwrap_or(i64::MAX);
+                        let open = pos < *end && pos < high;
+                        // Should the position never move past trailing markers, a partition that
+                        // yields nothing for 10 s is taken as complete (and said so).
+                        if open && idle_rounds >= 10 {
+                            tracing::warn!("replay of {topic}/{partition}: no records for 10 s at position {pos} (end {end}, high watermark {high}); taking it as complete");
+                            return false;
+                        }
+                        open
+                    });
+                    idle_since = Instant::now();
+                }
+            }
+        }
+    }
+    Ok(applied)
 }
 
 /// Records between the consumer's positions and the partitions' high watermarks.

@@ -13,3 +13,4 @@ pub mod properties;
 pub mod record;
 pub mod warehouse;
 pub mod cli;
+pub mod lake;

@@ -1,0 +1,352 @@
+//! The lake sink: `customer_360.changes` as Parquet objects in an S3 bucket (SeaweedFS here;
+//! MinIO or AWS S3 by configuration), exactly once.
+//!
+//! Each batch becomes one object named after its Kafka coordinates,
+//! `<prefix>/partition=<p>/<first offset>-<last offset>.parquet` (offsets zero-padded to 20
+//! digits, so names sort by offset). The bucket itself is the progress record: on start the sink
+//! lists the partition's objects and resumes after the highest last offset, so a batch written
+//! before a crash is not written again and a batch cut short is written whole; a retried PUT of the
+//! same batch replaces the same object. Reads use `read_committed`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::record::RowAccessor;
+use parquet::schema::parser::parse_message_type;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use rusty_s3::actions::{CreateBucket, ListObjectsV2, PutObject, S3Action};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+
+use crate::config::ClientFiles;
+use crate::exactly_once::OUTPUT;
+use crate::metrics::Metrics;
+use crate::record::parse_change;
+
+/// Where the lake is.
+#[derive(Debug, Clone)]
+pub struct LakeConfig {
+    /// S3 endpoint, e.g. `http://127.0.0.1:28333`.
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Key prefix of the objects.
+    pub prefix: String,
+    pub batch_max: usize,
+    pub batch_wait: Duration,
+}
+
+/// One change as stored in the lake.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LakeRow {
+    pub database: String,
+    pub tx: String,
+    pub table_name: String,
+    pub pk: i64,
+    pub op: String,
+    pub position: String,
+    pub source_ts_us: i64,
+    pub join_ts_us: i64,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+    /// The affected documents, as JSON.
+    pub documents: String,
+}
+
+const SCHEMA: &str = "message customer_360_change {
+    REQUIRED BYTE_ARRAY database (UTF8);
+    REQUIRED BYTE_ARRAY tx (UTF8);
+    REQUIRED BYTE_ARRAY table_name (UTF8);
+    REQUIRED INT64 pk;
+    REQUIRED BYTE_ARRAY op (UTF8);
+    REQUIRED BYTE_ARRAY position (UTF8);
+    REQUIRED INT64 source_ts_us;
+    REQUIRED INT64 join_ts_us;
+    REQUIRED INT32 kafka_partition;
+    REQUIRED INT64 kafka_offset;
+    REQUIRED BYTE_ARRAY documents (UTF8);
+}";
+
+/// Encodes rows as one Parquet file (one row group, Snappy-compressed).
+pub fn encode(rows: &[LakeRow]) -> Result<Vec<u8>, String> {
+    let schema = Arc::new(parse_message_type(SCHEMA).map_err(|e| e.to_string())?);
+    let props = Arc::new(WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build());
+    let mut buf = Vec::new();
+    let mut writer = SerializedFileWriter::new(&mut buf, schema, props).map_err(|e| e.to_string())?;
+    let mut rg = writer.next_row_group().map_err(|e| e.to_string())?;
+    let strings = |f: fn(&LakeRow) -> &str| -> Vec<ByteArray> { rows.iter().map(|r| ByteArray::from(f(r))).collect() };
+    let mut column = 0;
+    while let Some(mut col) = rg.next_column().map_err(|e| e.to_string())? {
+        let result = match column {
+            0 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.database), None, None),
+            1 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.tx), None, None),
+            2 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.table_name), None, None),
+            3 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.pk).collect::<Vec<_>>(), None, None),
+            4 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.op), None, None),
+            5 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.position), None, None),
+            6 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.source_ts_us).collect::<Vec<_>>(), None, None),
+            7 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.join_ts_us).collect::<Vec<_>>(), None, None),
+            8 => col.typed::<Int32Type>().write_batch(&rows.iter().map(|r| r.kafka_partition).collect::<Vec<_>>(), None, None),
+            9 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.kafka_offset).collect::<Vec<_>>(), None, None),
+            _ => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.documents), None, None),
+        };
+        result.map_err(|e| e.to_string())?;
+        col.close().map_err(|e| e.to_string())?;
+        column += 1;
+    }
+    rg.close().map_err(|e| e.to_string())?;
+    writer.close().map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+/// Decodes a Parquet object written by [`encode`].
+pub fn decode(bytes: Vec<u8>) -> Result<Vec<LakeRow>, String> {
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).map_err(|e| e.to_string())?;
+    let rows = reader.get_row_iter(None).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let r = row.map_err(|e| e.to_string())?;
+        let s = |i: usize| r.get_string(i).map(|s| s.clone()).map_err(|e| e.to_string());
+        out.push(LakeRow {
+            database: s(0)?,
+            tx: s(1)?,
+            table_name: s(2)?,
+            pk: r.get_long(3).map_err(|e| e.to_string())?,
+            op: s(4)?,
+            position: s(5)?,
+            source_ts_us: r.get_long(6).map_err(|e| e.to_string())?,
+            join_ts_us: r.get_long(7).map_err(|e| e.to_string())?,
+            kafka_partition: r.get_int(8).map_err(|e| e.to_string())?,
+            kafka_offset: r.get_long(9).map_err(|e| e.to_string())?,
+            documents: s(10)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The object key of a batch.
+pub fn object_key(prefix: &str, partition: i32, first: i64, last: i64) -> String {
+    format!("{prefix}/partition={partition}/{first:020}-{last:020}.parquet")
+}
+
+/// The (first, last) offsets of an object key written by [`object_key`].
+pub fn parse_object_key(key: &str) -> Option<(i32, i64, i64)> {
+    let (dir, file) = key.rsplit_once('/')?;
+    let partition = dir.rsplit_once("partition=")?.1.parse().ok()?;
+    let (first, last) = file.strip_suffix(".parquet")?.split_once('-')?;
+    Some((partition, first.parse().ok()?, last.parse().ok()?))
+}
+
+/// An S3 client: signed requests sent with `ureq`.
+pub struct Lake {
+    bucket: Bucket,
+    credentials: Credentials,
+    agent: ureq::Agent,
+    prefix: String,
+}
+
+const SIGNED_FOR: Duration = Duration::from_secs(600);
+
+impl Lake {
+    pub fn new(cfg: &LakeConfig) -> Result<Lake, String> {
+        let url = cfg.endpoint.parse().map_err(|e| format!("lake endpoint {:?}: {e}", cfg.endpoint))?;
+        let bucket = Bucket::new(url, UrlStyle::Path, cfg.bucket.clone(), cfg.region.clone()).map_err(|e| format!("bucket {:?}: {e}", cfg.bucket))?;
+        let agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).http_status_as_error(false).build().into();
+        Ok(Lake { bucket, credentials: Credentials::new(cfg.access_key.clone(), cfg.secret_key.clone()), agent, prefix: cfg.prefix.clone() })
+    }
+
+    fn check(what: &str, resp: Result<http::Response<ureq::Body>, ureq::Error>, ok: &[u16]) -> Result<String, String> {
+        let mut resp = resp.map_err(|e| format!("{what}: {e}"))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        if ok.contains(&status) {
+            Ok(body)
+        } else {
+            Err(format!("{what}: HTTP {status}: {}", body.chars().take(300).collect::<String>()))
+        }
+    }
+
+    /// Creates the bucket if it does not exist.
+    pub fn ensure_bucket(&self) -> Result<(), String> {
+        let url = CreateBucket::new(&self.bucket, &self.credentials).sign(SIGNED_FOR);
+        let resp = self.agent.put(url.as_str()).send_empty();
+        Lake::check(&format!("creating bucket {}", self.bucket.name()), resp, &[200, 409]).map(|_| ())
+    }
+
+    /// Every object key under `prefix`.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
+            action.with_prefix(prefix);
+            if let Some(t) = &token {
+                action.with_continuation_token(t.clone());
+            }
+            let url = action.sign(SIGNED_FOR);
+            let body = Lake::check(&format!("listing {prefix}"), self.agent.get(url.as_str()).call(), &[200])?;
+            let parsed = ListObjectsV2::parse_response(&body).map_err(|e| format!("listing {prefix}: {e}"))?;
+            keys.extend(parsed.contents.into_iter().map(|o| o.key));
+            match parsed.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => return Ok(keys),
+            }
+        }
+    }
+
+    pub fn put(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        let url = PutObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNED_FOR);
+        Lake::check(&format!("PUT {key}"), self.agent.put(url.as_str()).send(bytes), &[200]).map(|_| ())
+    }
+
+    pub fn get(&self, key: &str) -> Result<Vec<u8>, String> {
+        let url = rusty_s3::actions::GetObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNED_FOR);
+        let mut resp = self.agent.get(url.as_str()).call().map_err(|e| format!("GET {key}: {e}"))?;
+        if resp.status().as_u16() != 200 {
+            return Err(format!("GET {key}: HTTP {}", resp.status()));
+        }
+        resp.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| format!("GET {key}: {e}"))
+    }
+
+    /// Every change stored in the lake, in offset order.
+    pub fn read_all(&self) -> Result<Vec<LakeRow>, String> {
+        let mut keys = self.list(&format!("{}/", self.prefix))?;
+        keys.sort();
+        let mut rows = Vec::new();
+        for k in keys {
+            rows.extend(decode(self.get(&k)?).map_err(|e| format!("{k}: {e}"))?);
+        }
+        Ok(rows)
+    }
+}
+
+/// Runs the lake sink until `stop` is set; failures restart the session from the bucket's state.
+pub fn run(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
+    let mut backoff = Duration::from_millis(500);
+    while !stop.load(Ordering::Relaxed) {
+        match session(files, cfg, metrics, stop) {
+            Ok(()) => return Ok(()),
+            Err(m) => {
+                metrics.aborts.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("lake session ended: {m}; restarting in {backoff:?}");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
+    let lake = Lake::new(cfg)?;
+    lake.ensure_bucket()?;
+    let consumer: BaseConsumer = files.consumer_config("cdc-chaos-lake").create().map_err(|e| format!("consumer: {e}"))?;
+    let md = consumer.fetch_metadata(Some(OUTPUT), Duration::from_secs(10)).map_err(|e| format!("metadata of {OUTPUT}: {e}"))?;
+    let topic = md.topics().first().filter(|t| t.error().is_none()).ok_or_else(|| format!("topic {OUTPUT} missing"))?;
+    let mut tpl = TopicPartitionList::new();
+    for p in topic.partitions() {
+        let done = lake
+            .list(&format!("{}/partition={}/", cfg.prefix, p.id()))?
+            .iter()
+            .filter_map(|k| parse_object_key(k))
+            .map(|(_, _, last)| last)
+            .max();
+        tpl.add_partition_offset(OUTPUT, p.id(), done.map(|l| Offset::Offset(l + 1)).unwrap_or(Offset::Beginning)).expect("offset");
+    }
+    consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    tracing::info!("lake session: resuming at {tpl:?}");
+
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        let mut batch: std::collections::BTreeMap<i32, Vec<LakeRow>> = Default::default();
+        let mut n = 0;
+        while n < cfg.batch_max && started.elapsed() < cfg.batch_wait {
+            match consumer.poll(Duration::from_millis(50)) {
+                Some(Ok(m)) => {
+                    let Some(payload) = m.payload() else { continue };
+                    let rec = match parse_change(payload) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!("{OUTPUT}/{}/{}: {e}", m.partition(), m.offset());
+                            metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    batch.entry(m.partition()).or_default().push(LakeRow {
+                        database: rec.event.database.clone(),
+                        tx: rec.event.tx.clone(),
+                        table_name: serde_json::to_value(rec.event.table).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                        pk: rec.event.pk,
+                        op: serde_json::to_value(rec.op).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                        position: rec.position.clone(),
+                        source_ts_us: rec.source_ts_us,
+                        join_ts_us: rec.join_ts_us,
+                        kafka_partition: m.partition(),
+                        kafka_offset: m.offset(),
+                        documents: serde_json::to_string(&rec.documents).expect("json"),
+                    });
+                    n += 1;
+                    metrics.records_in.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Err(e)) => return Err(format!("consuming {OUTPUT}: {e}")),
+                None => {}
+            }
+        }
+        for (partition, rows) in batch {
+            let (first, last) = (rows[0].kafka_offset, rows[rows.len() - 1].kafka_offset);
+            let key = object_key(&cfg.prefix, partition, first, last);
+            let t = Instant::now();
+            lake.put(&key, &encode(&rows)?)?;
+            metrics.observe_commit(t.elapsed().as_secs_f64());
+            metrics.commits.fetch_add(1, Ordering::Relaxed);
+            metrics.events_out.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(offset: i64) -> LakeRow {
+        LakeRow {
+            database: "crm".into(),
+            tx: format!("{}", 700 + offset),
+            table_name: "customers".into(),
+            pk: offset * 3,
+            op: "upsert".into(),
+            position: format!("lsn:{offset}"),
+            source_ts_us: 1_700_000_000_000_000 + offset,
+            join_ts_us: 1_700_000_000_100_000 + offset,
+            kafka_partition: 0,
+            kafka_offset: offset,
+            documents: format!("[{{\"customer_id\":{offset},\"document\":null}}]"),
+        }
+    }
+
+    #[test]
+    fn parquet_round_trips() {
+        let rows: Vec<LakeRow> = (0..50).map(row).collect();
+        let bytes = encode(&rows).unwrap();
+        assert_eq!(&bytes[..4], b"PAR1");
+        assert_eq!(decode(bytes).unwrap(), rows);
+    }
+
+    #[test]
+    fn object_keys_carry_and_sort_by_offsets() {
+        let k = object_key("customer_360", 0, 7, 120);
+        assert_eq!(k, "customer_360/partition=0/00000000000000000007-00000000000000000120.parquet");
+        assert_eq!(parse_object_key(&k), Some((0, 7, 120)));
+        assert!(object_key("p", 0, 9, 10) < object_key("p", 0, 100, 200));
+        assert_eq!(parse_object_key("customer_360/partition=0/garbage.parquet"), None);
+    }
+}
