@@ -35,6 +35,9 @@ pub fn test_config(name: &str) -> StackConfig {
     cfg.warehouse_port = 15433;
     cfg.join_metrics_port = 19101;
     cfg.sink_metrics_port = 19102;
+    cfg.lake_sink_metrics_port = 19103;
+    cfg.lake_s3_port = 17333;
+    cfg.lake_port_base = 12330;
     cfg.controller_port = 29093;
     cfg
 }

@@ -15,7 +15,7 @@ fn up_captures_changes_audits_and_down_leaves_nothing() {
     let t = Instant::now();
     let status = stack.up(&profile).expect("up");
     let cold = t.elapsed();
-    assert_eq!(status.len(), 9, "{status:?}");
+    assert_eq!(status.len(), 11, "{status:?}");
     for s in &status {
         assert_eq!(s.health, "healthy", "{s:?}");
     }

@@ -136,8 +136,8 @@ fn changes_reach_the_warehouse_exactly_once_through_join_crashes() {
         })
     };
 
-    // SIGKILL the join twice and the warehouse sink once while changes flow.
-    for (name, after) in [(pipeline::JOIN, 1500), (pipeline::SINK, 1000), (pipeline::JOIN, 1500)] {
+    // SIGKILL the join twice and each sink once while changes flow.
+    for (name, after) in [(pipeline::JOIN, 1500), (pipeline::SINK, 1000), (pipeline::LAKE_SINK, 500), (pipeline::JOIN, 1500)] {
         std::thread::sleep(Duration::from_millis(after));
         let pid = stack.signal(name, libc_sigkill()).unwrap();
         while std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
@@ -173,6 +173,28 @@ fn changes_reach_the_warehouse_exactly_once_through_join_crashes() {
     assert!(dl.reason.contains("not JSON"), "{dl:?}");
     assert_eq!((dl.input.topic.as_str(), dl.input.partition), (topics::CUSTOMERS, 0));
     assert_eq!(dl.value.as_deref(), Some("this is not json"));
+
+    // The lake holds every change once: as many rows as changes, offsets strictly increasing
+    // (transaction markers take offsets too, so they are not contiguous), the same records the
+    // warehouse applied.
+    let lake = cdc_pipeline::lake::Lake::new(&cdc_chaos::platform::lake::lake_config(&stack.cfg)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut rows = lake.read_all().unwrap();
+    while rows.len() < N && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+        rows = lake.read_all().unwrap();
+    }
+    let offsets: Vec<i64> = rows.iter().map(|r| r.kafka_offset).collect();
+    assert_eq!(offsets.len(), N, "lake rows");
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "lake offsets strictly increasing: {offsets:?}");
+    let applied: Vec<i64> = psql_rows(stack.cfg.warehouse_port, "warehouse", "SELECT topic_offset FROM applied_events ORDER BY topic_offset")
+        .iter()
+        .map(|o| o.parse().unwrap())
+        .collect();
+    assert_eq!(offsets, applied, "the lake and the warehouse hold the same records");
+    let lake_ids: BTreeSet<(String, String, String, i64)> =
+        rows.iter().map(|r| (r.database.clone(), r.tx.clone(), r.table_name.clone(), r.pk)).collect();
+    assert_eq!(lake_ids.len(), N, "distinct event identities in the lake");
 
     let want = expected_documents(&stack);
     assert!(want.len() > 5, "the workload leaves customers behind: {}", want.len());

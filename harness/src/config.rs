@@ -40,6 +40,21 @@ pub struct StackConfig {
     pub join_metrics_port: u16,
     /// Prometheus metrics port of the warehouse sink on 127.0.0.1. Default 29102.
     pub sink_metrics_port: u16,
+    /// Prometheus metrics port of the lake sink on 127.0.0.1. Default 29103.
+    pub lake_sink_metrics_port: u16,
+    /// S3 port of the lake's SeaweedFS on 127.0.0.1. Default 28380.
+    pub lake_s3_port: u16,
+    /// First of SeaweedFS's ten other ports (master, volume, filer, admin and their gRPC ports).
+    /// Default 21330.
+    pub lake_port_base: u16,
+    /// An existing S3 endpoint (MinIO, AWS S3, ...) for the lake instead of the local SeaweedFS.
+    /// Default: none (SeaweedFS is started).
+    pub lake_endpoint: Option<String>,
+    /// Bucket of the lake. Default `cdc-chaos-lake`.
+    pub lake_bucket: String,
+    /// S3 credentials of the lake. Default: the local server's static `cdc-chaos` identity.
+    pub lake_access_key: String,
+    pub lake_secret_key: String,
     /// Kafka Connect REST port on 127.0.0.1. Default 28083.
     pub connect_port: u16,
     /// Run Kafka nodes on loopback instead of network namespaces (no partition faults then).
@@ -82,6 +97,13 @@ impl Default for StackConfig {
             warehouse_port: 25433,
             join_metrics_port: 29101,
             sink_metrics_port: 29102,
+            lake_sink_metrics_port: 29103,
+            lake_s3_port: 28380,
+            lake_port_base: 21330,
+            lake_endpoint: None,
+            lake_bucket: "cdc-chaos-lake".into(),
+            lake_access_key: "cdc-chaos".into(),
+            lake_secret_key: "cdc-chaos-local-secret".into(),
             loopback: !is_root(),
             ready_timeout_secs: 180,
         }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::ClientFiles;
 use crate::exactly_once::{self, LoopConfig};
+use crate::lake::{self, LakeConfig};
 use crate::metrics::{self, Metrics};
 use crate::warehouse::{self, SinkConfig};
 
@@ -46,6 +47,29 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch_max: usize,
     },
+    /// Write customer_360.changes as Parquet objects to an S3 bucket, exactly once
+    Lake {
+        #[arg(long)]
+        clients: PathBuf,
+        #[arg(long)]
+        metrics: String,
+        /// S3 endpoint, e.g. http://127.0.0.1:28380
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        bucket: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long, env = "CDC_LAKE_ACCESS_KEY")]
+        access_key: String,
+        #[arg(long, env = "CDC_LAKE_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        /// Key prefix of the objects
+        #[arg(long, default_value = "customer_360")]
+        prefix: String,
+        #[arg(long, default_value_t = 1000)]
+        batch_max: usize,
+    },
 }
 
 /// Runs a pipeline command; returns the exit code.
@@ -63,6 +87,13 @@ pub fn run(cli: Cli) -> i32 {
             let cfg = SinkConfig { dsn, batch_max, batch_wait: Duration::from_millis(100) };
             warehouse::run(&files, &cfg, &m, &stop)
         }),
+        Command::Lake { clients, metrics: addr, endpoint, bucket, region, access_key, secret_key, prefix, batch_max } => {
+            ClientFiles::load(&clients).and_then(|files| {
+                metrics::serve(&addr, "lake", m.clone()).map_err(|e| format!("metrics on {addr}: {e}"))?;
+                let cfg = LakeConfig { endpoint, bucket, region, access_key, secret_key, prefix, batch_max, batch_wait: Duration::from_secs(1) };
+                lake::run(&files, &cfg, &m, &stop)
+            })
+        }
     };
     match result {
         Ok(()) => 0,

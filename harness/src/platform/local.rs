@@ -15,7 +15,7 @@ use crate::config::StackConfig;
 use crate::error::{Error, Result};
 use crate::platform::process;
 use crate::platform::state::{ComponentState, StackState};
-use crate::platform::{connect, ensure_dir, kafka, mariadb, netns, pipeline, postgres, provision, topics, write_file, Layout, Topology};
+use crate::platform::{connect, ensure_dir, kafka, lake, mariadb, netns, pipeline, postgres, provision, topics, write_file, Layout, Topology};
 use crate::profile::Profile;
 use crate::progress;
 use crate::properties;
@@ -128,6 +128,10 @@ impl LocalStack {
 
         progress::step(&format!("provisioning (profile {}, network {})", profile.name, self.topo.network));
         provision::provision(&self.layout, !self.cfg.loopback)?;
+        let weed = match self.cfg.lake_endpoint {
+            None => Some(lake::provision(&self.layout)?),
+            Some(_) => None,
+        };
         if self.cfg.loopback {
             progress::note("loopback network: Kafka nodes share 127.0.0.1, partition faults are unavailable");
         } else {
@@ -141,7 +145,7 @@ impl LocalStack {
         state.profile_source = Some(profile.source.clone());
         state.topology = Some(self.topo.clone());
         self.save(&state)?;
-        match self.start_all(profile, &mut state) {
+        match self.start_all(profile, weed.as_deref(), &mut state) {
             Ok(()) => {
                 self.save(&state)?;
                 progress::step(&format!("stack up in {:.1}s", started.elapsed().as_secs_f64()));
@@ -163,6 +167,13 @@ impl LocalStack {
         process::ensure_port_free(postgres::WAREHOUSE, "127.0.0.1", self.topo.warehouse_port())?;
         process::ensure_port_free(pipeline::JOIN, "127.0.0.1", self.cfg.join_metrics_port)?;
         process::ensure_port_free(pipeline::SINK, "127.0.0.1", self.cfg.sink_metrics_port)?;
+        process::ensure_port_free(pipeline::LAKE_SINK, "127.0.0.1", self.cfg.lake_sink_metrics_port)?;
+        if self.cfg.lake_endpoint.is_none() {
+            process::ensure_port_free(lake::NAME, "127.0.0.1", self.cfg.lake_s3_port)?;
+            for (_, port) in lake::ports(&self.cfg) {
+                process::ensure_port_free(lake::NAME, "127.0.0.1", port)?;
+            }
+        }
         if self.cfg.loopback {
             for n in &self.topo.nodes {
                 process::ensure_port_free(&n.name, &n.host, n.broker_port)?;
@@ -191,7 +202,7 @@ impl LocalStack {
         }
     }
 
-    fn start_all(&self, profile: &Profile, state: &mut StackState) -> Result<()> {
+    fn start_all(&self, profile: &Profile, weed: Option<&Path>, state: &mut StackState) -> Result<()> {
         let t = self.timeout();
         if !self.cfg.loopback {
             progress::step("network namespaces");
@@ -213,6 +224,13 @@ impl LocalStack {
         let pid = mariadb::start(&self.cfg, &self.layout)?;
         self.record(state, mariadb::NAME, pid, self.topo.mariadb.clone(), None, libc::SIGTERM)?;
         mariadb::wait_ready_and_migrate(&self.layout, t, self.alive_check(mariadb::NAME, pid))?;
+
+        if let Some(weed) = weed {
+            progress::step(&format!("lake (SeaweedFS S3) on {}", self.topo.lake));
+            let pid = lake::start(&self.cfg, &self.layout, weed)?;
+            self.record(state, lake::NAME, pid, self.topo.lake.clone(), None, libc::SIGTERM)?;
+            lake::wait_ready(&self.cfg, t, self.alive_check(lake::NAME, pid))?;
+        }
 
         let cluster_id = kafka::cluster_id(&self.layout)?;
         let mut pids = Vec::new();
@@ -239,15 +257,8 @@ impl LocalStack {
         connect::register_and_wait(&self.layout, profile, &self.topo, t, self.alive_check(connect::NAME, pid))?;
 
         self.write_client_configs(profile)?;
-        for (name, metrics) in [(pipeline::JOIN, &self.topo.join_metrics), (pipeline::SINK, &self.topo.sink_metrics)] {
-            progress::step(&format!("{name} (metrics on http://{metrics}/metrics)"));
-            let pid = if name == pipeline::JOIN {
-                pipeline::start_join(&self.layout, &self.topo)?
-            } else {
-                pipeline::start_sink(&self.layout, &self.topo)?
-            };
-            self.record(state, name, pid, metrics.clone(), None, libc::SIGTERM)?;
-            pipeline::wait_ready(name, metrics, t, self.alive_check(name, pid))?;
+        for name in [pipeline::JOIN, pipeline::SINK, pipeline::LAKE_SINK] {
+            self.start_pipeline_process(name, &self.topo, state)?;
         }
         Ok(())
     }
@@ -269,7 +280,7 @@ impl LocalStack {
         // Kafka's clients first (Connect and the pipeline), then the Kafka nodes together, then
         // the databases.
         let order = |c: &ComponentState| match c.name.as_str() {
-            connect::NAME | pipeline::JOIN | pipeline::SINK => 0,
+            connect::NAME | pipeline::JOIN | pipeline::SINK | pipeline::LAKE_SINK => 0,
             n if n.starts_with("kafka-") => 1,
             _ => 2,
         };
@@ -325,12 +336,26 @@ impl LocalStack {
                 return Err(Error::Usage(format!("{name} is still running (pid {})", old.pid)));
             }
         }
+        self.start_pipeline_process(name, &topo, &mut state)
+    }
+
+    /// Starts one pipeline process, records it, and waits until it serves its metrics.
+    fn start_pipeline_process(&self, name: &str, topo: &Topology, state: &mut StackState) -> Result<u32> {
         let (pid, metrics) = match name {
-            pipeline::JOIN => (pipeline::start_join(&self.layout, &topo)?, topo.join_metrics.clone()),
-            pipeline::SINK => (pipeline::start_sink(&self.layout, &topo)?, topo.sink_metrics.clone()),
-            other => return Err(Error::Usage(format!("{other:?} is not a pipeline process ({} or {})", pipeline::JOIN, pipeline::SINK))),
+            pipeline::JOIN => (pipeline::start_join(&self.layout, topo)?, topo.join_metrics.clone()),
+            pipeline::SINK => (pipeline::start_sink(&self.layout, topo)?, topo.sink_metrics.clone()),
+            pipeline::LAKE_SINK => (pipeline::start_lake_sink(&self.layout, topo, &lake::lake_config(&self.cfg))?, topo.lake_sink_metrics.clone()),
+            other => {
+                return Err(Error::Usage(format!(
+                    "{other:?} is not a pipeline process ({}, {} or {})",
+                    pipeline::JOIN,
+                    pipeline::SINK,
+                    pipeline::LAKE_SINK
+                )))
+            }
         };
-        self.record(&mut state, name, pid, metrics.clone(), None, libc::SIGTERM)?;
+        progress::step(&format!("{name} (metrics on http://{metrics}/metrics)"));
+        self.record(state, name, pid, metrics.clone(), None, libc::SIGTERM)?;
         pipeline::wait_ready(name, &metrics, self.timeout(), self.alive_check(name, pid))?;
         Ok(pid)
     }
@@ -422,10 +447,10 @@ pub fn status_table(rows: &[ComponentStatus]) -> String {
     if rows.is_empty() {
         return "no stack is running (start one with `cdc-chaos up`)\n".into();
     }
-    let mut out = format!("{:<10} {:>8} {:<22} {:<12} {:>9}  {}\n", "COMPONENT", "PID", "ADDRESS", "HEALTH", "RSS MiB", "DETAIL");
+    let mut out = format!("{:<14} {:>8} {:<22} {:<12} {:>9}  {}\n", "COMPONENT", "PID", "ADDRESS", "HEALTH", "RSS MiB", "DETAIL");
     for r in rows {
         out.push_str(&format!(
-            "{:<10} {:>8} {:<22} {:<12} {:>9}  {}\n",
+            "{:<14} {:>8} {:<22} {:<12} {:>9}  {}\n",
             r.name,
             r.pid,
             r.address,

@@ -7,6 +7,7 @@
 pub mod connect;
 pub mod jvm;
 pub mod kafka;
+pub mod lake;
 pub mod local;
 pub mod mariadb;
 pub mod netns;
@@ -62,6 +63,9 @@ pub struct Topology {
     /// Metrics endpoints of the join and the warehouse sink.
     pub join_metrics: String,
     pub sink_metrics: String,
+    pub lake_sink_metrics: String,
+    /// The lake's S3 endpoint.
+    pub lake: String,
 }
 
 impl Topology {
@@ -100,6 +104,8 @@ impl Topology {
             warehouse: format!("127.0.0.1:{}", cfg.warehouse_port),
             join_metrics: format!("127.0.0.1:{}", cfg.join_metrics_port),
             sink_metrics: format!("127.0.0.1:{}", cfg.sink_metrics_port),
+            lake_sink_metrics: format!("127.0.0.1:{}", cfg.lake_sink_metrics_port),
+            lake: format!("127.0.0.1:{}", cfg.lake_s3_port),
         }
     }
 

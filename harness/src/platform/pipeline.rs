@@ -1,5 +1,5 @@
-//! The pipeline processes of the stack: the join (`join`) and the warehouse sink
-//! (`warehouse-sink`), run by this same executable (`cdc-chaos pipeline join|warehouse ...`, the
+//! The pipeline processes of the stack: the join (`join`), the warehouse sink (`warehouse-sink`)
+//! and the lake sink (`lake-sink`), run by this same executable (`cdc-chaos pipeline join|warehouse ...`, the
 //! code of the `cdc-pipeline` crate), each with its Prometheus metrics on its own port.
 
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use crate::platform::{postgres, process, Layout, Topology};
 
 pub const JOIN: &str = "join";
 pub const SINK: &str = "warehouse-sink";
+pub const LAKE_SINK: &str = "lake-sink";
 
 /// The `cdc-chaos` executable: this process's own, or (from a test binary in `target/*/deps`)
 /// the one Cargo built beside it, or the one on PATH.
@@ -66,6 +67,29 @@ pub fn start_sink(layout: &Layout, topo: &Topology) -> Result<u32> {
         postgres::warehouse_dsn(topo.warehouse_port()),
     ])?;
     process::spawn_detached(SINK, cmd, &layout.log(SINK))
+}
+
+/// Starts the lake sink. Returns its pid.
+pub fn start_lake_sink(layout: &Layout, topo: &Topology, lake: &cdc_pipeline::lake::LakeConfig) -> Result<u32> {
+    crate::platform::ensure_dir(&layout.dir(LAKE_SINK))?;
+    let mut cmd = command(&[
+        "lake".into(),
+        "--clients".into(),
+        layout.clients_dir().display().to_string(),
+        "--metrics".into(),
+        topo.lake_sink_metrics.clone(),
+        "--endpoint".into(),
+        lake.endpoint.clone(),
+        "--bucket".into(),
+        lake.bucket.clone(),
+        "--region".into(),
+        lake.region.clone(),
+        "--prefix".into(),
+        lake.prefix.clone(),
+    ])?;
+    // Credentials through the environment, not the process list.
+    cmd.env("CDC_LAKE_ACCESS_KEY", &lake.access_key).env("CDC_LAKE_SECRET_KEY", &lake.secret_key);
+    process::spawn_detached(LAKE_SINK, cmd, &layout.log(LAKE_SINK))
 }
 
 /// Waits until a pipeline process serves its metrics.

@@ -100,7 +100,7 @@ fn apt_install(layout: &Layout, packages: &[&str]) -> Result<()> {
 
 /// Runs a command with its output appended to `log`, a progress note every 15 s, and the log's
 /// tail in the error if it fails.
-fn run_logged(log: &Path, what: &str, cmd: &mut Command) -> Result<()> {
+pub(crate) fn run_logged(log: &Path, what: &str, cmd: &mut Command) -> Result<()> {
     if let Some(parent) = log.parent() {
         ensure_dir(parent)?;
     }
