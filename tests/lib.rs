@@ -42,7 +42,7 @@ pub fn test_config(name: &str) -> StackConfig {
     cfg
 }
 
-/// A test's stack, brought down (data purged) when the test ends, passed or failed.
+/// A test's stack, brought down when the test ends, passed or failed (data purged if it passed).
 pub struct TestStack(pub LocalStack);
 
 impl std::ops::Deref for TestStack {
@@ -60,7 +60,12 @@ impl std::ops::DerefMut for TestStack {
 
 impl Drop for TestStack {
     fn drop(&mut self) {
-        if let Err(e) = self.0.down(true) {
+        // A failed test keeps its data and logs for inspection (the next run purges them).
+        let purge = !std::thread::panicking();
+        if !purge {
+            eprintln!("test failed: logs kept in {}", self.0.layout.home.display());
+        }
+        if let Err(e) = self.0.down(purge) {
             eprintln!("cleaning up {}: {e}", self.0.layout.home.display());
         }
     }

@@ -122,7 +122,9 @@ fn changes_reach_the_warehouse_exactly_once_through_join_crashes() {
 
     const N: usize = 300;
     let mut w = Workload { seed: 42, exists: Default::default() };
-    let statements: Vec<(bool, String)> = (0..N).map(|i| w.statement(i)).collect();
+    let mut statements: Vec<(bool, String)> = (0..N).map(|i| w.statement(i)).collect();
+    // The last changes are written after a second join instance has started (see below).
+    let last_chunk = statements.split_off(N - 25);
     let writer = {
         let stack = cdc_chaos::platform::local::LocalStack::new(stack.cfg.clone());
         std::thread::spawn(move || {
@@ -147,6 +149,33 @@ fn changes_reach_the_warehouse_exactly_once_through_join_crashes() {
         eprintln!("killed {name} (pid {pid}), restarted as {new}");
     }
     writer.join().unwrap();
+
+    // A second join with the same transactional id fences the running one: the old instance
+    // must stop at its next transaction (which fails fatally), the new one carries on.
+    let old = stack.status().unwrap().into_iter().find(|c| c.name == pipeline::JOIN).unwrap().pid;
+    let zombie_fencer = std::process::Command::new(pipeline::executable().unwrap())
+        .args(["pipeline", "join", "--clients"])
+        .arg(stack.layout.clients_dir())
+        .args(["--metrics", "127.0.0.1:19104"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(stack.layout.home.join("second-join.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let second_log = stack.layout.home.join("second-join.log");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !std::fs::read_to_string(&second_log).unwrap_or_default().contains("resuming output") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let crm_last: Vec<String> = last_chunk.iter().filter(|(c, _)| *c).map(|(_, s)| s.clone()).collect();
+    let fleet_last: Vec<String> = last_chunk.iter().filter(|(c, _)| !*c).map(|(_, s)| s.clone()).collect();
+    crm_script(&stack, &crm_last);
+    fleet_script(&stack, &fleet_last);
+    while !is_zombie(old) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(is_zombie(old), "the fenced join (pid {old}) is still running");
+    let log = std::fs::read_to_string(stack.layout.log(pipeline::JOIN)).unwrap();
+    assert!(log.to_lowercase().contains("fenced"), "the old join says it was fenced: {}", &log[log.len().saturating_sub(2000)..]);
 
     let deadline = Instant::now() + Duration::from_secs(240);
     while applied_count(&stack) < N && Instant::now() < deadline {
@@ -195,6 +224,10 @@ fn changes_reach_the_warehouse_exactly_once_through_join_crashes() {
     let lake_ids: BTreeSet<(String, String, String, i64)> =
         rows.iter().map(|r| (r.database.clone(), r.tx.clone(), r.table_name.clone(), r.pk)).collect();
     assert_eq!(lake_ids.len(), N, "distinct event identities in the lake");
+
+    let mut zombie_fencer = zombie_fencer;
+    let _ = zombie_fencer.kill();
+    let _ = zombie_fencer.wait();
 
     let want = expected_documents(&stack);
     assert!(want.len() > 5, "the workload leaves customers behind: {}", want.len());

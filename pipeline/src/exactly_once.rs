@@ -82,7 +82,15 @@ impl std::fmt::Display for LoopError {
 fn classify(what: &str, e: KafkaError) -> LoopError {
     let fatal = match &e {
         KafkaError::Transaction(r) => r.is_fatal(),
-        _ => matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::Fenced) | Some(RDKafkaErrorCode::ProducerFenced)),
+        // Once a producer is fenced, librdkafka fails every later call with `_FATAL`: restarting
+        // the session would fence the newer instance in turn.
+        _ => matches!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Fenced)
+                | Some(RDKafkaErrorCode::ProducerFenced)
+                | Some(RDKafkaErrorCode::Fatal)
+                | Some(RDKafkaErrorCode::InvalidProducerEpoch)
+        ),
     };
     if fatal {
         LoopError::Fatal(format!("{what}: {e}"))
