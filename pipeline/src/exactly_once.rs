@@ -160,6 +160,25 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
     }
     let producer: BaseProducer<DeliveryCounter> =
         pc.create_with_context(DeliveryCounter::default()).map_err(|e| LoopError::Fatal(format!("producer: {e}")))?;
+    let result = process(files, cfg, metrics, stop, &consumer, &producer);
+    // librdkafka reports a fatal error as a generic `_FATAL` at the call that hit it; the cause
+    // (e.g. "producer fenced by a newer instance") is kept on the client.
+    match (result, producer.client().fatal_error()) {
+        (Err(LoopError::Fatal(m)), Some((code, reason))) => Err(LoopError::Fatal(format!("{m}; cause: {code:?}: {reason}"))),
+        (r, _) => r,
+    }
+}
+
+/// The body of a session, with its clients.
+fn process(
+    files: &ClientFiles,
+    cfg: &LoopConfig,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+    consumer: &BaseConsumer,
+    producer: &BaseProducer<DeliveryCounter>,
+) -> Result<(), LoopError> {
+    let eos = files.guarantee == Guarantee::ExactlyOnce;
     if eos {
         producer.init_transactions(cfg.txn_timeout).map_err(|e| classify("init_transactions", e))?;
     }
@@ -212,7 +231,7 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
             }
         }
         if last_lag.elapsed() > Duration::from_secs(5) {
-            metrics.consumer_lag.store(lag(&consumer, &all), Ordering::Relaxed);
+            metrics.consumer_lag.store(lag(consumer, &all), Ordering::Relaxed);
             last_lag = Instant::now();
         }
         if batch.is_empty() {
@@ -235,7 +254,7 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
                 Ok(Decoded::Change(c)) => {
                     let out = state.apply(c);
                     let rec = ChangeRecord::new(c, out.documents, input.clone(), now_us());
-                    produce(&producer, OUTPUT, &rec.key(), &serde_json::to_vec(&rec).expect("json"))?;
+                    produce(producer, OUTPUT, &rec.key(), &serde_json::to_vec(&rec).expect("json"))?;
                     outputs += 1;
                 }
                 Ok(Decoded::Tombstone) => {}
@@ -247,7 +266,7 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
                         value: m.payload().map(|v| String::from_utf8_lossy(v).into_owned()),
                     };
                     let key = format!("{}/{}/{}", input.topic, input.partition, input.offset);
-                    produce(&producer, DEAD_LETTER, &key, &serde_json::to_vec(&dl).expect("json"))?;
+                    produce(producer, DEAD_LETTER, &key, &serde_json::to_vec(&dl).expect("json"))?;
                     tracing::warn!("dead letter {key}: {}", e.reason);
                     dead += 1;
                 }

@@ -102,7 +102,9 @@ pub fn start(cfg: &StackConfig, layout: &Layout, weed: &std::path::Path) -> Resu
     });
     write_file(&s3_config, &serde_json::to_string_pretty(&identities).expect("json"))?;
     let mut cmd = Command::new(weed);
-    cmd.arg("mini")
+    // Its own log files go to the run directory (default: /tmp/weed.*).
+    cmd.arg(format!("-logdir={}", dir.display()))
+        .arg("mini")
         .arg(format!("-dir={}", dir.join("data").display()))
         .arg(format!("-s3.config={}", s3_config.display()))
         .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
