@@ -111,8 +111,23 @@ pub struct Change {
 }
 
 /// Reads `topic` from the beginning with isolation.level=read_committed until `want` holds for
-/// the changes seen, or `timeout` passes. Returns every change seen (tombstones skipped).
+/// the Debezium changes seen, or `timeout` passes. Returns every change seen (tombstones skipped).
 pub fn read_changes(bootstrap: &str, topic: &str, timeout: Duration, want: impl Fn(&[Change]) -> bool) -> Vec<Change> {
+    let mut seen = Vec::new();
+    read_topic(bootstrap, topic, timeout, |payload| {
+        let Some(payload) = payload else { return want(&seen) };
+        let v: Value = serde_json::from_slice(payload).expect("Debezium JSON");
+        let row = if v["op"] == "d" { &v["before"] } else { &v["after"] };
+        seen.push(Change { op: v["op"].as_str().unwrap_or("?").to_string(), id: row["id"].as_i64().unwrap_or(-1) });
+        want(&seen)
+    });
+    seen
+}
+
+/// Calls `visit` with every value of `topic` (all partitions, from the beginning,
+/// read_committed; tombstones skipped), and with `None` when a poll found nothing, until it
+/// returns true or `timeout` passes.
+fn read_topic(bootstrap: &str, topic: &str, timeout: Duration, mut visit: impl FnMut(Option<&[u8]>) -> bool) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "cdc-chaos-e2e")
@@ -126,17 +141,16 @@ pub fn read_changes(bootstrap: &str, topic: &str, timeout: Duration, want: impl 
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
     }
     consumer.assign(&tpl).unwrap();
-    let mut seen = Vec::new();
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline && !want(&seen) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
-            let Some(payload) = m.payload() else { continue };
-            let v: Value = serde_json::from_slice(payload).expect("Debezium JSON");
-            let row = if v["op"] == "d" { &v["before"] } else { &v["after"] };
-            seen.push(Change { op: v["op"].as_str().unwrap_or("?").to_string(), id: row["id"].as_i64().unwrap_or(-1) });
+    while Instant::now() < deadline {
+        let done = match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => m.payload().is_some_and(|p| visit(Some(p))),
+            _ => visit(None),
+        };
+        if done {
+            return;
         }
     }
-    seen
 }
 
 /// Resident memory per component, for the test log.
@@ -144,40 +158,20 @@ pub fn rss_report(stack: &LocalStack) -> BTreeMap<String, u64> {
     stack.status().unwrap().into_iter().map(|s| (s.name, s.rss_kib.unwrap_or(0) / 1024)).collect()
 }
 
-/// Reads every value of `topic` (all partitions, from the beginning, read_committed) until `want`
-/// values were seen or `timeout` passes. Tombstones are skipped.
+/// Reads every value of `topic` until `want` values were seen or `timeout` passed, then 2 s
+/// longer: anything beyond `want` is a duplicate the caller must see.
 pub fn read_values(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "cdc-chaos-e2e")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(20)).expect("metadata");
-    let mut tpl = TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
     let mut seen = Vec::new();
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline && seen.len() < want {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
-            if let Some(p) = m.payload() {
-                seen.push(p.to_vec());
-            }
+    let mut reached: Option<Instant> = None;
+    read_topic(bootstrap, topic, timeout, |p| {
+        if let Some(p) = p {
+            seen.push(p.to_vec());
         }
-    }
-    // A little longer: anything beyond `want` is a duplicate the caller must see.
-    let grace = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < grace {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            if let Some(p) = m.payload() {
-                seen.push(p.to_vec());
-            }
+        if seen.len() >= want {
+            reached.get_or_insert_with(Instant::now);
         }
-    }
+        reached.is_some_and(|t| t.elapsed() >= Duration::from_secs(2))
+    });
     seen
 }
 

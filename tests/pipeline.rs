@@ -33,7 +33,7 @@ impl Workload {
         let table = (r % 3) as usize;
         let id = 1 + ((r / 3) % if table == 0 { 30 } else { 50 }) as i64;
         let owner = 1 + ((r / 151) % 36) as i64;
-        let delete = self.exists[table].contains(&id) && (r / 7) % 6 == 0;
+        let delete = self.exists[table].contains(&id) && (r / 7).is_multiple_of(6);
         if delete {
             self.exists[table].remove(&id);
         } else {

@@ -26,6 +26,15 @@ impl Table {
         }
     }
 
+    /// The name used in output records and the warehouse (`customers`, `flights`, `vehicles`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Customers => "customers",
+            Table::Flights => "flights",
+            Table::Vehicles => "vehicles",
+        }
+    }
+
     /// The source database the table lives in.
     pub fn database(self) -> &'static str {
         match self {
@@ -54,6 +63,15 @@ pub enum Op {
     Upsert,
     /// The row is gone.
     Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Upsert => "upsert",
+            Op::Delete => "delete",
+        }
+    }
 }
 
 /// One decoded change event.
@@ -182,6 +200,16 @@ mod tests {
         let Decoded::Change(m) = decode("fleet.fleet.vehicles", Some(v.to_string().as_bytes())).unwrap() else { panic!() };
         assert_eq!((m.id.database.as_str(), m.id.tx.as_str(), m.source_ts_us), ("fleet", "0-1-42", 1_000_000));
         assert_eq!(m.position, "binlog.000001:900:0");
+    }
+
+    #[test]
+    fn names_match_the_serialized_form() {
+        for t in [Table::Customers, Table::Flights, Table::Vehicles] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for o in [Op::Upsert, Op::Delete] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
     }
 
     #[test]

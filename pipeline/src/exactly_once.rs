@@ -34,6 +34,7 @@ use crate::decode::{decode, Decoded};
 use crate::join::JoinState;
 use crate::metrics::Metrics;
 use crate::record::{now_us, ChangeRecord, Coordinates, DeadLetter};
+use crate::session::{collect_batch, supervise, LoopError};
 
 /// Input topics (Debezium's raw CDC topics).
 pub const INPUTS: [&str; 3] = ["crm.public.customers", "crm.public.flights", "fleet.fleet.vehicles"];
@@ -58,24 +59,6 @@ pub struct LoopConfig {
 impl Default for LoopConfig {
     fn default() -> Self {
         LoopConfig { batch_max: 500, batch_wait: Duration::from_millis(100), txn_timeout: Duration::from_secs(30) }
-    }
-}
-
-/// Why a session ended.
-#[derive(Debug)]
-pub enum LoopError {
-    /// Restart the session (state rebuilt): aborted transaction, lost connection, ...
-    Retry(String),
-    /// Stop the process: fenced by a newer instance, bad configuration.
-    Fatal(String),
-}
-
-impl std::fmt::Display for LoopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoopError::Retry(m) => write!(f, "{m} (restarting the session)"),
-            LoopError::Fatal(m) => write!(f, "{m}"),
-        }
     }
 }
 
@@ -119,20 +102,7 @@ impl ProducerContext for DeliveryCounter {
 /// Runs the join until `stop` is set or a fatal error. Sessions that fail are restarted with
 /// backoff.
 pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
-    let mut backoff = Duration::from_millis(500);
-    while !stop.load(Ordering::Relaxed) {
-        match session(files, cfg, metrics, stop) {
-            Ok(()) => return Ok(()),
-            Err(LoopError::Fatal(m)) => return Err(m),
-            Err(LoopError::Retry(m)) => {
-                metrics.aborts.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("join session ended: {m}; restarting in {backoff:?}");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-    Ok(())
+    supervise("join", metrics, stop, || session(files, cfg, metrics, stop))
 }
 
 fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, value: &[u8]) -> Result<(), LoopError> {
@@ -217,19 +187,11 @@ fn process(
         from.add_partition_offset(topic, *partition, offset).expect("valid offset");
     }
     consumer.assign(&from).map_err(|e| LoopError::Retry(format!("assign: {e}")))?;
+    metrics.ready.store(1, Ordering::Relaxed);
 
     let mut last_lag = Instant::now() - Duration::from_secs(60);
     while !stop.load(Ordering::Relaxed) {
-        // Collect a batch.
-        let started = Instant::now();
-        let mut batch = Vec::new();
-        while batch.len() < cfg.batch_max && started.elapsed() < cfg.batch_wait {
-            match consumer.poll(Duration::from_millis(20)) {
-                Some(Ok(m)) => batch.push(m.detach()),
-                Some(Err(e)) => return Err(LoopError::Retry(format!("consuming: {e}"))),
-                None => {}
-            }
-        }
+        let batch = collect_batch(consumer, cfg.batch_max, cfg.batch_wait)?;
         if last_lag.elapsed() > Duration::from_secs(5) {
             metrics.consumer_lag.store(lag(consumer, &all), Ordering::Relaxed);
             last_lag = Instant::now();

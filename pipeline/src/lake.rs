@@ -28,6 +28,7 @@ use crate::config::ClientFiles;
 use crate::exactly_once::OUTPUT;
 use crate::metrics::Metrics;
 use crate::record::parse_change;
+use crate::session::{collect_batch, supervise, LoopError};
 
 /// Where the lake is.
 #[derive(Debug, Clone)]
@@ -114,7 +115,7 @@ pub fn decode(bytes: Vec<u8>) -> Result<Vec<LakeRow>, String> {
     let mut out = Vec::new();
     for row in rows {
         let r = row.map_err(|e| e.to_string())?;
-        let s = |i: usize| r.get_string(i).map(|s| s.clone()).map_err(|e| e.to_string());
+        let s = |i: usize| r.get_string(i).cloned().map_err(|e| e.to_string());
         out.push(LakeRow {
             database: s(0)?,
             tx: s(1)?,
@@ -230,19 +231,7 @@ impl Lake {
 
 /// Runs the lake sink until `stop` is set; failures restart the session from the bucket's state.
 pub fn run(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
-    let mut backoff = Duration::from_millis(500);
-    while !stop.load(Ordering::Relaxed) {
-        match session(files, cfg, metrics, stop) {
-            Ok(()) => return Ok(()),
-            Err(m) => {
-                metrics.aborts.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("lake session ended: {m}; restarting in {backoff:?}");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-    Ok(())
+    supervise("lake", metrics, stop, || session(files, cfg, metrics, stop).map_err(LoopError::Retry))
 }
 
 fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
@@ -262,43 +251,35 @@ fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &Atom
         tpl.add_partition_offset(OUTPUT, p.id(), done.map(|l| Offset::Offset(l + 1)).unwrap_or(Offset::Beginning)).expect("offset");
     }
     consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    metrics.ready.store(1, Ordering::Relaxed);
     tracing::info!("lake session: resuming at {tpl:?}");
 
     while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
         let mut batch: std::collections::BTreeMap<i32, Vec<LakeRow>> = Default::default();
-        let mut n = 0;
-        while n < cfg.batch_max && started.elapsed() < cfg.batch_wait {
-            match consumer.poll(Duration::from_millis(50)) {
-                Some(Ok(m)) => {
-                    let Some(payload) = m.payload() else { continue };
-                    let rec = match parse_change(payload) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::error!("{OUTPUT}/{}/{}: {e}", m.partition(), m.offset());
-                            metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                    };
-                    batch.entry(m.partition()).or_default().push(LakeRow {
-                        database: rec.event.database.clone(),
-                        tx: rec.event.tx.clone(),
-                        table_name: serde_json::to_value(rec.event.table).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                        pk: rec.event.pk,
-                        op: serde_json::to_value(rec.op).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-                        position: rec.position.clone(),
-                        source_ts_us: rec.source_ts_us,
-                        join_ts_us: rec.join_ts_us,
-                        kafka_partition: m.partition(),
-                        kafka_offset: m.offset(),
-                        documents: serde_json::to_string(&rec.documents).expect("json"),
-                    });
-                    n += 1;
-                    metrics.records_in.fetch_add(1, Ordering::Relaxed);
+        for m in collect_batch(&consumer, cfg.batch_max, cfg.batch_wait).map_err(|e| format!("{OUTPUT}: {e}"))? {
+            let Some(payload) = m.payload() else { continue };
+            let rec = match parse_change(payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("{OUTPUT}/{}/{}: {e}", m.partition(), m.offset());
+                    metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-                Some(Err(e)) => return Err(format!("consuming {OUTPUT}: {e}")),
-                None => {}
-            }
+            };
+            batch.entry(m.partition()).or_default().push(LakeRow {
+                database: rec.event.database.clone(),
+                tx: rec.event.tx.clone(),
+                table_name: rec.event.table.as_str().into(),
+                pk: rec.event.pk,
+                op: rec.op.as_str().into(),
+                position: rec.position.clone(),
+                source_ts_us: rec.source_ts_us,
+                join_ts_us: rec.join_ts_us,
+                kafka_partition: m.partition(),
+                kafka_offset: m.offset(),
+                documents: serde_json::to_string(&rec.documents).expect("json"),
+            });
+            metrics.records_in.fetch_add(1, Ordering::Relaxed);
         }
         for (partition, rows) in batch {
             let (first, last) = (rows[0].kafka_offset, rows[rows.len() - 1].kafka_offset);

@@ -14,3 +14,4 @@ pub mod record;
 pub mod warehouse;
 pub mod cli;
 pub mod lake;
+pub mod session;

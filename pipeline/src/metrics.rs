@@ -22,6 +22,8 @@ pub struct Metrics {
     pub commits: AtomicU64,
     /// Aborted transactions and restarted sessions.
     pub aborts: AtomicU64,
+    /// 1 while a session is processing (state rebuilt, positions found), else 0.
+    pub ready: AtomicI64,
     /// Consumer lag summed over the input partitions, at the last measurement.
     pub consumer_lag: AtomicI64,
     commit_buckets: [AtomicU64; BUCKETS.len()],
@@ -56,6 +58,10 @@ impl Metrics {
         counter("dead_letters_total", "Records sent to the dead-letter topic.", self.dead_letters.load(Ordering::Relaxed));
         counter("commits_total", "Committed transactions.", self.commits.load(Ordering::Relaxed));
         counter("aborts_total", "Aborted transactions and restarted sessions.", self.aborts.load(Ordering::Relaxed));
+        out.push_str(&format!(
+            "# HELP {p}_ready 1 while a session is processing input.\n# TYPE {p}_ready gauge\n{p}_ready {}\n",
+            self.ready.load(Ordering::Relaxed)
+        ));
         out.push_str(&format!(
             "# HELP {p}_consumer_lag Records behind the input partitions' high watermarks.\n# TYPE {p}_consumer_lag gauge\n{p}_consumer_lag {}\n",
             self.consumer_lag.load(Ordering::Relaxed)
@@ -126,6 +132,7 @@ mod tests {
         m.observe_commit(3.0);
         let text = m.render("join");
         assert!(text.contains("cdc_join_dead_letters_total 2\n"), "{text}");
+        assert!(text.contains("cdc_join_ready 0\n"), "{text}");
         assert!(text.contains("cdc_join_commit_seconds_bucket{le=\"0.01\"} 0\n"));
         assert!(text.contains("cdc_join_commit_seconds_bucket{le=\"0.025\"} 1\n"));
         assert!(text.contains("cdc_join_commit_seconds_bucket{le=\"10\"} 2\n"));

@@ -45,7 +45,7 @@ impl ChangeRecord {
 
     /// Kafka key of the record: the source row (`table:pk`).
     pub fn key(&self) -> String {
-        format!("{}:{}", serde_json::to_value(self.event.table).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), self.event.pk)
+        format!("{}:{}", self.event.table.as_str(), self.event.pk)
     }
 }
 

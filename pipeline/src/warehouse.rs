@@ -20,6 +20,7 @@ use crate::config::ClientFiles;
 use crate::exactly_once::OUTPUT;
 use crate::metrics::Metrics;
 use crate::record::parse_change;
+use crate::session::{collect_batch, supervise, LoopError};
 
 /// Tables of the warehouse, created if missing (idempotent).
 pub const SCHEMA: &str = "
@@ -63,19 +64,7 @@ pub struct SinkConfig {
 /// Runs the sink until `stop` is set. Database or Kafka failures restart the session with backoff,
 /// from the offsets stored in the database.
 pub fn run(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
-    let mut backoff = Duration::from_millis(500);
-    while !stop.load(Ordering::Relaxed) {
-        match session(files, cfg, metrics, stop) {
-            Ok(()) => return Ok(()),
-            Err(m) => {
-                metrics.aborts.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("warehouse session ended: {m}; restarting in {backoff:?}");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-    Ok(())
+    supervise("warehouse", metrics, stop, || session(files, cfg, metrics, stop).map_err(LoopError::Retry))
 }
 
 fn session(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
@@ -93,17 +82,10 @@ fn session(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &Atom
         tpl.add_partition_offset(OUTPUT, p.id(), stored.map(Offset::Offset).unwrap_or(Offset::Beginning)).expect("offset");
     }
     consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    metrics.ready.store(1, Ordering::Relaxed);
 
     while !stop.load(Ordering::Relaxed) {
-        let started = Instant::now();
-        let mut batch = Vec::new();
-        while batch.len() < cfg.batch_max && started.elapsed() < cfg.batch_wait {
-            match consumer.poll(Duration::from_millis(20)) {
-                Some(Ok(m)) => batch.push(m.detach()),
-                Some(Err(e)) => return Err(format!("consuming {OUTPUT}: {e}")),
-                None => {}
-            }
-        }
+        let batch = collect_batch(&consumer, cfg.batch_max, cfg.batch_wait).map_err(|e| format!("{OUTPUT}: {e}"))?;
         if batch.is_empty() {
             continue;
         }
@@ -136,17 +118,15 @@ fn session(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &Atom
                 }
                 .map_err(|e| format!("writing customer_360: {e}"))?;
             }
-            let table = serde_json::to_value(rec.event.table).expect("json");
-            let op = serde_json::to_value(rec.op).expect("json");
             tx.execute(
                 "INSERT INTO applied_events (database, tx, table_name, pk, op, position, source_ts_us, join_ts_us, topic_partition, topic_offset)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &rec.event.database,
                     &rec.event.tx,
-                    &table.as_str().unwrap_or_default(),
+                    &rec.event.table.as_str(),
                     &rec.event.pk,
-                    &op.as_str().unwrap_or_default(),
+                    &rec.op.as_str(),
                     &rec.position,
                     &rec.source_ts_us,
                     &rec.join_ts_us,

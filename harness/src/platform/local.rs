@@ -409,6 +409,10 @@ impl LocalStack {
                 (true, false) => ("unreachable", format!("no answer on {}", c.address)),
                 (true, true) => ("healthy", String::new()),
             };
+            if matches!(c.name.as_str(), pipeline::JOIN | pipeline::SINK | pipeline::LAKE_SINK) && reachable && !pipeline::is_ready(&c.address) {
+                health = "degraded";
+                detail = "no running session (rebuilding, or retrying after an error: see its log)".into();
+            }
             if c.name == connect::NAME && reachable {
                 let mut states = Vec::new();
                 for name in [connect::CRM_CONNECTOR, connect::FLEET_CONNECTOR] {
@@ -509,6 +513,20 @@ fn parent_pid(pid: u32) -> Option<u32> {
     stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Removes the stack's data, keeping the home directory itself.
+fn purge_home(home: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(home).map_err(|e| Error::io("listing home", home, e))?;
+    for e in entries.flatten() {
+        if e.file_name() == ".lock" {
+            continue;
+        }
+        let p = e.path();
+        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        r.map_err(|err| Error::io("purging", &p, err))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,18 +558,4 @@ mod tests {
         assert!(t.contains("kafka-1") && t.contains("10.231.0.11:9092") && t.contains("healthy") && t.contains(" 2 "), "{t}");
         assert!(status_table(&[]).contains("no stack is running"));
     }
-}
-
-/// Removes the stack's data, keeping the home directory itself.
-fn purge_home(home: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(home).map_err(|e| Error::io("listing home", home, e))?;
-    for e in entries.flatten() {
-        if e.file_name() == ".lock" {
-            continue;
-        }
-        let p = e.path();
-        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-        r.map_err(|err| Error::io("purging", &p, err))?;
-    }
-    Ok(())
 }

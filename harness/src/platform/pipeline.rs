@@ -92,9 +92,33 @@ pub fn start_lake_sink(layout: &Layout, topo: &Topology, lake: &cdc_pipeline::la
     process::spawn_detached(LAKE_SINK, cmd, &layout.log(LAKE_SINK))
 }
 
-/// Waits until a pipeline process serves its metrics.
+/// Waits until a pipeline process reports a running session (`cdc_<name>_ready 1` on its metrics
+/// endpoint): its state is rebuilt and, for the join, its transactional producer initialised.
 pub fn wait_ready(name: &str, metrics: &str, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
-    process::wait_until(&format!("{name} metrics on {metrics}"), timeout, Duration::from_millis(200), alive, || {
-        Ok(process::tcp_reachable(metrics, Duration::from_millis(500)))
+    process::wait_until(&format!("{name} to start processing (http://{metrics}/metrics)"), timeout, Duration::from_millis(200), alive, || {
+        Ok(is_ready(metrics))
     })
+}
+
+/// Whether the process serving `metrics` reports a running session.
+pub fn is_ready(metrics: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(2))).build().into();
+    match agent.get(&format!("http://{metrics}/metrics")).call() {
+        Ok(mut resp) => resp.body_mut().read_to_string().map(|b| ready_in(&b)).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn ready_in(exposition: &str) -> bool {
+    exposition.lines().any(|l| l.starts_with("cdc_") && l.ends_with("_ready 1"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_readiness_from_the_exposition() {
+        assert!(super::ready_in("# TYPE cdc_join_ready gauge\ncdc_join_ready 1\n"));
+        assert!(!super::ready_in("cdc_join_ready 0\n"));
+        assert!(!super::ready_in(""));
+    }
 }
