@@ -35,6 +35,18 @@ enum Command {
         /// Seconds to wait for each component to become ready
         #[arg(long, default_value_t = 180)]
         timeout: u64,
+        /// Write the lake to this S3 endpoint (MinIO, AWS S3, ...) instead of starting SeaweedFS
+        #[arg(long, requires_all = ["lake_access_key", "lake_secret_key"])]
+        lake_endpoint: Option<String>,
+        /// Bucket of the lake
+        #[arg(long, default_value = "cdc-chaos-lake")]
+        lake_bucket: String,
+        /// Access key for --lake-endpoint
+        #[arg(long, env = "CDC_LAKE_ACCESS_KEY")]
+        lake_access_key: Option<String>,
+        /// Secret key for --lake-endpoint
+        #[arg(long, env = "CDC_LAKE_SECRET_KEY", hide_env_values = true)]
+        lake_secret_key: Option<String>,
     },
     /// Stop every component and remove the network namespaces and iptables rules
     Down {
@@ -103,9 +115,15 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
     }
     match cli.command {
         Command::Pipeline { .. } => unreachable!("handled before parsing"),
-        Command::Up { profile, timeout } => {
+        Command::Up { profile, timeout, lake_endpoint, lake_bucket, lake_access_key, lake_secret_key } => {
             let profile = Profile::load(&profile)?;
             cfg.ready_timeout_secs = timeout;
+            cfg.lake_bucket = lake_bucket;
+            if lake_endpoint.is_some() {
+                cfg.lake_endpoint = lake_endpoint;
+                cfg.lake_access_key = lake_access_key.unwrap_or_default();
+                cfg.lake_secret_key = lake_secret_key.unwrap_or_default();
+            }
             let stack = LocalStack::new(cfg);
             let rows = stack.up(&profile)?;
             print!("{}", status_table(&rows));
