@@ -3,14 +3,25 @@
 //! changes, injects faults and checks that every change lands exactly once.
 //!
 //! Modules: `profile` (durability settings as data), `platform` (starting the real stack),
-//! `audit` (live settings against the profile).
+//! `audit` (live settings against the profile), `scenario` (what a run does), `load` (the
+//! open-loop load generator), `history` (what it did), `observation` (what each hop holds),
+//! `checker` (exactly-once per hop, final state), `latency` (HdrHistograms), `result`
+//! (`result.json`), `run` (one run end to end).
 
 pub mod audit;
+pub mod checker;
 pub mod config;
 pub mod error;
+pub mod history;
+pub mod latency;
+pub mod load;
+pub mod observation;
 pub mod platform;
 pub mod profile;
 pub mod progress;
+pub mod result;
+pub mod run;
+pub mod scenario;
 /// Java `.properties` files, shared with the pipeline (which reads the rendered client configs).
 pub use cdc_pipeline::properties;
 

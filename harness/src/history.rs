@@ -1,0 +1,367 @@
+//! The run's history: every operation the load generator intended and what became of it.
+//!
+//! One operation is one source-database transaction of one or more row changes. It is recorded as
+//! it happens, as two JSON lines in `history.jsonl`: an `invoke` line (intended time — for
+//! coordinated-omission correction —, invoke time, the rows) when it is sent, and a completion line
+//! (`ok`, `fail` or `unknown`, with the transaction id and which rows changed) when it returns. A
+//! timeout or a lost connection during commit is `unknown`, never `fail`; an invoke without a
+//! completion (the harness died) reads back as `unknown` too.
+//!
+//! Owns the event identity as the checker uses it: [`EventKey`] — table (which names the
+//! database), primary key and source transaction (PostgreSQL xid, MariaDB GTID) packed into a
+//! `Copy` value, so that ten million of them fit in a hash map.
+
+use std::fmt;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::Path;
+
+use cdc_pipeline::decode::Table;
+
+use crate::{Error, Result};
+
+/// A source transaction id: a PostgreSQL xid (32 bits, as Debezium's `txId` reports it) or a
+/// MariaDB GTID `domain-server-sequence`, packed as `domain << 96 | server << 64 | sequence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tx(pub u128);
+
+impl Tx {
+    /// Parses the textual form used by Debezium for `table`'s database.
+    pub fn parse(table: Table, text: &str) -> Option<Tx> {
+        match table {
+            Table::Customers | Table::Flights => text.parse::<u64>().ok().map(|x| Tx(u128::from(x))),
+            Table::Vehicles => {
+                let mut it = text.split('-');
+                let (d, s, n) = (it.next()?.parse::<u32>().ok()?, it.next()?.parse::<u32>().ok()?, it.next()?.parse::<u64>().ok()?);
+                if it.next().is_some() {
+                    return None;
+                }
+                Some(Tx(u128::from(d) << 96 | u128::from(s) << 64 | u128::from(n)))
+            }
+        }
+    }
+
+    /// The textual form for `table`'s database (inverse of [`Tx::parse`]).
+    pub fn display(self, table: Table) -> String {
+        match table {
+            Table::Customers | Table::Flights => self.0.to_string(),
+            Table::Vehicles => format!("{}-{}-{}", self.0 >> 96, (self.0 >> 64) as u32, self.0 as u64),
+        }
+    }
+}
+
+/// Identity of one committed row change (DESIGN §3), compact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventKey {
+    pub table: Table,
+    pub pk: i64,
+    pub tx: Tx,
+}
+
+impl EventKey {
+    pub fn database(&self) -> &'static str {
+        self.table.database()
+    }
+
+    /// The row this event changed: (table, pk). Ordering is checked per row.
+    pub fn row(&self) -> (Table, i64) {
+        (self.table, self.pk)
+    }
+}
+
+impl fmt::Display for EventKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}:{}", self.database(), self.tx.display(self.table), self.table.as_str(), self.pk)
+    }
+}
+
+/// What the load generator meant to do to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Insert (an upsert: if the row exists it is updated, still one change).
+    Insert,
+    Update,
+    Delete,
+    /// Move a flight or vehicle to another customer.
+    Move,
+}
+
+/// One row of an operation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RowOp {
+    pub table: Table,
+    pub pk: i64,
+    pub kind: Kind,
+    /// The customer a flight or vehicle gets (insert, move).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<i64>,
+    /// Whether the row changed (known for `ok` operations): an update or delete of a missing
+    /// row changes nothing and is no event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected: Option<bool>,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Committed and acknowledged by the database.
+    Ok,
+    /// Definitely not committed (refused, rolled back, or never sent).
+    Fail,
+    /// May or may not have committed (timeout or connection lost during commit).
+    Unknown,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// Which part of the run an operation belongs to. Warm-up operations are checked for
+/// exactly-once delivery but are not part of latency and throughput figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Warmup,
+    Load,
+}
+
+/// One operation, invoke and completion merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    /// Position in the seed-driven sequence of intended operations.
+    pub index: u64,
+    pub worker: String,
+    pub phase: Phase,
+    /// When the open-loop schedule meant to send it, µs since the epoch.
+    pub intended_us: i64,
+    pub invoke_us: i64,
+    /// When the database answered (None if it never did).
+    pub complete_us: Option<i64>,
+    pub outcome: Outcome,
+    /// The source transaction, when known (PostgreSQL: before commit; MariaDB: after).
+    pub tx: Option<String>,
+    pub rows: Vec<RowOp>,
+    pub error: Option<String>,
+}
+
+impl Operation {
+    /// The source database of the operation's rows.
+    pub fn database(&self) -> &'static str {
+        self.rows.first().map(|r| r.table.database()).unwrap_or("crm")
+    }
+
+    /// The acknowledged events: rows that changed in an `ok` operation with a known transaction.
+    pub fn events(&self) -> impl Iterator<Item = EventKey> + '_ {
+        let ok = self.outcome == Outcome::Ok;
+        self.rows.iter().filter(move |r| ok && r.affected == Some(true)).filter_map(move |r| {
+            let tx = Tx::parse(r.table, self.tx.as_deref()?)?;
+            Some(EventKey { table: r.table, pk: r.pk, tx })
+        })
+    }
+}
+
+/// A line of `history.jsonl`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    Invoke { index: u64, worker: String, phase: Phase, intended_us: i64, time_us: i64, rows: Vec<RowOp> },
+    Ok { index: u64, time_us: i64, tx: Option<String>, affected: Vec<bool> },
+    Fail { index: u64, time_us: i64, error: String },
+    Unknown { index: u64, time_us: i64, tx: Option<String>, error: String },
+}
+
+/// Appends history lines to a file as they happen.
+pub struct HistoryWriter {
+    out: BufWriter<std::fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl HistoryWriter {
+    pub fn create(path: &Path) -> Result<HistoryWriter> {
+        let f = std::fs::File::create(path).map_err(|e| Error::io("creating the history", path, e))?;
+        Ok(HistoryWriter { out: BufWriter::new(f), path: path.to_path_buf() })
+    }
+
+    pub fn write(&mut self, line: &Line) -> Result<()> {
+        let mut s = serde_json::to_string(line).expect("history lines serialize");
+        s.push('\n');
+        self.out.write_all(s.as_bytes()).map_err(|e| Error::io("writing the history", &self.path, e))
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io("writing the history", &self.path, e))
+    }
+}
+
+/// Reads a history file: operations in index order. A completion without its invoke, a bad line
+/// or a duplicate completion is an error naming the line.
+pub fn read(path: &Path) -> Result<Vec<Operation>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io("reading the history", path, e))?;
+    let mut ops: rustc_hash::FxHashMap<u64, Operation> = Default::default();
+    let bad = |n: usize, m: String| Error::Usage(format!("{}:{}: {m}", path.display(), n + 1));
+    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| Error::io("reading the history", path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(n, format!("not a history line: {e}")))?;
+        let index = match &parsed {
+            Line::Invoke { index, .. } | Line::Ok { index, .. } | Line::Fail { index, .. } | Line::Unknown { index, .. } => *index,
+        };
+        if let Line::Invoke { index, worker, phase, intended_us, time_us, rows } = parsed {
+            if ops.contains_key(&index) {
+                return Err(bad(n, format!("operation {index} invoked twice")));
+            }
+            ops.insert(
+                index,
+                Operation {
+                    index,
+                    worker,
+                    phase,
+                    intended_us,
+                    invoke_us: time_us,
+                    complete_us: None,
+                    outcome: Outcome::Unknown,
+                    tx: None,
+                    rows,
+                    error: Some("no completion recorded".into()),
+                },
+            );
+            continue;
+        }
+        let op = ops.get_mut(&index).ok_or_else(|| bad(n, format!("completion of operation {index}, which was never invoked")))?;
+        if op.complete_us.is_some() {
+            return Err(bad(n, format!("operation {index} completed twice")));
+        }
+        match parsed {
+            Line::Ok { time_us, tx, affected, .. } => {
+                if affected.len() != op.rows.len() {
+                    return Err(bad(n, format!("operation {index}: {} affected flags for {} rows", affected.len(), op.rows.len())));
+                }
+                for (r, a) in op.rows.iter_mut().zip(affected) {
+                    r.affected = Some(a);
+                }
+                op.complete_us = Some(time_us);
+                op.outcome = Outcome::Ok;
+                op.tx = tx;
+                op.error = None;
+            }
+            Line::Fail { time_us, error, .. } => {
+                op.complete_us = Some(time_us);
+                op.outcome = Outcome::Fail;
+                op.error = Some(error);
+            }
+            Line::Unknown { time_us, tx, error, .. } => {
+                op.complete_us = Some(time_us);
+                op.outcome = Outcome::Unknown;
+                op.tx = tx;
+                op.error = Some(error);
+            }
+            Line::Invoke { .. } => unreachable!(),
+        }
+    }
+    let mut out: Vec<Operation> = ops.into_values().collect();
+    out.sort_by_key(|o| o.index);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn tx_round_trips(x in any::<u32>(), d in any::<u32>(), s in any::<u32>(), n in any::<u64>()) {
+            let pg = Tx::parse(Table::Flights, &x.to_string()).unwrap();
+            prop_assert_eq!(pg.display(Table::Flights), x.to_string());
+            let gtid = format!("{d}-{s}-{n}");
+            let m = Tx::parse(Table::Vehicles, &gtid).unwrap();
+            prop_assert_eq!(m.display(Table::Vehicles), gtid);
+        }
+    }
+
+    #[test]
+    fn bad_transaction_ids_do_not_parse() {
+        assert_eq!(Tx::parse(Table::Customers, "0-1-2"), None);
+        assert_eq!(Tx::parse(Table::Vehicles, "12"), None);
+        assert_eq!(Tx::parse(Table::Vehicles, "0-1-2-3"), None);
+    }
+
+    fn write_lines(lines: &[Line]) -> (tempdir::Dir, std::path::PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("history.jsonl");
+        let mut w = HistoryWriter::create(&path).unwrap();
+        for l in lines {
+            w.write(l).unwrap();
+        }
+        w.flush().unwrap();
+        (dir, path)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let p = std::env::temp_dir().join(format!("cdc-chaos-history-{}-{n}", std::process::id()));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn invoke(index: u64, rows: Vec<RowOp>) -> Line {
+        Line::Invoke { index, worker: "crm-0".into(), phase: Phase::Load, intended_us: 10, time_us: 11, rows }
+    }
+
+    fn row(table: Table, pk: i64, kind: Kind) -> RowOp {
+        RowOp { table, pk, kind, customer_id: None, affected: None }
+    }
+
+    #[test]
+    fn merges_invokes_and_completions_and_yields_acknowledged_events() {
+        let (_d, path) = write_lines(&[
+            invoke(0, vec![row(Table::Customers, 1, Kind::Insert), row(Table::Flights, 2, Kind::Update)]),
+            invoke(1, vec![row(Table::Vehicles, 3, Kind::Delete)]),
+            invoke(2, vec![row(Table::Customers, 4, Kind::Insert)]),
+            Line::Ok { index: 0, time_us: 20, tx: Some("77".into()), affected: vec![true, false] },
+            Line::Unknown { index: 1, time_us: 30, tx: None, error: "connection lost".into() },
+        ]);
+        let ops = read(&path).unwrap();
+        assert_eq!(ops.len(), 3);
+        let events: Vec<EventKey> = ops[0].events().collect();
+        assert_eq!(events, vec![EventKey { table: Table::Customers, pk: 1, tx: Tx(77) }]);
+        assert_eq!(events[0].to_string(), "crm/77/customers:1");
+        assert_eq!((ops[1].outcome, ops[1].events().count()), (Outcome::Unknown, 0));
+        assert_eq!(ops[2].outcome, Outcome::Unknown, "an invoke without completion is unknown");
+        assert_eq!(ops[2].complete_us, None);
+    }
+
+    #[test]
+    fn inconsistent_histories_name_the_line() {
+        let (_d, path) = write_lines(&[Line::Ok { index: 5, time_us: 1, tx: None, affected: vec![] }]);
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains(":1:") && e.contains("never invoked"), "{e}");
+        let (_d, path) = write_lines(&[
+            invoke(0, vec![row(Table::Customers, 1, Kind::Insert)]),
+            Line::Fail { index: 0, time_us: 2, error: "x".into() },
+            Line::Fail { index: 0, time_us: 3, error: "x".into() },
+        ]);
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains(":3:") && e.contains("completed twice"), "{e}");
+    }
+}
