@@ -60,6 +60,9 @@ pub struct LakeRow {
     pub kafka_offset: i64,
     /// The affected documents, as JSON.
     pub documents: String,
+    /// When the sink wrote the object holding the row, µs since the epoch (0 in objects written
+    /// before this column existed).
+    pub sink_ts_us: i64,
 }
 
 const SCHEMA: &str = "message customer_360_change {
@@ -74,6 +77,7 @@ const SCHEMA: &str = "message customer_360_change {
     REQUIRED INT32 kafka_partition;
     REQUIRED INT64 kafka_offset;
     REQUIRED BYTE_ARRAY documents (UTF8);
+    REQUIRED INT64 sink_ts_us;
 }";
 
 /// Encodes rows as one Parquet file (one row group, Snappy-compressed).
@@ -97,7 +101,8 @@ pub fn encode(rows: &[LakeRow]) -> Result<Vec<u8>, String> {
             7 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.join_ts_us).collect::<Vec<_>>(), None, None),
             8 => col.typed::<Int32Type>().write_batch(&rows.iter().map(|r| r.kafka_partition).collect::<Vec<_>>(), None, None),
             9 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.kafka_offset).collect::<Vec<_>>(), None, None),
-            _ => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.documents), None, None),
+            10 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.documents), None, None),
+            _ => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.sink_ts_us).collect::<Vec<_>>(), None, None),
         };
         result.map_err(|e| e.to_string())?;
         col.close().map_err(|e| e.to_string())?;
@@ -128,6 +133,7 @@ pub fn decode(bytes: Vec<u8>) -> Result<Vec<LakeRow>, String> {
             kafka_partition: r.get_int(8).map_err(|e| e.to_string())?,
             kafka_offset: r.get_long(9).map_err(|e| e.to_string())?,
             documents: s(10)?,
+            sink_ts_us: if r.len() > 11 { r.get_long(11).map_err(|e| e.to_string())? } else { 0 },
         });
     }
     Ok(out)
@@ -278,10 +284,13 @@ fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &Atom
                 kafka_partition: m.partition(),
                 kafka_offset: m.offset(),
                 documents: serde_json::to_string(&rec.documents).expect("json"),
+                sink_ts_us: 0,
             });
             metrics.records_in.fetch_add(1, Ordering::Relaxed);
         }
-        for (partition, rows) in batch {
+        for (partition, mut rows) in batch {
+            let written = crate::record::now_us();
+            rows.iter_mut().for_each(|r| r.sink_ts_us = written);
             let (first, last) = (rows[0].kafka_offset, rows[rows.len() - 1].kafka_offset);
             let key = object_key(&cfg.prefix, partition, first, last);
             let t = Instant::now();
@@ -311,6 +320,7 @@ mod tests {
             kafka_partition: 0,
             kafka_offset: offset,
             documents: format!("[{{\"customer_id\":{offset},\"document\":null}}]"),
+            sink_ts_us: 1_700_000_000_200_000 + offset,
         }
     }
 
