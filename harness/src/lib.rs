@@ -9,6 +9,7 @@
 //! (`result.json`), `run` (one run end to end).
 
 pub mod audit;
+pub mod capture;
 pub mod checker;
 pub mod config;
 pub mod error;

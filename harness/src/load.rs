@@ -584,9 +584,17 @@ async fn exec(conn: &mut Conn, op: &PlannedOp, committing: &AtomicBool, tx_seen:
             }
             committing.store(true, Ordering::Relaxed);
             c.query_drop("COMMIT").await.map_err(my_err)?;
+            // A transaction that changed no row writes nothing to the binlog: no GTID, no event
+            // (and @@last_gtid would still name the session's previous transaction).
+            if !affected.contains(&true) {
+                return Ok(affected);
+            }
             // The GTID is known only now; if it cannot be read the outcome stays unknown
             // (committed, but the checker could not recognise its events).
-            let gtid: Option<String> = c.query_first("SELECT @@last_gtid").await.map_err(|e| ExecError { server: false, message: format!("committed, but reading @@last_gtid failed: {e}") })?;
+            let gtid: Option<String> = c
+                .query_first("SELECT @@last_gtid")
+                .await
+                .map_err(|e| ExecError { server: false, message: format!("committed, but reading @@last_gtid failed: {e}") })?;
             match gtid.filter(|g| !g.is_empty()) {
                 Some(g) => *tx_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(g),
                 None => return Err(ExecError { server: false, message: "committed, but @@last_gtid is empty".into() }),
@@ -707,6 +715,29 @@ mod tests {
         let customers = rows.iter().filter(|r| r.row.table == Table::Customers).count();
         assert!(moves > 20 && customers > 60, "moves {moves}, customer rows {customers}");
         assert!(rows.iter().all(|r| r.row.table != Table::Customers || r.row.kind != Kind::Move));
+    }
+
+    /// Databases that refuse connections do not stop the load: every operation is recorded,
+    /// as `fail` (never sent), and the run ends on time.
+    #[test]
+    fn unreachable_databases_fail_operations_without_stopping_the_run() {
+        let text = "name = \"t\"\nseed = 5\nwarmup = \"1s\"\nduration = \"2s\"\n[load]\nrate = 40\nconnections = 2\n";
+        let s = Scenario::parse(text, "t").unwrap();
+        // Port 1 on loopback: connection refused at once.
+        let targets = Targets { postgres: "host=127.0.0.1 port=1 user=x dbname=x connect_timeout=1".into(), mariadb: "mysql://x:x@127.0.0.1:1/x".into() };
+        let dir = std::env::temp_dir().join(format!("cdc-chaos-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history.jsonl");
+        let started = std::time::Instant::now();
+        let summary = drive(&s, &targets, HistoryWriter::create(&path).unwrap(), Duration::from_secs(1), |_, _| {}).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+        let ops = crate::history::read(&path).unwrap();
+        assert_eq!(ops.len() as u64, summary.operations);
+        assert_eq!(summary.operations, 120, "40 rows/s for 3 s, one row per transaction");
+        assert!(ops.iter().all(|o| o.outcome == crate::history::Outcome::Fail), "{:?}", ops.iter().find(|o| o.outcome != crate::history::Outcome::Fail));
+        assert!(ops.iter().all(|o| o.error.as_deref().is_some_and(|e| e.starts_with("not sent"))));
+        assert!(ops.iter().any(|o| o.phase == Phase::Warmup) && ops.iter().any(|o| o.phase == Phase::Load));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     proptest! {

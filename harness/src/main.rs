@@ -65,6 +65,24 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run a scenario end to end: stack up if needed, load, quiesce, check; writes reports/<run-id>/
+    Run {
+        /// Scenario file (TOML), e.g. scenarios/smoke.toml
+        scenario: PathBuf,
+        /// Directory receiving the run directory
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Override the scenario's seed
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Re-check a recorded run directory without the stack (rewrites its result.json)
+    Check {
+        /// A run directory, e.g. reports/smoke-20261125T120000Z
+        run_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare the live cluster's and clients' settings with the profile, row by row
     Audit {
         /// Profile to compare against [default: the one the stack was started with]
@@ -143,6 +161,25 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             }
             let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
             Ok(if healthy { error::EXIT_PASS } else { error::EXIT_UNKNOWN })
+        }
+        Command::Run { scenario, reports, seed } => {
+            let mut s = cdc_chaos::scenario::Scenario::load(&scenario)?;
+            if let Some(seed) = seed {
+                s.seed = seed;
+            }
+            let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports })?;
+            print!("{}", result.summary_text());
+            println!("report: {}", dir.display());
+            Ok(result.exit_code())
+        }
+        Command::Check { run_dir, json } => {
+            let result = cdc_chaos::result::check_run(&run_dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result).expect("json"));
+            } else {
+                print!("{}", result.summary_text());
+            }
+            Ok(result.exit_code())
         }
         Command::Audit { profile, json } => {
             let stack = LocalStack::new(cfg);

@@ -22,6 +22,9 @@ pub struct Marks {
     pub raw: BTreeMap<String, i64>,
     /// Next offset per partition of `customer_360.changes` (also the lake's mark).
     pub changes: BTreeMap<String, i64>,
+    /// Next offset per partition of `customer_360.dead-letter`.
+    #[serde(default)]
+    pub dead_letter: BTreeMap<String, i64>,
     /// Highest `applied_events.seq` of the warehouse.
     pub warehouse_seq: i64,
 }
@@ -80,4 +83,225 @@ impl RunMeta {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading run.json", &path, e))?;
         serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
     }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The stack to run against (brought up if it is not).
+    pub cfg: crate::StackConfig,
+    /// Directory that receives `<run-id>/`.
+    pub reports: std::path::PathBuf,
+}
+
+/// Whether the pipeline came to rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quiescence {
+    pub quiesced: bool,
+    pub note: Option<String>,
+    pub waited: std::time::Duration,
+}
+
+/// `<scenario>-<UTC time>`, e.g. `smoke-20261125T114005Z`.
+pub fn run_id(name: &str, unix_s: i64) -> String {
+    let days = unix_s.div_euclid(86_400);
+    let secs = unix_s.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{name}-{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// Waits until no hop's position has moved for `settle`, at most `limit`. A component that stays
+/// down for 30 s ends the wait: the pipeline is broken, not resting.
+pub fn quiesce(stack: &crate::platform::local::LocalStack, settle: std::time::Duration, limit: std::time::Duration) -> Quiescence {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let mut last: Option<Vec<i64>> = None;
+    let mut still_since = Instant::now();
+    let mut down_since: Option<(Instant, Vec<String>)> = None;
+    let mut next_note = Instant::now() + Duration::from_secs(10);
+    loop {
+        match crate::capture::positions(stack) {
+            Ok(p) if last.as_ref() == Some(&p) => {}
+            Ok(p) => {
+                last = Some(p);
+                still_since = Instant::now();
+            }
+            Err(e) => {
+                crate::progress::note(&format!("reading positions: {e}"));
+                still_since = Instant::now();
+            }
+        }
+        let down: Vec<String> = stack
+            .status()
+            .map(|rows| rows.into_iter().filter(|r| r.health == "down").map(|r| r.name).collect())
+            .unwrap_or_default();
+        down_since = match (down.is_empty(), down_since) {
+            (true, _) => None,
+            (false, Some((t, _))) => Some((t, down.clone())),
+            (false, None) => Some((Instant::now(), down.clone())),
+        };
+        if let Some((t, names)) = &down_since {
+            if t.elapsed() >= Duration::from_secs(30) {
+                return Quiescence { quiesced: false, note: Some(format!("down for 30 s: {}", names.join(", "))), waited: start.elapsed() };
+            }
+        }
+        if down_since.is_none() && still_since.elapsed() >= settle {
+            return Quiescence { quiesced: true, note: None, waited: start.elapsed() };
+        }
+        if start.elapsed() >= limit {
+            return Quiescence {
+                quiesced: false,
+                note: Some(format!("hops still moving after {}s (last change {:.0}s ago)", limit.as_secs(), still_since.elapsed().as_secs_f64())),
+                waited: start.elapsed(),
+            };
+        }
+        if Instant::now() >= next_note {
+            crate::progress::note(&format!("waiting for quiescence: last movement {:.0}s ago", still_since.elapsed().as_secs_f64()));
+            next_note += Duration::from_secs(10);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Brings the stack up with `profile` unless it already runs healthy with it.
+fn ensure_stack(stack: &crate::platform::local::LocalStack, profile: &crate::Profile) -> Result<()> {
+    let rows = stack.status()?;
+    let state = crate::platform::state::StackState::load(&stack.layout.state_file())?;
+    let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
+    if healthy {
+        if state.profile.as_deref() != Some(profile.name.as_str()) {
+            return Err(Error::Usage(format!(
+                "the stack in {} runs profile {:?}, the scenario wants {:?}: run `cdc-chaos down` first",
+                stack.layout.home.display(),
+                state.profile.unwrap_or_default(),
+                profile.name
+            )));
+        }
+        crate::progress::step(&format!("stack is up (profile {})", profile.name));
+        return Ok(());
+    }
+    if !rows.is_empty() {
+        let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
+        crate::progress::step(&format!("stack is not healthy ({}): restarting it", sick.join(", ")));
+        stack.down(false)?;
+    }
+    stack.up(profile).map(|_| ())
+}
+
+fn copy_logs(stack: &crate::platform::local::LocalStack, dir: &Path) {
+    let logs = dir.join("logs");
+    let _ = std::fs::create_dir_all(&logs);
+    for r in stack.status().unwrap_or_default() {
+        let from = std::path::PathBuf::from(&r.log);
+        if from.is_file() {
+            let _ = std::fs::copy(&from, logs.join(format!("{}.log", r.name)));
+        }
+    }
+}
+
+/// Runs `scenario` end to end and checks it. Returns the run directory and the result.
+pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(std::path::PathBuf, crate::result::RunResult)> {
+    use crate::progress::{note, step};
+    use crate::{capture, load, observation};
+    use std::time::Duration;
+
+    let profile = crate::Profile::load(&scenario.profile)?;
+    let now_s = cdc_pipeline::record::now_us() / 1_000_000;
+    let id = run_id(&scenario.name, now_s);
+    let dir = opts.reports.join(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the run directory", &dir, e))?;
+    crate::progress::log_to(dir.join("run.log"));
+    step(&format!("run {id}: scenario {} (seed {}), profile {}, reports in {}", scenario.name, scenario.seed, profile.name, dir.display()));
+    std::fs::write(dir.join("scenario.toml"), scenario.resolved()).map_err(|e| Error::io("writing", dir.join("scenario.toml"), e))?;
+    std::fs::write(dir.join("faults.jsonl"), "").map_err(|e| Error::io("writing", dir.join("faults.jsonl"), e))?;
+
+    let stack = crate::platform::local::LocalStack::new(opts.cfg.clone());
+    ensure_stack(&stack, &profile)?;
+
+    step("waiting for the pipeline to rest before marking positions");
+    let before = quiesce(&stack, Duration::from_secs(3), Duration::from_secs(120));
+    if !before.quiesced {
+        note(&format!("the pipeline did not rest before the run ({}); marking anyway", before.note.clone().unwrap_or_default()));
+    }
+    let marks = capture::marks(&stack)?;
+
+    let rate = scenario.load.rate.0;
+    step(&format!(
+        "offering {rate} changes/s: warm-up {}, then {} (history: {})",
+        scenario.warmup,
+        scenario.duration,
+        dir.join("history.jsonl").display()
+    ));
+    let history = crate::history::HistoryWriter::create(&dir.join("history.jsonl"))?;
+    let total = scenario.warmup.0 + scenario.duration.0;
+    let summary = load::drive(scenario, &load::Targets::local(&stack.cfg), history, Duration::from_secs(10), |c, elapsed| {
+        let [sent, ok, fail, unknown, events] = c.snapshot();
+        note(&format!(
+            "load {:>4.0}s/{:.0}s: {sent} transactions sent, {ok} ok, {fail} fail, {unknown} unknown, {events} row changes acknowledged",
+            elapsed.as_secs_f64(),
+            total.as_secs_f64()
+        ));
+    })?;
+    note(&format!(
+        "load done: {} transactions, {} ok, {} fail, {} unknown, {} row changes acknowledged",
+        summary.operations, summary.ok, summary.fail, summary.unknown, summary.events
+    ));
+
+    step(&format!("waiting for every hop to quiesce (still for {}, at most {})", scenario.settle, scenario.quiesce_timeout));
+    let after = quiesce(&stack, scenario.settle.0, scenario.quiesce_timeout.0);
+    match &after.note {
+        None => note(&format!("quiesced after {:.0}s", after.waited.as_secs_f64())),
+        Some(n) => note(&format!("not quiesced: {n}")),
+    }
+
+    step("capturing every hop and the final state");
+    let mut extras = BTreeMap::new();
+    for (hop, (obs, ex)) in [
+        (crate::observation::Hop::Raw, capture::raw(&stack, &marks)?),
+        (crate::observation::Hop::Changes, capture::changes(&stack, &marks)?),
+        (crate::observation::Hop::Warehouse, capture::warehouse_log(&stack, &marks)?),
+        (crate::observation::Hop::Lake, capture::lake_rows(&stack, &marks)?),
+    ] {
+        note(&format!("{}: {} events{}", hop.as_str(), obs.len(), if ex.malformed > 0 { format!(", {} malformed", ex.malformed) } else { String::new() }));
+        observation::write(&dir, hop, &obs)?;
+        extras.insert(hop.as_str().to_string(), ex);
+    }
+    capture::final_state(&stack)?.write(&dir)?;
+    let dead_letters = capture::dead_letters(&stack, &marks)?;
+    let components_down: Vec<String> =
+        stack.status()?.into_iter().filter(|r| r.health != "healthy").map(|r| format!("{} ({})", r.name, r.health)).collect();
+    copy_logs(&stack, &dir);
+
+    let meta = RunMeta {
+        run_id: id.clone(),
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        profile: profile.name.clone(),
+        platform: "local".into(),
+        warmup_start_us: summary.warmup_start_us,
+        load_start_us: summary.load_start_us,
+        load_end_us: summary.load_end_us,
+        quiesced: after.quiesced,
+        quiesce_note: after.note.clone(),
+        quiesce_s: after.waited.as_secs_f64(),
+        offered_rate: rate,
+        marks,
+        extras,
+        dead_letters,
+        components_down,
+    };
+    meta.write(&dir)?;
+
+    step("checking");
+    let result = crate::result::check_run(&dir)?;
+    Ok((dir, result))
 }

@@ -445,7 +445,7 @@ mod tests {
     fn bad_files_name_line_and_field() {
         let e = error("name = \"t\"\nseed = 7\nduration = \"30s\"\n[load]\nrate = -3\n");
         assert!(e.contains("bad.toml") && e.contains("line 5") && e.contains("greater than 0"), "{e}");
-        let e = error("name = \"t\"\nseed = 7\nduration = \"30 s\"\n[load]\nrate = 3\n");
+        let e = error("name = \"t\"\nseed = 7\nduration = \"30\"\n[load]\nrate = 3\n");
         assert!(e.contains("line 3"), "{e}");
         let e = error("name = \"t\"\nseed = 7\nduration = \"30s\"\nbogus = 1\n[load]\nrate = 3\n");
         assert!(e.contains("line 4") && e.contains("bogus"), "{e}");
