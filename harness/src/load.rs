@@ -101,6 +101,8 @@ pub struct Generator {
     /// Seconds between operations.
     interval: f64,
     zipf: [Option<Zipf<f64>>; 3],
+    /// Per table, indexed by id: whether the row exists if every planned change committed.
+    exists: [Vec<bool>; 3],
 }
 
 impl Generator {
@@ -110,12 +112,14 @@ impl Generator {
             Keys::Uniform => None,
             Keys::Zipf { exponent } => Zipf::new(f64::from(load.key_space.of(t).max(1)), exponent.0).ok(),
         });
+        let exists = TABLES.map(|t| vec![false; load.key_space.of(t) as usize + 1]);
         Generator {
             rng: StdRng::seed_from_u64(scenario.seed),
             interval: scenario.mean_rows_per_tx() / load.rate.0,
             load,
             index: 0,
             zipf,
+            exists,
         }
     }
 
@@ -193,10 +197,39 @@ impl Generator {
         }
     }
 
+    /// Whether the sequence so far leaves row (table, pk) existing, had every operation
+    /// committed.
+    fn exists(&self, table: Table, pk: i64) -> bool {
+        self.exists[table as usize].get(pk as usize).copied().unwrap_or(false)
+    }
+
+    fn apply(&mut self, row: &RowOp) {
+        let slot = &mut self.exists[row.table as usize][row.pk as usize];
+        match row.kind {
+            Kind::Insert => *slot = true,
+            Kind::Delete => *slot = false,
+            Kind::Update | Kind::Move => {}
+        }
+    }
+
+    /// A row change of `table` by `writer`. Updates, deletes and moves pick a key the sequence
+    /// has inserted (up to 8 draws from the key distribution); when there is none, the change
+    /// becomes an insert — so nearly every planned change is a real one, while the sequence
+    /// depends on the seed alone.
     fn row(&mut self, table: Table, writer: u32) -> PlannedRow {
         let mix = *self.load.mix.of(table);
-        let kind = self.weighted(&mix.weights());
-        let pk = self.owned_key(table, writer);
+        let mut kind = self.weighted(&mix.weights());
+        let mut pk = self.owned_key(table, writer);
+        if kind != Kind::Insert {
+            let mut draws = 1;
+            while !self.exists(table, pk) && draws < 8 {
+                pk = self.owned_key(table, writer);
+                draws += 1;
+            }
+            if !self.exists(table, pk) {
+                kind = Kind::Insert;
+            }
+        }
         let customer_id = match (table, kind) {
             (Table::Customers, _) | (_, Kind::Delete) => None,
             _ => Some(self.customer()),
@@ -219,7 +252,9 @@ impl Iterator for Generator {
         let [lo, hi] = self.load.rows_per_tx;
         let n = self.rng.random_range(lo..=hi) as usize;
         let same_db: Vec<(Table, u32)> = weights.iter().copied().filter(|(t, _)| Db::of(*t) == db).collect();
-        let mut rows: Vec<PlannedRow> = vec![self.row(first, writer)];
+        let head = self.row(first, writer);
+        self.apply(&head.row);
+        let mut rows: Vec<PlannedRow> = vec![head];
         let mut attempts = 0;
         while rows.len() < n && attempts < 50 {
             attempts += 1;
@@ -227,6 +262,7 @@ impl Iterator for Generator {
             let candidate = self.row(table, writer);
             // One change per row per transaction: two would share an event identity.
             if !rows.iter().any(|r| r.row.table == table && r.row.pk == candidate.row.pk) {
+                self.apply(&candidate.row);
                 rows.push(candidate);
             }
         }
@@ -762,6 +798,24 @@ mod tests {
                     }
                     if matches!(r.row.kind, Kind::Move) || (r.row.kind == Kind::Insert && r.row.table != Table::Customers) {
                         prop_assert!(r.row.customer_id.is_some());
+                    }
+                }
+            }
+        }
+
+        /// Had every operation committed, every update, delete and move would change a row
+        /// that exists: the plan offers real changes, not no-ops.
+        #[test]
+        fn updates_deletes_and_moves_target_existing_rows(seed in any::<u64>(), lo in 1u32..3, zipf in any::<bool>()) {
+            let s = scenario(seed, 3, [lo, lo + 1], zipf);
+            let mut exists = std::collections::HashSet::new();
+            for op in Generator::new(&s).take(1000) {
+                for r in &op.rows {
+                    let key = (r.row.table, r.row.pk);
+                    match r.row.kind {
+                        Kind::Insert => { exists.insert(key); }
+                        Kind::Delete => prop_assert!(exists.remove(&key), "delete of missing {:?}", key),
+                        Kind::Update | Kind::Move => prop_assert!(exists.contains(&key), "{:?} of missing {:?}", r.row.kind, key),
                     }
                 }
             }
