@@ -284,7 +284,9 @@ pub(crate) fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-            format!("line {line}, column {col}: {}", e.message())
+            // The line itself names the field (a value's own error does not).
+            let text_line = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line}, column {col} (`{text_line}`): {}", e.message())
         }
         None => e.message().to_string(),
     }

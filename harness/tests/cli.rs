@@ -59,3 +59,93 @@ fn status_without_a_stack_says_so() {
     assert_eq!(out.trim(), "[]");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn a_bad_scenario_names_file_line_and_field_and_starts_nothing() {
+    let home = temp_home("scenario");
+    std::fs::create_dir_all(&home).unwrap();
+    let file = home.join("mine.toml");
+    std::fs::write(&file, "name = \"mine\"\nseed = 1\nduration = \"30s\"\n[load]\nrate = 0\n").unwrap();
+    let reports = home.join("reports");
+    let (code, _, err) = cdc_chaos(&home, &["run", file.to_str().unwrap(), "--reports", reports.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mine.toml") && err.contains("line 5") && err.contains("rate"), "{err}");
+    assert!(!home.join("state.json").exists() && !reports.exists(), "nothing started");
+    let (code, _, err) = cdc_chaos(&home, &["run", home.join("missing.toml").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing.toml"), "{err}");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// A small recorded run: one acknowledged insert per table, delivered once at every hop.
+fn recorded_run(dir: &std::path::Path) {
+    use cdc_chaos::history::{HistoryWriter, Kind, Line, Phase, RowOp, Tx, EventKey};
+    use cdc_chaos::observation::{self, FinalState, Hop, ObsOp, Observation};
+    use cdc_pipeline::decode::Table;
+    use serde_json::json;
+    std::fs::create_dir_all(dir).unwrap();
+    let scenario = cdc_chaos::scenario::Scenario::parse("name = \"rec\"\nseed = 3\nduration = \"10s\"\n[load]\nrate = 1\n", "rec").unwrap();
+    std::fs::write(dir.join("scenario.toml"), scenario.resolved()).unwrap();
+    let t0 = 1_800_000_000_000_000i64;
+    let rows = [(Table::Customers, 1, None, "41"), (Table::Flights, 2, Some(1), "42"), (Table::Vehicles, 3, Some(1), "0-1-7")];
+    let mut h = HistoryWriter::create(&dir.join("history.jsonl")).unwrap();
+    let mut obs = Vec::new();
+    for (i, (table, pk, customer_id, tx)) in rows.iter().enumerate() {
+        let t = t0 + i as i64 * 1_000_000;
+        let row = RowOp { table: *table, pk: *pk, kind: Kind::Insert, customer_id: *customer_id, affected: None };
+        h.write(&Line::Invoke { index: i as u64, worker: "w".into(), phase: Phase::Load, intended_us: t, time_us: t, rows: vec![row] }).unwrap();
+        h.write(&Line::Ok { index: i as u64, time_us: t + 1000, tx: Some(tx.to_string()), affected: vec![true] }).unwrap();
+        let key = EventKey { table: *table, pk: *pk, tx: Tx::parse(*table, tx).unwrap() };
+        obs.push(Observation { key, op: ObsOp::Upsert, partition: 0, offset: i as i64, ts_us: t + 500_000 });
+    }
+    h.flush().unwrap();
+    for hop in Hop::ALL {
+        observation::write(dir, hop, &obs).unwrap();
+    }
+    let customer = json!({"id": 1, "name": "Ana"});
+    let flight = json!({"id": 2, "customer_id": 1});
+    let vehicle = json!({"id": 3, "customer_id": 1});
+    let mut doc = customer.clone();
+    doc["flights"] = json!([flight.clone()]);
+    doc["vehicles"] = json!([vehicle.clone()]);
+    let obj = |v: &serde_json::Value| v.as_object().unwrap().clone();
+    FinalState { customers: vec![obj(&customer)], flights: vec![obj(&flight)], vehicles: vec![obj(&vehicle)], warehouse: [(1, doc)].into() }
+        .write(dir)
+        .unwrap();
+    let meta = cdc_chaos::run::RunMeta {
+        run_id: "rec-1".into(),
+        scenario: "rec".into(),
+        seed: 3,
+        profile: "durable".into(),
+        platform: "local".into(),
+        warmup_start_us: t0,
+        load_start_us: t0,
+        load_end_us: t0 + 3_000_000,
+        quiesced: true,
+        offered_rate: 1.0,
+        ..Default::default()
+    };
+    meta.write(dir).unwrap();
+}
+
+#[test]
+fn check_rechecks_a_recorded_run_and_fails_on_a_doubled_record() {
+    let home = temp_home("check");
+    let dir = home.join("rec-1");
+    recorded_run(&dir);
+    let (code, out, err) = cdc_chaos(&home, &["check", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASS"), "{out}");
+    let lake = dir.join("observed/lake.tsv");
+    let text = std::fs::read_to_string(&lake).unwrap();
+    let second = text.lines().nth(2).unwrap().to_string();
+    std::fs::write(&lake, format!("{text}{second}\n")).unwrap();
+    let (code, out, err) = cdc_chaos(&home, &["check", dir.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["verdict"].as_str(), v["hops"]["lake"]["duplicated"].as_u64(), v["hops"]["warehouse"]["duplicated"].as_u64()), (Some("fail"), Some(1), Some(0)));
+    let (code, _, err) = cdc_chaos(&home, &["check", home.join("nowhere").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nowhere"), "{err}");
+    std::fs::remove_dir_all(&home).unwrap();
+}
