@@ -34,7 +34,7 @@ use crate::decode::{decode, Decoded};
 use crate::join::JoinState;
 use crate::metrics::Metrics;
 use crate::record::{now_us, ChangeRecord, Coordinates, DeadLetter};
-use crate::session::{collect_batch, supervise, LoopError};
+use crate::session::{Watchdog, collect_batch, supervise, LoopError};
 
 /// Input topics (Debezium's raw CDC topics).
 pub const INPUTS: [&str; 3] = ["crm.public.customers", "crm.public.flights", "fleet.fleet.vehicles"];
@@ -102,7 +102,8 @@ impl ProducerContext for DeliveryCounter {
 /// Runs the join until `stop` is set or a fatal error. Sessions that fail are restarted with
 /// backoff.
 pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
-    supervise("join", metrics, stop, || session(files, cfg, metrics, stop))
+    let watchdog = Watchdog::start(cfg.txn_timeout + Duration::from_secs(10));
+    supervise("join", metrics, stop, || session(files, cfg, metrics, stop, &watchdog))
 }
 
 fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, value: &[u8]) -> Result<(), LoopError> {
@@ -120,7 +121,7 @@ fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, val
 }
 
 /// One session: connect, rebuild state, then process batches until stopped or an error.
-pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), LoopError> {
+pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool, watchdog: &Watchdog) -> Result<(), LoopError> {
     let eos = files.guarantee == Guarantee::ExactlyOnce;
     let consumer: BaseConsumer = files.consumer_config(GROUP).create().map_err(|e| LoopError::Fatal(format!("consumer: {e}")))?;
     let mut pc = files.producer_config();
@@ -130,7 +131,7 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
     }
     let producer: BaseProducer<DeliveryCounter> =
         pc.create_with_context(DeliveryCounter::default()).map_err(|e| LoopError::Fatal(format!("producer: {e}")))?;
-    let result = process(files, cfg, metrics, stop, &consumer, &producer);
+    let result = process(files, cfg, metrics, stop, &consumer, &producer, watchdog);
     // librdkafka reports a fatal error as a generic `_FATAL` at the call that hit it; the cause
     // (e.g. "producer fenced by a newer instance") is kept on the client.
     match (result, producer.client().fatal_error()) {
@@ -147,9 +148,11 @@ fn process(
     stop: &AtomicBool,
     consumer: &BaseConsumer,
     producer: &BaseProducer<DeliveryCounter>,
+    watchdog: &Watchdog,
 ) -> Result<(), LoopError> {
     let eos = files.guarantee == Guarantee::ExactlyOnce;
     if eos {
+        let _w = watchdog.watch("init_transactions");
         producer.init_transactions(cfg.txn_timeout).map_err(|e| classify("init_transactions", e))?;
     }
 
@@ -245,15 +248,18 @@ fn process(
                 producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
             }
             let group = consumer.group_metadata().ok_or_else(|| LoopError::Fatal("no consumer group metadata".into()))?;
+            let _w = watchdog.watch("send_offsets_to_transaction");
             if let Err(e) = producer.send_offsets_to_transaction(&offsets, &group, cfg.txn_timeout) {
                 let _ = producer.abort_transaction(cfg.txn_timeout);
                 return Err(classify("send_offsets_to_transaction", e));
             }
+            let _w = watchdog.watch("commit_transaction");
             if let Err(e) = producer.commit_transaction(cfg.txn_timeout) {
                 let _ = producer.abort_transaction(cfg.txn_timeout);
                 return Err(classify("commit_transaction", e));
             }
         } else {
+            let _w = watchdog.watch("flush");
             producer.flush(cfg.txn_timeout).map_err(|e| classify("flush", e))?;
             if producer.context().failed.load(Ordering::Relaxed) > 0 {
                 return Err(LoopError::Retry("some outputs were not delivered; offsets not committed".into()));

@@ -54,16 +54,113 @@ pub fn supervise(what: &str, metrics: &Metrics, stop: &AtomicBool, mut session: 
     Ok(())
 }
 
-/// Polls up to `max` records, for at most `wait`.
+/// Polls up to `max` records, for at most `wait`. Consumer errors are the client's reports of
+/// trouble it recovers from by itself (a broker unreachable, a leader moving): they are logged and
+/// polling goes on — restarting the session for them kept the join from making progress for as
+/// long as any one broker was down (`leader-kill` scenario). A fatal client error ends the session.
 pub fn collect_batch(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<OwnedMessage>, String> {
+    use rdkafka::consumer::Consumer as _;
     let started = Instant::now();
     let mut batch = Vec::new();
     while batch.len() < max && started.elapsed() < wait {
         match consumer.poll(Duration::from_millis(20)) {
             Some(Ok(m)) => batch.push(m.detach()),
-            Some(Err(e)) => return Err(format!("consuming: {e}")),
+            Some(Err(e)) => {
+                if let Some((code, reason)) = consumer.client().fatal_error() {
+                    return Err(format!("consuming: {e} (fatal: {code:?}: {reason})"));
+                }
+                tracing::warn!("consuming: {e} (the client retries)");
+            }
             None => {}
         }
     }
     Ok(batch)
+}
+
+/// Guards calls into the Kafka client that must return within their timeout but can block for
+/// ever: librdkafka's `send_offsets_to_transaction` ignores its timeout and can wait indefinitely
+/// when the group coordinator's broker dies (confluentinc/librdkafka#5456, #5511 — found by the
+/// `leader-kill` scenario: the join stopped producing after a broker kill, with no error). A call
+/// still blocked `limit` after it began makes the process start over: it re-executes itself with
+/// the same command line (same pid), so a fresh client rebuilds the state and fences the stuck
+/// producer's transaction.
+pub struct Watchdog {
+    /// µs since the epoch when the guarded call began; 0 when none is in progress.
+    since_us: std::sync::atomic::AtomicI64,
+    what: std::sync::Mutex<&'static str>,
+}
+
+/// A guarded call in progress (ends when dropped).
+pub struct Watched<'a>(&'a Watchdog);
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        self.0.since_us.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Watchdog {
+    /// A watchdog checking every second from its own thread.
+    pub fn start(limit: Duration) -> std::sync::Arc<Watchdog> {
+        let w = std::sync::Arc::new(Watchdog { since_us: std::sync::atomic::AtomicI64::new(0), what: std::sync::Mutex::new("") });
+        let watched = w.clone();
+        std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(1));
+                if let Some(stuck) = watched.stuck(crate::record::now_us(), limit) {
+                    tracing::error!("{stuck}; starting the process over");
+                    restart_process();
+                }
+            })
+            .expect("watchdog thread");
+        w
+    }
+
+    /// Marks the start of a guarded call.
+    pub fn watch(&self, what: &'static str) -> Watched<'_> {
+        *self.what.lock().unwrap_or_else(|p| p.into_inner()) = what;
+        self.since_us.store(crate::record::now_us(), Ordering::SeqCst);
+        Watched(self)
+    }
+
+    /// Why the process is stuck at `now_us`, if a guarded call has run longer than `limit`.
+    pub fn stuck(&self, now_us: i64, limit: Duration) -> Option<String> {
+        let since = self.since_us.load(Ordering::SeqCst);
+        let running = Duration::from_micros(now_us.saturating_sub(since).max(0) as u64);
+        (since > 0 && running > limit).then(|| {
+            let what = *self.what.lock().unwrap_or_else(|p| p.into_inner());
+            format!("{what} has not returned for {:.0}s (limit {:.0}s)", running.as_secs_f64(), limit.as_secs_f64())
+        })
+    }
+}
+
+/// Replaces this process with a fresh copy of itself (same executable, arguments and pid); exits
+/// with status 70 if that is impossible (e.g. the executable was replaced on disk).
+fn restart_process() -> ! {
+    use std::os::unix::process::CommandExt;
+    if let Ok(exe) = std::env::current_exe() {
+        let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec();
+        tracing::error!("re-executing: {err}");
+    }
+    std::process::exit(70)
+}
+
+#[cfg(test)]
+mod watchdog_tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_stuck_only_past_the_limit_and_only_while_in_progress() {
+        let w = Watchdog { since_us: std::sync::atomic::AtomicI64::new(0), what: std::sync::Mutex::new("") };
+        let limit = Duration::from_secs(40);
+        assert_eq!(w.stuck(1_000_000_000, limit), None, "nothing in progress");
+        let guard = w.watch("send_offsets_to_transaction");
+        let start = w.since_us.load(Ordering::SeqCst);
+        assert_eq!(w.stuck(start + 39_000_000, limit), None);
+        let msg = w.stuck(start + 41_000_000, limit).unwrap();
+        assert!(msg.contains("send_offsets_to_transaction has not returned for 41s"), "{msg}");
+        drop(guard);
+        assert_eq!(w.stuck(start + 100_000_000, limit), None, "the call returned");
+    }
 }
