@@ -7,7 +7,7 @@
 //! Records that are not events are counted, never dropped silently: undecodable records (with
 //! their coordinates and reason) and snapshot reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use cdc_pipeline::decode::{decode, Decoded, Op, Table};
@@ -176,18 +176,28 @@ pub fn raw(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, HopEx
     Ok((out, extras))
 }
 
-/// `customer_360.changes` after the marks. Timestamps are the join's processing times.
-pub fn changes(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
+/// Output records (partition, offset) of changes made before the run.
+pub type Earlier = BTreeSet<(i32, i64)>;
+
+/// `customer_360.changes` after the marks. Timestamps are the join's processing times. Records
+/// whose input precedes the raw marks belong to changes made before the run (a backlog): they are
+/// counted, not observed, and returned so that the sinks' copies of them are skipped too.
+pub fn changes(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, HopExtras, Earlier)> {
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
+    let mut earlier = Earlier::new();
     read_topics(stack, &[topics::CUSTOMER_360], &marks.changes, |topic, partition, offset, _, value| {
         let Some(value) = value else { return note(&mut extras, format!("{topic}/{partition}/{offset}: null value")) };
         match parse_change(value).and_then(|r| Ok((key(r.event.table, r.event.pk, &r.event.tx)?, r))) {
+            Ok((_, r)) if r.input.offset < marks.raw.get(&format!("{}/{}", r.input.topic, r.input.partition)).copied().unwrap_or(0) => {
+                extras.earlier_records += 1;
+                earlier.insert((partition, offset));
+            }
             Ok((key, r)) => out.push(Observation { key, op: obs_op(r.op), partition, offset, ts_us: r.join_ts_us }),
             Err(e) => note(&mut extras, format!("{topic}/{partition}/{offset}: {e}")),
         }
     })?;
-    Ok((out, extras))
+    Ok((out, extras, earlier))
 }
 
 /// Records on the dead-letter topic after the marks.
@@ -199,11 +209,11 @@ pub fn dead_letters(stack: &LocalStack, marks: &Marks) -> Result<u64> {
 
 /// The warehouse's applied-event log after the mark, in `seq` order. Timestamps are the sink's
 /// commit times.
-pub fn warehouse_log(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
+pub fn warehouse_log(stack: &LocalStack, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
     let mut db = warehouse(stack)?;
     let rows = db
         .query(
-            "SELECT seq, table_name, pk, tx, op, (extract(epoch FROM sink_commit_ts) * 1000000)::bigint
+            "SELECT seq, table_name, pk, tx, op, (extract(epoch FROM sink_commit_ts) * 1000000)::bigint, topic_partition, topic_offset
              FROM applied_events WHERE seq > $1 ORDER BY seq",
             &[&marks.warehouse_seq],
         )
@@ -212,6 +222,10 @@ pub fn warehouse_log(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observati
     let mut extras = HopExtras::default();
     for r in rows {
         let (seq, table, pk, tx, op, ts): (i64, String, i64, String, String, i64) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        if earlier.contains(&(r.get::<_, i32>(6), r.get::<_, i64>(7))) {
+            extras.earlier_records += 1;
+            continue;
+        }
         let parsed = table_named(&table)
             .ok_or_else(|| format!("unknown table {table:?}"))
             .and_then(|t| key(t, pk, &tx))
@@ -238,7 +252,7 @@ fn op_named(s: &str) -> Option<ObsOp> {
 
 /// The lake's rows whose offsets are past the mark, in object-key (offset) order. Timestamps are
 /// the sink's object write times.
-pub fn lake_rows(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
+pub fn lake_rows(stack: &LocalStack, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
     let lake = Lake::new(&lake::lake_config(&stack.cfg)).map_err(|e| Error::component("lake", e))?;
     let rows = lake.read_all().map_err(|e| Error::component("lake", e))?;
     let mut out = Vec::new();
@@ -246,6 +260,10 @@ pub fn lake_rows(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>,
     for r in rows {
         let mark = marks.changes.get(&format!("{}/{}", topics::CUSTOMER_360, r.kafka_partition)).copied().unwrap_or(0);
         if r.kafka_offset < mark {
+            continue;
+        }
+        if earlier.contains(&(r.kafka_partition, r.kafka_offset)) {
+            extras.earlier_records += 1;
             continue;
         }
         let parsed = table_named(&r.table_name)

@@ -16,6 +16,7 @@ pub mod error;
 pub mod history;
 pub mod latency;
 pub mod load;
+pub mod nemesis;
 pub mod observation;
 pub mod platform;
 pub mod profile;

@@ -371,7 +371,7 @@ async fn offer(scenario: &Scenario, targets: &Targets, history: History, counter
     }
     let mut next_report = start + every;
     for op in Generator::new(scenario) {
-        if op.due >= end {
+        if op.due >= end || crate::nemesis::INTERRUPTED.load(Ordering::SeqCst) {
             break;
         }
         // Hand each operation to its writer shortly before it is due (bounded memory).

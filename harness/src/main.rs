@@ -148,7 +148,12 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             Ok(error::EXIT_PASS)
         }
         Command::Down { purge } => {
-            LocalStack::new(cfg).down(purge)?;
+            let stack = LocalStack::new(cfg);
+            // Resume paused processes first: a stopped process cannot act on SIGTERM.
+            if let Err(e) = cdc_chaos::nemesis::heal_journal(&stack, false) {
+                eprintln!("{e}");
+            }
+            stack.down(purge)?;
             Ok(error::EXIT_PASS)
         }
         Command::Status { json } => {

@@ -275,6 +275,9 @@ fn notes(r: &RunResult, meta: &RunMeta) -> Vec<String> {
         if x.snapshot_records > 0 {
             notes.push(format!("{hop}: {} snapshot records (a connector re-snapshotted)", x.snapshot_records));
         }
+        if x.earlier_records > 0 {
+            notes.push(format!("{hop}: {} records of changes made before the run arrived during it (a backlog; not checked)", x.earlier_records));
+        }
         for e in x.malformed_examples.iter().take(3) {
             notes.push(format!("{hop}: malformed record: {e}"));
         }

@@ -37,6 +37,10 @@ pub struct HopExtras {
     pub malformed_examples: Vec<String>,
     /// Snapshot reads (`op: r`) in the raw topics: a connector re-snapshotted during the run.
     pub snapshot_records: u64,
+    /// Records of changes made before the run (their raw record precedes the raw marks) that
+    /// reached this hop during the run — a backlog a previous run left: not this run's events.
+    #[serde(default)]
+    pub earlier_records: u64,
 }
 
 /// Facts about a run that the checker needs besides the history and the hops (`run.json`).
@@ -225,7 +229,13 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     std::fs::write(dir.join("faults.jsonl"), "").map_err(|e| Error::io("writing", dir.join("faults.jsonl"), e))?;
 
     let stack = crate::platform::local::LocalStack::new(opts.cfg.clone());
+    crate::nemesis::catch_interrupts();
+    let healed = crate::nemesis::heal_journal(&stack, true)?;
+    if !healed.is_empty() {
+        note(&format!("healed faults a previous run left: {}", healed.join(", ")));
+    }
     ensure_stack(&stack, &profile)?;
+    let schedule = scenario.schedule();
 
     step("waiting for the pipeline to rest before marking positions");
     let before = quiesce(&stack, Duration::from_secs(3), Duration::from_secs(120));
@@ -243,6 +253,13 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     ));
     let history = crate::history::HistoryWriter::create(&dir.join("history.jsonl"))?;
     let total = scenario.warmup.0 + scenario.duration.0;
+    let nemesis = if schedule.is_empty() {
+        None
+    } else {
+        note(&format!("{} faults scheduled (timeline in faults.jsonl)", schedule.len()));
+        let base = std::time::Instant::now() + scenario.warmup.0;
+        Some(crate::nemesis::Nemesis::start(crate::platform::local::LocalStack::new(opts.cfg.clone()), schedule, &dir, base, scenario.seed)?)
+    };
     let summary = load::drive(scenario, &load::Targets::local(&stack.cfg), history, Duration::from_secs(10), |c, elapsed| {
         let [sent, ok, fail, unknown, events] = c.snapshot();
         note(&format!(
@@ -255,6 +272,15 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         "load done: {} transactions, {} ok, {} fail, {} unknown, {} row changes acknowledged",
         summary.operations, summary.ok, summary.fail, summary.unknown, summary.events
     ));
+    if let Some(n) = nemesis {
+        step("healing every fault still in force");
+        if let Err(e) = n.finish() {
+            note(&format!("{e}"));
+        }
+    }
+    if crate::nemesis::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::Usage(format!("interrupted: the load stopped and every fault was healed; the history so far is in {}", dir.display())));
+    }
 
     step(&format!("waiting for every hop to quiesce (still for {}, at most {})", scenario.settle, scenario.quiesce_timeout));
     let after = quiesce(&stack, scenario.settle.0, scenario.quiesce_timeout.0);
@@ -265,13 +291,21 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
 
     step("capturing every hop and the final state");
     let mut extras = BTreeMap::new();
+    let (changes, changes_extras, earlier) = capture::changes(&stack, &marks)?;
     for (hop, (obs, ex)) in [
         (crate::observation::Hop::Raw, capture::raw(&stack, &marks)?),
-        (crate::observation::Hop::Changes, capture::changes(&stack, &marks)?),
-        (crate::observation::Hop::Warehouse, capture::warehouse_log(&stack, &marks)?),
-        (crate::observation::Hop::Lake, capture::lake_rows(&stack, &marks)?),
+        (crate::observation::Hop::Changes, (changes, changes_extras)),
+        (crate::observation::Hop::Warehouse, capture::warehouse_log(&stack, &marks, &earlier)?),
+        (crate::observation::Hop::Lake, capture::lake_rows(&stack, &marks, &earlier)?),
     ] {
-        note(&format!("{}: {} events{}", hop.as_str(), obs.len(), if ex.malformed > 0 { format!(", {} malformed", ex.malformed) } else { String::new() }));
+        let mut extra = String::new();
+        if ex.malformed > 0 {
+            extra += &format!(", {} malformed", ex.malformed);
+        }
+        if ex.earlier_records > 0 {
+            extra += &format!(", {} records of changes made before the run (ignored)", ex.earlier_records);
+        }
+        note(&format!("{}: {} events{extra}", hop.as_str(), obs.len()));
         observation::write(&dir, hop, &obs)?;
         extras.insert(hop.as_str().to_string(), ex);
     }

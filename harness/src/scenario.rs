@@ -263,6 +263,220 @@ impl Default for Expect {
     }
 }
 
+/// What a fault does (DESIGN §5). Every fault is healed after its `for`, and at the end of the
+/// load at the latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// SIGKILL the target's process(es); start them again when healed.
+    Kill,
+    /// SIGSTOP; SIGCONT when healed.
+    Pause,
+    /// Stop gracefully (SIGTERM, wait for exit); start again when healed.
+    Restart,
+    /// Cut a Kafka node from the other nodes and from every client.
+    Isolate,
+    /// Majority/minority split: the target node on one side, the other nodes on the other;
+    /// clients still reach both sides.
+    Split,
+    /// The target node's packets to `to` are dropped (the other direction flows).
+    OneWay,
+    /// Cut every client (Kafka Connect, the pipeline, the harness) from the cluster.
+    CutClients,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+            FaultKind::Restart => "restart",
+            FaultKind::Isolate => "isolate",
+            FaultKind::Split => "split",
+            FaultKind::OneWay => "one-way",
+            FaultKind::CutClients => "cut-clients",
+        }
+    }
+
+    /// Partitions: need network namespaces.
+    pub fn is_partition(self) -> bool {
+        matches!(self, FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay | FaultKind::CutClients)
+    }
+}
+
+/// What a fault hits, resolved when the fault starts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// `kafka-<n>`.
+    Node(u16),
+    /// `random-broker`: a node drawn from the seed.
+    RandomBroker,
+    /// `two-brokers`: two nodes drawn from the seed, at once.
+    TwoBrokers,
+    /// `leader:<topic>/<partition>`: the partition's leader.
+    Leader { topic: String, partition: i32 },
+    /// `controller`: the active KRaft controller.
+    Controller,
+    /// `coordinator`: the transaction coordinator of the join (`cdc-chaos-join`).
+    Coordinator,
+    /// `cluster`: every node (for `cut-clients`).
+    Cluster,
+    /// Any other component by name: `connect`, `join`, `warehouse-sink`, `lake-sink`,
+    /// `postgres`, `mariadb`, `warehouse`, `lake`.
+    Component(String),
+}
+
+const COMPONENTS: &[&str] = &["connect", "join", "warehouse-sink", "lake-sink", "postgres", "mariadb", "warehouse", "lake"];
+
+impl Target {
+    pub fn parse(s: &str) -> std::result::Result<Target, String> {
+        let s = s.trim();
+        if let Some(n) = s.strip_prefix("kafka-") {
+            return n.parse().ok().filter(|n| *n >= 1).map(Target::Node).ok_or_else(|| format!("{s:?}: node numbers start at 1 (kafka-1)"));
+        }
+        if let Some(tp) = s.strip_prefix("leader:") {
+            let (topic, p) = tp.rsplit_once('/').ok_or_else(|| format!("{s:?}: write leader:<topic>/<partition>"))?;
+            let partition = p.parse().map_err(|_| format!("{s:?}: partition {p:?} is not a number"))?;
+            return Ok(Target::Leader { topic: topic.to_string(), partition });
+        }
+        Ok(match s {
+            "random-broker" => Target::RandomBroker,
+            "two-brokers" => Target::TwoBrokers,
+            "controller" => Target::Controller,
+            "coordinator" => Target::Coordinator,
+            "cluster" => Target::Cluster,
+            c if COMPONENTS.contains(&c) => Target::Component(c.to_string()),
+            other => {
+                return Err(format!(
+                    "unknown target {other:?}: kafka-<n>, random-broker, two-brokers, leader:<topic>/<partition>, controller, coordinator, cluster, {}",
+                    COMPONENTS.join(", ")
+                ))
+            }
+        })
+    }
+
+    /// Whether the target is one Kafka node.
+    pub fn is_node(&self) -> bool {
+        matches!(self, Target::Node(_) | Target::RandomBroker | Target::Leader { .. } | Target::Controller | Target::Coordinator)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Node(n) => write!(f, "kafka-{n}"),
+            Target::RandomBroker => f.write_str("random-broker"),
+            Target::TwoBrokers => f.write_str("two-brokers"),
+            Target::Leader { topic, partition } => write!(f, "leader:{topic}/{partition}"),
+            Target::Controller => f.write_str("controller"),
+            Target::Coordinator => f.write_str("coordinator"),
+            Target::Cluster => f.write_str("cluster"),
+            Target::Component(c) => f.write_str(c),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Target, D::Error> {
+        Target::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+/// One fault of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// When it starts, from the start of the measured load (after the warm-up).
+    pub at: Dur,
+    pub kind: FaultKind,
+    #[serde(default = "default_target")]
+    pub target: Target,
+    /// How long until it is healed.
+    #[serde(rename = "for", default = "default_fault_for")]
+    pub for_: Dur,
+    /// `one-way` only: the node that stops receiving from `target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Target>,
+}
+
+fn default_target() -> Target {
+    Target::RandomBroker
+}
+fn default_fault_for() -> Dur {
+    Dur::secs(10)
+}
+
+/// Faults drawn from the seed: starting at `start`, one fault after another, each lasting a
+/// duration drawn from `for`, followed by a fault-free `gap` and an exponentially distributed
+/// wait of mean `interval`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomFaults {
+    pub kinds: Vec<FaultKind>,
+    #[serde(default = "default_targets")]
+    pub targets: Vec<Target>,
+    #[serde(default = "default_interval")]
+    pub interval: Dur,
+    #[serde(rename = "for", default = "default_random_for")]
+    pub for_: [Dur; 2],
+    #[serde(default = "default_gap")]
+    pub gap: Dur,
+    #[serde(default = "default_start")]
+    pub start: Dur,
+}
+
+fn default_targets() -> Vec<Target> {
+    vec![Target::RandomBroker]
+}
+fn default_interval() -> Dur {
+    Dur::secs(20)
+}
+fn default_random_for() -> [Dur; 2] {
+    [Dur::secs(5), Dur::secs(15)]
+}
+fn default_gap() -> Dur {
+    Dur::secs(10)
+}
+fn default_start() -> Dur {
+    Dur::secs(5)
+}
+
+/// Checks one fault; returns (field, message).
+fn check_fault(f: &FaultSpec, duration: Duration) -> std::result::Result<(), (&'static str, String)> {
+    if f.at.0 >= duration {
+        return Err(("at", format!("{} {} is not before the end of the load ({})", f.kind.as_str(), f.at, Dur(duration))));
+    }
+    check_kind_target(f.kind, &f.target)?;
+    match (f.kind, &f.to) {
+        (FaultKind::OneWay, None) => Err(("to", "one-way needs `to`, the node that stops receiving from `target`".into())),
+        (FaultKind::OneWay, Some(to)) if !to.is_node() => Err(("to", format!("{to} is not one Kafka node"))),
+        (FaultKind::OneWay, Some(_)) => Ok(()),
+        (_, Some(_)) => Err(("to", format!("`to` is for one-way faults, not {}", f.kind.as_str()))),
+        _ => Ok(()),
+    }
+}
+
+fn check_kind_target(kind: FaultKind, target: &Target) -> std::result::Result<(), (&'static str, String)> {
+    match kind {
+        FaultKind::CutClients if *target != Target::Cluster && *target != Target::RandomBroker => {
+            Err(("target", format!("cut-clients cuts the whole cluster: target must be \"cluster\", not {target}")))
+        }
+        FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay if !target.is_node() => {
+            Err(("target", format!("{} partitions one Kafka node; {target} is not one", kind.as_str())))
+        }
+        FaultKind::Kill | FaultKind::Pause | FaultKind::Restart if *target == Target::Cluster => {
+            Err(("target", format!("{} needs a process, not the whole cluster", kind.as_str())))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,6 +501,12 @@ pub struct Scenario {
     #[serde(default = "default_quiesce_timeout")]
     pub quiesce_timeout: Dur,
     pub load: Load,
+    /// Faults at fixed times (DESIGN §5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
+    /// Faults drawn from the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_faults: Option<RandomFaults>,
     #[serde(default)]
     pub expect: Expect,
 }
@@ -360,12 +580,59 @@ impl Scenario {
         if l.mix.customers.total() + l.mix.flights.total() + l.mix.vehicles.total() == 0 {
             return Err(("mix", "every weight is 0: there is nothing to offer".into()));
         }
+        for f in &self.faults {
+            check_fault(f, self.duration.0)?;
+        }
+        if let Some(r) = &self.random_faults {
+            if r.kinds.is_empty() || r.targets.is_empty() {
+                return Err(("kinds", "random_faults needs at least one kind and one target".into()));
+            }
+            if r.for_[0] > r.for_[1] || r.for_[0].0.is_zero() {
+                return Err(("for", format!("[{}, {}] must be [min, max] with 0 < min <= max", r.for_[0], r.for_[1])));
+            }
+            if r.interval.0 < Duration::from_secs(1) {
+                return Err(("interval", format!("{} is shorter than 1s", r.interval)));
+            }
+            for k in &r.kinds {
+                for t in &r.targets {
+                    if *k == FaultKind::OneWay {
+                        return Err(("kinds", "one-way needs a `to` node: put it in the [[faults]] timeline".into()));
+                    }
+                    check_kind_target(*k, t).map_err(|(_, m)| ("targets", m))?;
+                }
+            }
+        }
         Ok(())
     }
 
     /// Mean rows per transaction.
     pub fn mean_rows_per_tx(&self) -> f64 {
         f64::from(self.load.rows_per_tx[0] + self.load.rows_per_tx[1]) / 2.0
+    }
+
+    /// Every fault of the run, timeline and random draws, by start time. The random part comes
+    /// from the seed alone: the same scenario gives the same schedule.
+    pub fn schedule(&self) -> Vec<FaultSpec> {
+        use rand::{Rng, SeedableRng};
+        let mut out = self.faults.clone();
+        if let Some(r) = &self.random_faults {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ 0x6e65_6d65_7369_73);
+            let exp = rand_distr::Exp::new(1.0 / r.interval.0.as_secs_f64()).expect("interval > 0");
+            let mut t = r.start.0;
+            while t < self.duration.0 {
+                let kind = r.kinds[rng.random_range(0..r.kinds.len())];
+                let target = r.targets[rng.random_range(0..r.targets.len())].clone();
+                let lo = r.for_[0].0.as_millis() as u64;
+                let hi = r.for_[1].0.as_millis() as u64;
+                let for_ = Dur(Duration::from_millis(rng.random_range(lo..=hi)));
+                let target = if kind == FaultKind::CutClients { Target::Cluster } else { target };
+                out.push(FaultSpec { at: Dur(t), kind, target, for_, to: None });
+                let wait: f64 = rand_distr::Distribution::sample(&exp, &mut rng);
+                t += for_.0 + r.gap.0 + Duration::from_secs_f64(wait.min(3600.0));
+            }
+        }
+        out.sort_by_key(|f| f.at);
+        out
     }
 
     /// The scenario with every default written out (TOML), as saved in the run directory.
@@ -425,6 +692,56 @@ mod tests {
             }
         }
         assert!(n >= 1);
+    }
+
+    const WITH_FAULTS: &str = "name = \"t\"\nseed = 7\nduration = \"60s\"\n[load]\nrate = 20\n\
+        [[faults]]\nat = \"10s\"\nkind = \"kill\"\ntarget = \"leader:crm.public.customers/0\"\nfor = \"15s\"\n\
+        [[faults]]\nat = \"30s\"\nkind = \"one-way\"\ntarget = \"kafka-1\"\nto = \"kafka-2\"\n\
+        [random_faults]\nkinds = [\"pause\", \"isolate\"]\ntargets = [\"random-broker\", \"controller\"]\ninterval = \"10s\"\n";
+
+    #[test]
+    fn faults_parse_resolve_and_round_trip() {
+        let s = Scenario::parse(WITH_FAULTS, "t").unwrap();
+        assert_eq!(s.faults[0].target, Target::Leader { topic: "crm.public.customers".into(), partition: 0 });
+        assert_eq!(s.faults[1].to, Some(Target::Node(2)));
+        assert_eq!(s.faults[1].for_, Dur::secs(10), "default duration");
+        assert_eq!(Scenario::parse(&s.resolved(), "resolved").unwrap(), s);
+        let schedule = s.schedule();
+        assert!(schedule.len() > 3, "{schedule:?}");
+        assert!(schedule.windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(schedule.iter().all(|f| f.at.0 < Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn bad_faults_name_line_and_field() {
+        let base = "name = \"t\"\nseed = 7\nduration = \"60s\"\n[load]\nrate = 20\n[[faults]]\nat = \"10s\"\n";
+        let e = error(&format!("{base}kind = \"explode\"\n"));
+        assert!(e.contains("line 8") && e.contains("explode"), "{e}");
+        let e = error(&format!("{base}kind = \"kill\"\ntarget = \"kafka-0\"\n"));
+        assert!(e.contains("line 9") && e.contains("kafka-1"), "{e}");
+        let e = error(&format!("{base}kind = \"isolate\"\ntarget = \"connect\"\n"));
+        assert!(e.contains("target") && e.contains("not one"), "{e}");
+        let e = error(&format!("{base}kind = \"one-way\"\ntarget = \"kafka-1\"\n"));
+        assert!(e.contains("`to`"), "{e}");
+        let e = error("name = \"t\"\nseed = 7\nduration = \"60s\"\n[load]\nrate = 20\n[[faults]]\nat = \"90s\"\nkind = \"kill\"\n");
+        assert!(e.contains("line 7") && e.contains("not before the end"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// The same scenario gives the same schedule; every fault starts within the load and
+        /// random faults never overlap (each is followed by its gap).
+        #[test]
+        fn schedules_come_from_the_seed(seed in proptest::prelude::any::<u64>()) {
+            let text = WITH_FAULTS.replace("seed = 7", &format!("seed = {seed}"));
+            let s = Scenario::parse(&text, "t").unwrap();
+            let a = s.schedule();
+            proptest::prop_assert_eq!(&a, &s.schedule());
+            proptest::prop_assert!(a.iter().all(|f| f.at.0 < Duration::from_secs(60)));
+            let random: Vec<&FaultSpec> = a.iter().filter(|f| matches!(f.kind, FaultKind::Pause | FaultKind::Isolate)).collect();
+            for w in random.windows(2) {
+                proptest::prop_assert!(w[0].at.0 + w[0].for_.0 + Duration::from_secs(10) <= w[1].at.0, "{:?}", w);
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Kafka Connect in distributed mode with the Debezium PostgreSQL and MariaDB connectors on its
 //! plugin path: rendering the worker config from the profile, starting the JVM, registering the
-//! connectors through the REST API and waiting until they and their tasks run.
+//! connectors through the REST API and waiting until they and their tasks run — also after the
+//! worker was killed and started again.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -128,12 +130,27 @@ fn merge_profile(c: &mut Value, profile: &Profile) {
 
 /// Renders the worker config and starts the worker. Returns its pid.
 pub fn start(cfg: &StackConfig, layout: &Layout, profile: &Profile, topo: &Topology) -> Result<u32> {
+    render(layout, profile, topo)?;
+    spawn(cfg, layout)
+}
+
+/// Renders the worker config (and, for reference, each connector's config) from the profile.
+pub fn render(layout: &Layout, profile: &Profile, topo: &Topology) -> Result<()> {
     let dir = layout.dir(NAME);
     let props = worker_properties(profile, topo, &layout.plugins().display().to_string());
     let config = dir.join("worker.properties");
     write_file(&config, &properties::render(&format!("Kafka Connect worker — rendered by cdc-chaos from profile {}", profile.name), &props))?;
     for (name, c) in [(CRM_CONNECTOR, crm_connector(profile, topo)), (FLEET_CONNECTOR, fleet_connector(profile, topo))] {
         write_file(&dir.join(format!("{name}.json")), &serde_json::to_string_pretty(&c).expect("json"))?;
+    }
+    Ok(())
+}
+
+/// Starts the worker on its rendered `worker.properties`. Returns its pid.
+pub fn spawn(cfg: &StackConfig, layout: &Layout) -> Result<u32> {
+    let config = layout.dir(NAME).join("worker.properties");
+    if !config.is_file() {
+        return Err(Error::component(NAME, format!("{} is missing: the worker was never started by `up`", config.display())));
     }
     let mut cmd = jvm::server(layout, None, &cfg.connect_heap, &layout.kafka_classpath(), &layout.log(NAME), CONNECT_MAIN);
     cmd.arg(&config);
@@ -160,6 +177,37 @@ fn get(base: &str, path: &str) -> Result<(u16, Value)> {
 pub fn wait_rest(topo: &Topology, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
     process::wait_until("kafka connect REST API", timeout, Duration::from_millis(500), alive, || {
         Ok(matches!(get(&topo.connect, "/connectors"), Ok((200, _))))
+    })
+}
+
+/// What the worker logs once it has joined its group and started the connectors and tasks
+/// assigned to it.
+const STARTED_WORK: &str = "Finished starting connectors and tasks";
+
+/// Waits until a worker started when its log was `since` bytes long has joined its group and
+/// started its connectors and tasks. After a kill the status topic still says RUNNING, from the
+/// worker that died, until the new one has rejoined (which waits out the dead member's session):
+/// the REST status alone cannot tell.
+pub fn wait_started_work(layout: &Layout, since: u64, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
+    let log = layout.log(NAME);
+    let mut pos = since;
+    let mut partial = String::new();
+    process::wait_until("kafka connect to rejoin its group and start its tasks", timeout, Duration::from_millis(500), alive, || {
+        let Ok(mut f) = std::fs::File::open(&log) else { return Ok(false) };
+        let mut chunk = Vec::new();
+        if f.seek(SeekFrom::Start(pos)).and_then(|_| f.read_to_end(&mut chunk)).is_err() {
+            return Ok(false);
+        }
+        pos += chunk.len() as u64;
+        partial.push_str(&String::from_utf8_lossy(&chunk));
+        if partial.contains(STARTED_WORK) {
+            return Ok(true);
+        }
+        // Keep only an unfinished last line: the marker may be cut between two reads.
+        if let Some(end) = partial.rfind('\n') {
+            partial.drain(..=end);
+        }
+        Ok(false)
     })
 }
 
@@ -232,9 +280,8 @@ pub fn connector_config(topo: &Topology, name: &str) -> Result<Map<String, Value
     }
 }
 
-/// Registers both connectors and waits until they and their tasks run. A connector that fails is
-/// reported with its stack trace.
-pub fn register_and_wait(layout: &Layout, profile: &Profile, topo: &Topology, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
+/// Registers both connectors and waits until they and their tasks run ([`wait_running`]).
+pub fn register_and_wait(layout: &Layout, profile: &Profile, topo: &Topology, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
     for (name, c) in [(CRM_CONNECTOR, crm_connector(profile, topo)), (FLEET_CONNECTOR, fleet_connector(profile, topo))] {
         // An unchanged config is not PUT again: Connect would restart the connector for nothing.
         if connector_config(topo, name).map(|live| same_config(&live, &c)).unwrap_or(false) {
@@ -244,6 +291,12 @@ pub fn register_and_wait(layout: &Layout, profile: &Profile, topo: &Topology, ti
         crate::progress::note(&format!("registering connector {name} ({})", c["connector.class"].as_str().unwrap_or("")));
         register(topo, name, &c)?;
     }
+    wait_running(layout, topo, timeout, alive)
+}
+
+/// Waits until both connectors and their tasks run. A connector that fails is reported with its
+/// stack trace.
+pub fn wait_running(layout: &Layout, topo: &Topology, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<()> {
     for name in [CRM_CONNECTOR, FLEET_CONNECTOR] {
         let mut last = None;
         // The status topic may still hold the previous run's states, and a (re)started connector

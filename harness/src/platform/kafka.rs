@@ -1,10 +1,11 @@
 //! Apache Kafka nodes in KRaft combined mode (broker + controller), started from the Maven Central
-//! jars: rendering `server.properties` from the profile, formatting storage, starting the JVM and
-//! waiting until every broker is registered and the controller quorum has a leader.
+//! jars: rendering `server.properties` from the profile, formatting storage, starting the JVM,
+//! waiting until every broker is registered and the controller quorum has a leader (or, after a
+//! restart, until one node has rejoined), and running Kafka's own command-line tools.
 
 use std::io::Read;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
@@ -21,7 +22,9 @@ const KAFKA_MAIN: &str = "kafka.Kafka";
 /// Kafka's storage tool (`kafka-storage.sh`).
 const STORAGE_TOOL: &str = "kafka.tools.StorageTool";
 /// Kafka's metadata quorum tool (`kafka-metadata-quorum.sh`).
-const QUORUM_TOOL: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
+pub const QUORUM_TOOL: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
+/// Kafka's transactions tool (`kafka-transactions.sh`).
+pub const TRANSACTIONS_TOOL: &str = "org.apache.kafka.tools.TransactionsCommand";
 
 /// `server.properties` of `node`: the node's identity and listeners, then the profile's `[broker]`
 /// settings (which win on conflict, so a profile can tune anything).
@@ -53,9 +56,15 @@ pub fn server_properties(profile: &Profile, topo: &Topology, node: &KafkaNode, l
     p
 }
 
-/// Renders, formats (once) and starts every node. Returns `(node, pid)` as each starts, through
-/// `started`, so that the caller records it before the next one starts.
+/// Renders `server.properties` of `node` and formats its storage (once), then starts it. Returns
+/// its pid.
 pub fn start_node(cfg: &StackConfig, layout: &Layout, profile: &Profile, topo: &Topology, node: &KafkaNode, cluster_id: &str) -> Result<u32> {
+    prepare_node(layout, profile, topo, node, cluster_id)?;
+    spawn_node(cfg, layout, node)
+}
+
+/// Renders `server.properties` of `node` and formats its storage if that was never done.
+pub fn prepare_node(layout: &Layout, profile: &Profile, topo: &Topology, node: &KafkaNode, cluster_id: &str) -> Result<()> {
     let dir = layout.dir(&node.name);
     let data = dir.join("data");
     let props = server_properties(profile, topo, node, &data.display().to_string());
@@ -65,6 +74,16 @@ pub fn start_node(cfg: &StackConfig, layout: &Layout, profile: &Profile, topo: &
         let mut cmd = jvm::tool(layout, STORAGE_TOOL);
         cmd.args(["format", "-t", cluster_id, "-c"]).arg(&config).arg("--ignore-formatted");
         run(cmd).map_err(|e| Error::component(&node.name, format!("formatting storage in {}: {e}", data.display())))?;
+    }
+    Ok(())
+}
+
+/// Starts the JVM of `node` on its rendered `server.properties` (in the node's namespace, if
+/// any). Returns its pid.
+pub fn spawn_node(cfg: &StackConfig, layout: &Layout, node: &KafkaNode) -> Result<u32> {
+    let config = layout.dir(&node.name).join("server.properties");
+    if !config.is_file() {
+        return Err(Error::component(&node.name, format!("{} is missing: the node was never started by `up`", config.display())));
     }
     let log = layout.log(&node.name);
     let mut cmd = jvm::server(layout, node.netns.as_deref(), &cfg.kafka_heap, &layout.kafka_classpath(), &log, KAFKA_MAIN);
@@ -125,7 +144,8 @@ pub fn quorum_leader(layout: &Layout, bootstrap: &str) -> Result<Option<i32>> {
     Ok(parse_quorum_leader(&out))
 }
 
-fn parse_quorum_leader(out: &str) -> Option<i32> {
+/// The `LeaderId:` of `kafka-metadata-quorum describe --status` output; `None` for no leader (-1).
+pub fn parse_quorum_leader(out: &str) -> Option<i32> {
     out.lines()
         .find_map(|l| l.trim().strip_prefix("LeaderId:"))
         .and_then(|v| v.trim().parse().ok())
@@ -150,6 +170,87 @@ pub fn wait_ready(layout: &Layout, topo: &Topology, timeout: Duration, mut alive
     Ok(leader.unwrap_or(-1))
 }
 
+/// Waits until `node`, just restarted, serves Kafka requests and is an unfenced broker of the
+/// cluster again (the metadata it answers lists it: a KRaft broker opens its listeners for
+/// requests only once the controller has unfenced it), and the quorum has a leader. Other nodes
+/// may be down meanwhile. Returns the quorum leader's id.
+pub fn wait_node_ready(layout: &Layout, node: &KafkaNode, timeout: Duration, mut alive: impl FnMut() -> Result<()>) -> Result<i32> {
+    let addr = node.broker_addr();
+    let id = i32::from(node.id);
+    let mut seen = Vec::new();
+    process::wait_until(&format!("{} to rejoin the cluster", node.name), timeout, Duration::from_millis(500), &mut alive, || {
+        seen = registered_brokers(&addr, Duration::from_secs(3)).unwrap_or_default();
+        Ok(seen.contains(&id))
+    })
+    .map_err(|e| Error::component(&node.name, format!("{e}; brokers it lists: {seen:?}")))?;
+    let mut leader = None;
+    process::wait_until("kafka controller quorum leader", timeout, Duration::from_secs(1), alive, || {
+        leader = quorum_leader(layout, &addr).ok().flatten();
+        Ok(leader.is_some())
+    })?;
+    Ok(leader.unwrap_or(-1))
+}
+
+/// Admin client settings of the tools run by [`run_tool`]: every call gives up within seconds,
+/// so that a node that is down or cut off costs a bounded wait.
+const TOOL_CLIENT_CONFIG: &str = "request.timeout.ms=4000\ndefault.api.timeout.ms=8000\nsocket.connection.setup.timeout.ms=3000\nsocket.connection.setup.timeout.max.ms=3000\n";
+
+/// Runs Kafka tool `main` with `--command-config` (short client timeouts) followed by `args`, and
+/// returns its standard output. Killed, and an error, after `timeout`.
+pub fn run_tool(layout: &Layout, main: &str, args: &[&str], timeout: Duration) -> Result<String> {
+    let config = layout.home.join("tools.properties");
+    if std::fs::read_to_string(&config).ok().as_deref() != Some(TOOL_CLIENT_CONFIG) {
+        write_file(&config, TOOL_CLIENT_CONFIG)?;
+    }
+    let mut cmd = jvm::tool(layout, main);
+    // A top-level option: before the tool's subcommand.
+    cmd.arg("--command-config").arg(&config).args(args);
+    let shown = format!("{} {}", main.rsplit('.').next().unwrap_or(main), args.join(" "));
+    let failed = |message: String| Error::Command { command: shown.clone(), message };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot start {}: {e}", jvm::java_binary())))?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    match status {
+        Some(s) if s.success() => Ok(out),
+        Some(s) => {
+            // The exception's message, not its stack frames.
+            let detail = if err.trim().is_empty() { &out } else { &err };
+            let lines: Vec<&str> = detail.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("at ") && !l.starts_with("...")).take(3).collect();
+            Err(failed(format!("{s}: {}", lines.join(" | "))))
+        }
+        None => Err(failed(format!("no answer within {}s", timeout.as_secs()))),
+    }
+}
+
+/// Reads a child's pipe to its end on a thread of its own.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +267,17 @@ mod tests {
         assert_eq!(parse_quorum_leader(out), Some(2));
         assert_eq!(parse_quorum_leader("LeaderId: -1\n"), None);
         assert_eq!(parse_quorum_leader("nothing"), None);
+    }
+
+    #[test]
+    fn parses_the_quorum_tools_real_output() {
+        // `kafka-metadata-quorum --bootstrap-controller 10.233.0.12:31093 describe --status`
+        // (Kafka 4.3.1).
+        let out = "ClusterId:              Ot6ZRMAtnK0EbRfdmvLUow\nLeaderId:               1\nLeaderEpoch:            1\n\
+                   HighWatermark:          252\nMaxFollowerLag:         0\nMaxFollowerLagTimeMs:   0\n\
+                   CurrentVoters:          [{\"id\": 1, \"endpoints\": [\"CONTROLLER://10.233.0.11:31093\"]}, \
+                   {\"id\": 2, \"endpoints\": [\"CONTROLLER://10.233.0.12:31093\"]}, \
+                   {\"id\": 3, \"endpoints\": [\"CONTROLLER://10.233.0.13:31093\"]}]\nCurrentObservers:       []\n";
+        assert_eq!(parse_quorum_leader(out), Some(1));
     }
 }

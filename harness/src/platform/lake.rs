@@ -34,9 +34,14 @@ pub fn lake_config(cfg: &StackConfig) -> LakeConfig {
     }
 }
 
+/// Where the built SeaweedFS binary lives: `<cache>/bin/weed`.
+pub fn binary(layout: &Layout) -> std::path::PathBuf {
+    layout.cache.join("bin").join("weed")
+}
+
 /// `<cache>/bin/weed`, built if missing. Needs the Go toolchain.
 pub fn provision(layout: &Layout) -> Result<std::path::PathBuf> {
-    let bin = layout.cache.join("bin").join("weed");
+    let bin = binary(layout);
     let marker = layout.cache.join("bin").join("weed.version");
     if bin.is_file() && std::fs::read_to_string(&marker).map(|v| v.trim() == SEAWEEDFS_VERSION).unwrap_or(false) {
         progress::note(&format!("seaweedfs: cached in {}", bin.display()));

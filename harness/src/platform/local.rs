@@ -6,9 +6,16 @@
 //! next step, and if any step fails everything already started is stopped again. `down` undoes it
 //! all, also after a crash (it sweeps processes running from the stack's home and namespaces with
 //! the stack's prefix); `status` reports each component.
+//!
+//! For the fault injector it also stops one component (gracefully or by SIGKILL) and starts it
+//! again exactly as `up` did — same command line, rendered configuration and namespace — waiting
+//! until it serves again. These may be called from any thread of a process that does not hold the
+//! stack's home lock (a `run` does not): changes to `state.json` take the lock only briefly, one
+//! thread at a time.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::config::StackConfig;
@@ -48,6 +55,19 @@ struct HomeLock {
 }
 
 fn lock_home(home: &Path) -> Result<HomeLock> {
+    try_lock_home(home)?.ok_or_else(|| lock_busy(home))
+}
+
+fn lock_busy(home: &Path) -> Error {
+    Error::Usage(format!(
+        "another cdc-chaos command is using the stack in {} (lock {}); wait for it to finish",
+        home.display(),
+        home.join(".lock").display()
+    ))
+}
+
+/// The home lock, or `None` if another holder has it.
+fn try_lock_home(home: &Path) -> Result<Option<HomeLock>> {
     ensure_dir(home)?;
     let path = home.join(".lock");
     let file = std::fs::OpenOptions::new()
@@ -57,14 +77,17 @@ fn lock_home(home: &Path) -> Result<HomeLock> {
         .open(&path)
         .map_err(|e| Error::io("opening lock", &path, e))?;
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(Error::Usage(format!(
-            "another cdc-chaos command is using the stack in {} (lock {}); wait for it to finish",
-            home.display(),
-            path.display()
-        )));
+        return Ok(None);
     }
-    Ok(HomeLock { _file: file })
+    Ok(Some(HomeLock { _file: file }))
 }
+
+/// Changes to `state.json` by [`LocalStack::restart_component`], one thread of this process at a
+/// time (the home lock is a `flock`, which a second thread could not take but would not wait for).
+static STATE_CHANGES: Mutex<()> = Mutex::new(());
+
+/// How long a restart waits for the home lock while another command holds it.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 impl LocalStack {
     pub fn new(cfg: StackConfig) -> LocalStack {
@@ -128,10 +151,10 @@ impl LocalStack {
 
         progress::step(&format!("provisioning (profile {}, network {})", profile.name, self.topo.network));
         provision::provision(&self.layout, !self.cfg.loopback)?;
-        let weed = match self.cfg.lake_endpoint {
-            None => Some(lake::provision(&self.layout)?),
-            Some(_) => None,
-        };
+        let with_lake = self.cfg.lake_endpoint.is_none();
+        if with_lake {
+            lake::provision(&self.layout)?;
+        }
         if self.cfg.loopback {
             progress::note("loopback network: Kafka nodes share 127.0.0.1, partition faults are unavailable");
         } else {
@@ -145,7 +168,7 @@ impl LocalStack {
         state.profile_source = Some(profile.source.clone());
         state.topology = Some(self.topo.clone());
         self.save(&state)?;
-        match self.start_all(profile, weed.as_deref(), &mut state) {
+        match self.start_all(profile, with_lake, &mut state) {
             Ok(()) => {
                 self.save(&state)?;
                 progress::step(&format!("stack up in {:.1}s", started.elapsed().as_secs_f64()));
@@ -183,10 +206,46 @@ impl LocalStack {
         Ok(())
     }
 
-    fn record(&self, state: &mut StackState, name: &str, pid: u32, address: String, netns: Option<String>, stop_signal: i32) -> Result<()> {
-        state.components.retain(|c| c.name != name);
-        state.components.push(ComponentState { name: name.into(), pid, address, netns, log: self.layout.log(name), stop_signal });
-        self.save(state)
+    /// Records a started process in `state.json` (replacing an earlier record of the component).
+    fn record(&self, state: &mut StackState, c: ComponentState) -> Result<u32> {
+        let pid = c.pid;
+        state.components.retain(|old| old.name != c.name);
+        state.components.push(c);
+        self.save(state)?;
+        Ok(pid)
+    }
+
+    /// Starts the process of component `name` as `up` does — on the configuration `up` rendered,
+    /// in its namespace — and records it. Returns its pid; does not wait for it to serve.
+    fn launch(&self, state: &mut StackState, name: &str, topo: &Topology) -> Result<u32> {
+        let (pid, address, netns, stop_signal) = match name {
+            // PostgreSQL's fast shutdown.
+            postgres::NAME => (postgres::start(&self.layout, name, topo.postgres_port())?, topo.postgres.clone(), None, libc::SIGINT),
+            postgres::WAREHOUSE => (postgres::start(&self.layout, name, topo.warehouse_port())?, topo.warehouse.clone(), None, libc::SIGINT),
+            mariadb::NAME => (mariadb::start(&self.cfg, &self.layout)?, topo.mariadb.clone(), None, libc::SIGTERM),
+            lake::NAME => (lake::start(&self.cfg, &self.layout, &lake::binary(&self.layout))?, topo.lake.clone(), None, libc::SIGTERM),
+            connect::NAME => (connect::spawn(&self.cfg, &self.layout)?, topo.connect.clone(), None, libc::SIGTERM),
+            pipeline::JOIN => (pipeline::start_join(&self.layout, topo)?, topo.join_metrics.clone(), None, libc::SIGTERM),
+            pipeline::SINK => (pipeline::start_sink(&self.layout, topo)?, topo.sink_metrics.clone(), None, libc::SIGTERM),
+            pipeline::LAKE_SINK => {
+                (pipeline::start_lake_sink(&self.layout, topo, &lake::lake_config(&self.cfg))?, topo.lake_sink_metrics.clone(), None, libc::SIGTERM)
+            }
+            _ => match topo.nodes.iter().find(|n| n.name == name) {
+                Some(node) => (kafka::spawn_node(&self.cfg, &self.layout, node)?, node.broker_addr(), node.netns.clone(), libc::SIGTERM),
+                None => return Err(self.unknown_component(name, topo)),
+            },
+        };
+        self.record(state, ComponentState { name: name.into(), pid, address, netns, log: self.layout.log(name), stop_signal })
+    }
+
+    fn unknown_component(&self, name: &str, topo: &Topology) -> Error {
+        let mut known = vec![postgres::NAME.to_string(), postgres::WAREHOUSE.into(), mariadb::NAME.into()];
+        if self.cfg.lake_endpoint.is_none() {
+            known.push(lake::NAME.into());
+        }
+        known.extend(topo.nodes.iter().map(|n| n.name.clone()));
+        known.extend([connect::NAME, pipeline::JOIN, pipeline::SINK, pipeline::LAKE_SINK].map(String::from));
+        Error::Usage(format!("no component {name:?} in the stack in {} (components: {})", self.layout.home.display(), known.join(", ")))
     }
 
     /// A check that fails at once, with the tail of its log, when `name`'s process has exited.
@@ -202,63 +261,60 @@ impl LocalStack {
         }
     }
 
-    fn start_all(&self, profile: &Profile, weed: Option<&Path>, state: &mut StackState) -> Result<()> {
+    fn start_all(&self, profile: &Profile, with_lake: bool, state: &mut StackState) -> Result<()> {
         let t = self.timeout();
+        let topo = &self.topo;
         if !self.cfg.loopback {
             progress::step("network namespaces");
             let mut save = |s: &StackState| self.save(s);
-            netns::setup(&self.topo, &self.cfg.net_prefix, state, &mut save)?;
+            netns::setup(topo, &self.cfg.net_prefix, state, &mut save)?;
         }
 
         for (name, port, address, sql) in [
-            (postgres::NAME, self.topo.postgres_port(), &self.topo.postgres, postgres::CRM_SQL.to_string()),
-            (postgres::WAREHOUSE, self.topo.warehouse_port(), &self.topo.warehouse, postgres::warehouse_sql()),
+            (postgres::NAME, topo.postgres_port(), &topo.postgres, postgres::CRM_SQL.to_string()),
+            (postgres::WAREHOUSE, topo.warehouse_port(), &topo.warehouse, postgres::warehouse_sql()),
         ] {
             progress::step(&format!("{name} (PostgreSQL) on {address}"));
-            let pid = postgres::start(&self.layout, name, port)?;
-            self.record(state, name, pid, address.clone(), None, libc::SIGINT)?;
+            let pid = self.launch(state, name, topo)?;
             postgres::wait_ready_and_migrate(port, &self.layout, name, &sql, t, self.alive_check(name, pid))?;
         }
 
-        progress::step(&format!("mariadb on {}", self.topo.mariadb));
-        let pid = mariadb::start(&self.cfg, &self.layout)?;
-        self.record(state, mariadb::NAME, pid, self.topo.mariadb.clone(), None, libc::SIGTERM)?;
+        progress::step(&format!("mariadb on {}", topo.mariadb));
+        let pid = self.launch(state, mariadb::NAME, topo)?;
         mariadb::wait_ready_and_migrate(&self.layout, t, self.alive_check(mariadb::NAME, pid))?;
 
-        if let Some(weed) = weed {
-            progress::step(&format!("lake (SeaweedFS S3) on {}", self.topo.lake));
-            let pid = lake::start(&self.cfg, &self.layout, weed)?;
-            self.record(state, lake::NAME, pid, self.topo.lake.clone(), None, libc::SIGTERM)?;
+        if with_lake {
+            progress::step(&format!("lake (SeaweedFS S3) on {}", topo.lake));
+            let pid = self.launch(state, lake::NAME, topo)?;
             lake::wait_ready(&self.cfg, t, self.alive_check(lake::NAME, pid))?;
         }
 
         let cluster_id = kafka::cluster_id(&self.layout)?;
         let mut pids = Vec::new();
-        for node in &self.topo.nodes {
+        for node in &topo.nodes {
             progress::step(&format!("{} on {}{}", node.name, node.broker_addr(), node.netns.as_ref().map(|n| format!(" (namespace {n})")).unwrap_or_default()));
-            let pid = kafka::start_node(&self.cfg, &self.layout, profile, &self.topo, node, &cluster_id)?;
-            self.record(state, &node.name, pid, node.broker_addr(), node.netns.clone(), libc::SIGTERM)?;
-            pids.push((node.name.clone(), pid));
+            kafka::prepare_node(&self.layout, profile, topo, node, &cluster_id)?;
+            pids.push((node.name.clone(), self.launch(state, &node.name, topo)?));
         }
-        progress::step(&format!("waiting for {} brokers and a controller quorum leader", self.topo.nodes.len()));
+        progress::step(&format!("waiting for {} brokers and a controller quorum leader", topo.nodes.len()));
         let mut checks: Vec<_> = pids.iter().map(|(n, p)| self.alive_check(n, *p)).collect();
-        let leader = kafka::wait_ready(&self.layout, &self.topo, t, || checks.iter_mut().try_for_each(|c| c()))?;
+        let leader = kafka::wait_ready(&self.layout, topo, t, || checks.iter_mut().try_for_each(|c| c()))?;
         progress::note(&format!("brokers registered, quorum leader is node {leader}"));
 
         let plan = topics::plan(profile);
         progress::step(&format!("creating {} topics (replication factor {})", plan.len(), profile.replication_factor));
-        let created = topics::create(&self.topo.bootstrap(), &plan)?;
+        let created = topics::create(&topo.bootstrap(), &plan)?;
         progress::note(&format!("{} created, {} already there", created.len(), plan.len() - created.len()));
 
-        progress::step(&format!("kafka connect on {}", self.topo.connect));
-        let pid = connect::start(&self.cfg, &self.layout, profile, &self.topo)?;
-        self.record(state, connect::NAME, pid, self.topo.connect.clone(), None, libc::SIGTERM)?;
-        connect::wait_rest(&self.topo, t, self.alive_check(connect::NAME, pid))?;
-        connect::register_and_wait(&self.layout, profile, &self.topo, t, self.alive_check(connect::NAME, pid))?;
+        progress::step(&format!("kafka connect on {}", topo.connect));
+        connect::render(&self.layout, profile, topo)?;
+        let pid = self.launch(state, connect::NAME, topo)?;
+        connect::wait_rest(topo, t, self.alive_check(connect::NAME, pid))?;
+        connect::register_and_wait(&self.layout, profile, topo, t, self.alive_check(connect::NAME, pid))?;
 
         self.write_client_configs(profile)?;
         for name in [pipeline::JOIN, pipeline::SINK, pipeline::LAKE_SINK] {
-            self.start_pipeline_process(name, &self.topo, state)?;
+            self.start_pipeline_process(name, topo, state)?;
         }
         Ok(())
     }
@@ -325,39 +381,146 @@ impl LocalStack {
         Ok(c.pid)
     }
 
-    /// Starts a pipeline process (`join` or `warehouse-sink`) again after it died, and waits until
-    /// it serves its metrics. Returns the new pid.
+    /// Starts a pipeline process (`join`, `warehouse-sink` or `lake-sink`) again after it died,
+    /// and waits until it serves its metrics. Returns the new pid.
     pub fn restart_pipeline(&self, name: &str) -> Result<u32> {
-        let _lock = lock_home(&self.layout.home)?;
-        let mut state = self.state()?;
-        let topo = state.topology.clone().unwrap_or_else(|| self.topo.clone());
-        if let Some(old) = state.component(name) {
-            if process::is_alive(old.pid) {
-                return Err(Error::Usage(format!("{name} is still running (pid {})", old.pid)));
-            }
+        if !matches!(name, pipeline::JOIN | pipeline::SINK | pipeline::LAKE_SINK) {
+            return Err(Error::Usage(format!("{name:?} is not a pipeline process ({}, {} or {})", pipeline::JOIN, pipeline::SINK, pipeline::LAKE_SINK)));
         }
-        self.start_pipeline_process(name, &topo, &mut state)
+        self.restart_component(name)
     }
 
     /// Starts one pipeline process, records it, and waits until it serves its metrics.
     fn start_pipeline_process(&self, name: &str, topo: &Topology, state: &mut StackState) -> Result<u32> {
-        let (pid, metrics) = match name {
-            pipeline::JOIN => (pipeline::start_join(&self.layout, topo)?, topo.join_metrics.clone()),
-            pipeline::SINK => (pipeline::start_sink(&self.layout, topo)?, topo.sink_metrics.clone()),
-            pipeline::LAKE_SINK => (pipeline::start_lake_sink(&self.layout, topo, &lake::lake_config(&self.cfg))?, topo.lake_sink_metrics.clone()),
-            other => {
-                return Err(Error::Usage(format!(
-                    "{other:?} is not a pipeline process ({}, {} or {})",
-                    pipeline::JOIN,
-                    pipeline::SINK,
-                    pipeline::LAKE_SINK
-                )))
-            }
-        };
+        let pid = self.launch(state, name, topo)?;
+        let metrics = state.component(name).map(|c| c.address.clone()).unwrap_or_default();
         progress::step(&format!("{name} (metrics on http://{metrics}/metrics)"));
-        self.record(state, name, pid, metrics.clone(), None, libc::SIGTERM)?;
         pipeline::wait_ready(name, &metrics, self.timeout(), self.alive_check(name, pid))?;
         Ok(pid)
+    }
+
+    /// Pid of component `name`'s process, as recorded (it may have exited since).
+    pub fn pid_of(&self, name: &str) -> Result<u32> {
+        let state = self.state()?;
+        let topo = state.topology.clone().unwrap_or_else(|| self.topo.clone());
+        state.component(name).map(|c| c.pid).ok_or_else(|| self.unknown_component(name, &topo))
+    }
+
+    /// Starts component `name` again after its process exited (killed or stopped), exactly as
+    /// `up` started it, records the new pid and waits until it serves: a Kafka node until it is an
+    /// unfenced broker again and the quorum has a leader, Connect until its REST API answers and
+    /// both connectors run, the databases until they accept connections (after crash recovery),
+    /// the lake until S3 answers, a pipeline process until it reports a running session. Errors
+    /// if the component is still running (paused included) or is not part of the stack. Returns
+    /// the new pid.
+    pub fn restart_component(&self, name: &str) -> Result<u32> {
+        let started = Instant::now();
+        let log_mark;
+        let (pid, topo) = {
+            let _lock = self.lock_for_change()?;
+            let mut state = self.state()?;
+            let topo = state.topology.clone().unwrap_or_else(|| self.topo.clone());
+            let old = state.component(name).cloned().ok_or_else(|| self.unknown_component(name, &topo))?;
+            if process::is_alive(old.pid) {
+                return Err(Error::Usage(format!("{name} is still running (pid {})", old.pid)));
+            }
+            // Children of the dead process (PostgreSQL's backends) that outlive it would keep
+            // what it held: the new server would refuse to start.
+            if !wait_group_gone(old.pid, Duration::from_secs(10)) {
+                return Err(Error::component(name, format!("processes of the previous {name} (process group {}) are still running", old.pid)));
+            }
+            log_mark = std::fs::metadata(self.layout.log(name)).map(|m| m.len()).unwrap_or(0);
+            (self.launch(&mut state, name, &topo)?, topo)
+        };
+        progress::note(&format!("{name}: started again (pid {pid}), waiting until it serves"));
+        self.wait_serving(name, pid, &topo, log_mark)?;
+        progress::note(&format!("{name}: serving again after {:.1}s", started.elapsed().as_secs_f64()));
+        Ok(pid)
+    }
+
+    /// Waits until component `name`, just started again as `pid` when its log was `log_mark`
+    /// bytes long, serves.
+    fn wait_serving(&self, name: &str, pid: u32, topo: &Topology, log_mark: u64) -> Result<()> {
+        let t = self.timeout();
+        let alive = self.alive_check(name, pid);
+        match name {
+            postgres::NAME => postgres::wait_ready(topo.postgres_port(), name, t, alive),
+            postgres::WAREHOUSE => postgres::wait_ready(topo.warehouse_port(), name, t, alive),
+            mariadb::NAME => mariadb::wait_ready(&self.layout, t, alive),
+            lake::NAME => lake::wait_ready(&self.cfg, t, alive),
+            connect::NAME => {
+                connect::wait_rest(topo, t, alive)?;
+                connect::wait_started_work(&self.layout, log_mark, t, self.alive_check(name, pid))?;
+                connect::wait_running(&self.layout, topo, t, self.alive_check(name, pid))
+            }
+            pipeline::JOIN => pipeline::wait_ready(name, &topo.join_metrics, t, alive),
+            pipeline::SINK => pipeline::wait_ready(name, &topo.sink_metrics, t, alive),
+            pipeline::LAKE_SINK => pipeline::wait_ready(name, &topo.lake_sink_metrics, t, alive),
+            _ => match topo.nodes.iter().find(|n| n.name == name) {
+                Some(node) => kafka::wait_node_ready(&self.layout, node, t, alive).map(|_| ()),
+                None => Err(self.unknown_component(name, topo)),
+            },
+        }
+    }
+
+    /// Stops component `name`: with `graceful`, its stop signal (SIGTERM; SIGINT for PostgreSQL),
+    /// continuing it if it was paused; else SIGKILL to its whole process group (PostgreSQL's
+    /// backends die with it, as in a crash of the server). Returns once every process of the
+    /// group has exited (a zombie nobody reaps counts as exited); errors if that takes longer
+    /// than `timeout` (the process is left as it is), or if the component is not running.
+    pub fn stop_component(&self, name: &str, graceful: bool, timeout: Duration) -> Result<()> {
+        let state = self.state()?;
+        let topo = state.topology.clone().unwrap_or_else(|| self.topo.clone());
+        let c = state.component(name).ok_or_else(|| self.unknown_component(name, &topo))?;
+        if !process::is_alive(c.pid) {
+            return Err(Error::Usage(format!("{name} is not running (pid {} has exited)", c.pid)));
+        }
+        let leads_group = process_group(c.pid) == Some(c.pid);
+        let target = |sig: i32| {
+            if leads_group {
+                unsafe {
+                    libc::kill(-(c.pid as i32), sig);
+                }
+            } else {
+                process::signal(c.pid, sig);
+            }
+        };
+        let signal = if graceful { c.stop_signal } else { libc::SIGKILL };
+        if graceful {
+            process::signal(c.pid, signal);
+            target(libc::SIGCONT);
+        } else {
+            target(libc::SIGKILL);
+        }
+        let deadline = Instant::now() + timeout;
+        while process::is_alive(c.pid) || (leads_group && !group_members(c.pid).is_empty()) {
+            if Instant::now() >= deadline {
+                return Err(Error::component_with_log(
+                    name,
+                    format!("still running {}s after signal {signal} (pid {})", timeout.as_secs(), c.pid),
+                    &c.log,
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        progress::note(&format!("{name}: stopped ({}, pid {})", if graceful { "gracefully" } else { "SIGKILL" }, c.pid));
+        Ok(())
+    }
+
+    /// This thread's turn to change `state.json`: first among this process's threads, then
+    /// against other commands (waiting up to [`LOCK_WAIT`] for one that holds the home lock).
+    fn lock_for_change(&self) -> Result<(MutexGuard<'static, ()>, HomeLock)> {
+        let turn = STATE_CHANGES.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            if let Some(lock) = try_lock_home(&self.layout.home)? {
+                return Ok((turn, lock));
+            }
+            if Instant::now() >= deadline {
+                return Err(lock_busy(&self.layout.home));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Stops everything and removes every namespace and rule; with `purge` also the data.
@@ -508,6 +671,36 @@ fn mentions_dir(arg: &str, dir: &str) -> bool {
     [arg, value].iter().any(|v| *v == dir || v.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
 }
 
+/// Process group of `pid`, from /proc.
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Live (not zombie) processes of process group `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|&pid| process_group(pid) == Some(pgid) && process::is_alive(pid))
+        .collect()
+}
+
+/// Waits up to `timeout` until no process of group `pgid` lives. Whether none does.
+fn wait_group_gone(pgid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if group_members(pgid).is_empty() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn parent_pid(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
@@ -530,6 +723,7 @@ fn purge_home(home: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::state::StackState;
 
     #[test]
     fn a_home_is_not_mistaken_for_its_siblings() {
@@ -540,6 +734,85 @@ mod tests {
         assert!(mentions_dir("/var/lib/cdc-chaos", home));
         assert!(!mentions_dir("/var/lib/cdc-chaos-other/kafka-1/server.properties", home));
         assert!(!mentions_dir("--datadir=/var/lib/cdc-chaos2/data", home));
+    }
+
+    /// A stack in a temporary home whose state records `sh -c script` as component `join`.
+    fn stack_with_process(tag: &str, script: &str) -> (LocalStack, u32) {
+        let home = std::env::temp_dir().join(format!("cdcc-local-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let stack = LocalStack::new(StackConfig::default().home(&home).loopback(true));
+        ensure_dir(&home).unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", script]);
+        let pid = process::spawn_detached("test", cmd, &home.join("test.log")).unwrap();
+        let mut state = StackState::default();
+        let c = ComponentState { name: pipeline::JOIN.into(), pid, address: "127.0.0.1:9".into(), netns: None, log: home.join("test.log"), stop_signal: libc::SIGTERM };
+        stack.record(&mut state, c).unwrap();
+        (stack, pid)
+    }
+
+    fn wait_for_group(pgid: u32, members: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group_members(pgid).len() < members && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(group_members(pgid).len(), members, "group {pgid}");
+    }
+
+    #[test]
+    fn sigkill_stops_a_component_with_its_whole_process_group() {
+        let (stack, pid) = stack_with_process("kill", "sleep 60 & exec sleep 61");
+        wait_for_group(pid, 2);
+        assert_eq!(stack.pid_of(pipeline::JOIN).unwrap(), pid);
+        let e = stack.restart_component(pipeline::JOIN).unwrap_err().to_string();
+        assert!(e.contains("still running") && e.contains(&pid.to_string()), "{e}");
+
+        stack.stop_component(pipeline::JOIN, false, Duration::from_secs(5)).unwrap();
+        assert!(!process::is_alive(pid));
+        assert!(group_members(pid).is_empty(), "the background child died with its group leader");
+        let e = stack.stop_component(pipeline::JOIN, false, Duration::from_secs(5)).unwrap_err().to_string();
+        assert!(e.contains("not running"), "{e}");
+        let e = stack.pid_of("kafka-9").unwrap_err().to_string();
+        assert!(e.contains("kafka-9") && e.contains("kafka-1") && e.contains("connect"), "lists the components: {e}");
+        std::fs::remove_dir_all(&stack.layout.home).unwrap();
+    }
+
+    #[test]
+    fn a_graceful_stop_that_is_ignored_times_out_and_leaves_the_process() {
+        let (stack, pid) = stack_with_process("term", "trap '' TERM; echo ready; while :; do sleep 0.1; done");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !process::tail(&stack.layout.home.join("test.log"), 1).unwrap_or_default().contains("ready") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let e = stack.stop_component(pipeline::JOIN, true, Duration::from_millis(500)).unwrap_err().to_string();
+        assert!(e.contains("still running") && e.contains("signal 15"), "{e}");
+        assert!(process::is_alive(pid));
+        stack.stop_component(pipeline::JOIN, false, Duration::from_secs(5)).unwrap();
+        assert!(!process::is_alive(pid));
+        std::fs::remove_dir_all(&stack.layout.home).unwrap();
+    }
+
+    #[test]
+    fn restarts_wait_their_turn_for_the_home_lock() {
+        let (stack, pid) = stack_with_process("lock", "exec sleep 60");
+        // Another command holds the lock for a moment; threads of this process queue behind it.
+        let held = lock_home(&stack.layout.home).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let started = Instant::now();
+        let errors: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3).map(|_| s.spawn(|| stack.restart_component(pipeline::JOIN).unwrap_err().to_string())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        release.join().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        for e in errors {
+            assert!(e.contains("still running"), "got the lock, then refused to start a running component: {e}");
+        }
+        process::stop(pid, libc::SIGKILL, Duration::from_secs(5));
+        std::fs::remove_dir_all(&stack.layout.home).unwrap();
     }
 
     #[test]

@@ -87,15 +87,20 @@ pub fn client(layout: &Layout) -> Command {
 
 /// Waits until the server accepts queries, then applies the `fleet` schema.
 pub fn wait_ready_and_migrate(layout: &Layout, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
-    process::wait_until("mariadb to accept connections", timeout, Duration::from_millis(300), alive, || {
-        let mut cmd = client(layout);
-        cmd.args(["-e", "SELECT 1"]);
-        Ok(run(cmd).is_ok())
-    })?;
+    wait_ready(layout, timeout, alive)?;
     let script = layout.dir(NAME).join("fleet.sql");
     write_file(&script, FLEET_SQL)?;
     let mut cmd = client(layout);
     cmd.arg("-e").arg(format!("source {}", script.display()));
     run(cmd).map_err(|e| Error::component(NAME, format!("applying the fleet schema: {e}")))?;
     Ok(())
+}
+
+/// Waits until the server accepts queries (crash recovery, after a kill, included).
+pub fn wait_ready(layout: &Layout, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
+    process::wait_until("mariadb to accept connections", timeout, Duration::from_millis(300), alive, || {
+        let mut cmd = client(layout);
+        cmd.args(["-e", "SELECT 1"]);
+        Ok(run(cmd).is_ok())
+    })
 }

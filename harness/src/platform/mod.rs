@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod pipeline;
 pub mod process;
 pub mod provision;
+pub mod roles;
 pub mod state;
 pub mod topics;
 

@@ -100,7 +100,9 @@ pub fn start(layout: &Layout, name: &str, port: u16) -> Result<u32> {
     ensure_dir(&dir)?;
     chown(&dir, owner)?;
     let log = layout.log(name);
-    write_file(&log, "")?;
+    if !log.exists() {
+        write_file(&log, "")?;
+    }
     chown(&log, owner)?;
     if !data.join("PG_VERSION").exists() {
         crate::progress::note("initdb (first start)");
@@ -111,6 +113,7 @@ pub fn start(layout: &Layout, name: &str, port: u16) -> Result<u32> {
             Error::component(name, format!("initdb in {} failed (the postgres user must be able to enter every parent directory): {e}", data.display()))
         })?;
     }
+    remove_stale_lock_files(&data, &dir, port);
     let mut cmd = Command::new(bin.join("postgres"));
     cmd.arg("-D").arg(&data).args(["-p", &port.to_string()]);
     for setting in [
@@ -130,6 +133,20 @@ pub fn start(layout: &Layout, name: &str, port: u16) -> Result<u32> {
     process::spawn_detached(name, cmd, &log)
 }
 
+/// Removes the lock files a killed server left (`postmaster.pid`, the socket's `.lock`) when the
+/// process they name is gone. PostgreSQL itself only asks whether that pid exists, and the
+/// zombie of a killed server that nobody reaped still does: it would refuse to start.
+fn remove_stale_lock_files(data: &Path, socket_dir: &Path, port: u16) {
+    for lock in [data.join("postmaster.pid"), socket_dir.join(format!(".s.PGSQL.{port}.lock"))] {
+        let Ok(text) = std::fs::read_to_string(&lock) else { continue };
+        let owner = text.lines().next().and_then(|l| l.trim().trim_start_matches('-').parse::<u32>().ok());
+        if owner.is_some_and(|pid| !process::is_alive(pid)) {
+            crate::progress::note(&format!("removing {} left by a server that is gone", lock.display()));
+            let _ = std::fs::remove_file(&lock);
+        }
+    }
+}
+
 /// A `psql` command connected as the superuser to `db`.
 pub fn psql(port: u16, db: &str) -> Command {
     let psql = bin_dir().map(|b| b.join("psql")).filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("psql"));
@@ -140,15 +157,20 @@ pub fn psql(port: u16, db: &str) -> Command {
 
 /// Waits until cluster `name` accepts queries on `port`, then applies `sql` (a psql script).
 pub fn wait_ready_and_migrate(port: u16, layout: &Layout, name: &str, sql: &str, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
-    process::wait_until(&format!("{name} to accept connections"), timeout, Duration::from_millis(300), alive, || {
-        let mut cmd = psql(port, "postgres");
-        cmd.args(["-c", "SELECT 1"]);
-        Ok(run(cmd).is_ok())
-    })?;
+    wait_ready(port, name, timeout, alive)?;
     let script = layout.dir(name).join("schema.sql");
     write_file(&script, sql)?;
     let mut cmd = psql(port, "postgres");
     cmd.arg("-f").arg(&script);
     run(cmd).map_err(|e| Error::component(name, format!("applying {}: {e}", script.display())))?;
     Ok(())
+}
+
+/// Waits until cluster `name` accepts queries on `port` (crash recovery, after a kill, included).
+pub fn wait_ready(port: u16, name: &str, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
+    process::wait_until(&format!("{name} to accept connections"), timeout, Duration::from_millis(300), alive, || {
+        let mut cmd = psql(port, "postgres");
+        cmd.args(["-c", "SELECT 1"]);
+        Ok(run(cmd).is_ok())
+    })
 }

@@ -1,0 +1,170 @@
+//! Kafka roles resolved at the moment a fault needs them: the leader of a partition, the active
+//! controller (the KRaft quorum leader) and the transaction coordinator of a transactional id,
+//! each as a node id (`1..=3`, component `kafka-<id>`).
+//!
+//! Partition leaders come from cluster metadata (librdkafka); the quorum leader and the
+//! coordinator, which librdkafka does not expose, from Kafka's own command-line tools run from
+//! the cached jars, each bounded in time so that a node that is down or cut off is skipped.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+
+use crate::error::{Error, Result};
+use crate::platform::kafka;
+use crate::platform::local::LocalStack;
+
+/// Longest wait for cluster metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest run of one Kafka tool (JVM start-up included).
+const TOOL_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Ids of every Kafka node of the stack.
+pub fn nodes(stack: &LocalStack) -> Vec<i32> {
+    stack.topo.nodes.iter().map(|n| i32::from(n.id)).collect()
+}
+
+/// The node leading `topic`/`partition` now. An error if the partition has no leader (-1), or
+/// the topic or partition does not exist.
+pub fn partition_leader(stack: &LocalStack, topic: &str, partition: i32) -> Result<i32> {
+    let bootstrap = stack.topo.bootstrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("log_level", "0")
+        .create()
+        .map_err(|e| Error::component("kafka", format!("client for {bootstrap}: {e}")))?;
+    let md = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(|e| Error::component("kafka", format!("metadata of {topic} from {bootstrap}: {e}")))?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| Error::component("kafka", format!("no metadata for topic {topic}")))?;
+    if let Some(e) = t.error() {
+        return Err(Error::component(
+            "kafka",
+            format!("topic {topic}: {:?}", rdkafka::types::RDKafkaErrorCode::from(e)),
+        ));
+    }
+    let p = t.partitions().iter().find(|p| p.id() == partition).ok_or_else(|| {
+        Error::component(
+            "kafka",
+            format!("topic {topic} has no partition {partition} ({} partitions)", t.partitions().len()),
+        )
+    })?;
+    leader_of(topic, partition, p.leader(), p.replicas(), p.isr(), &nodes(stack))
+}
+
+/// Checks a partition's leader from metadata: a node of the stack, not -1 (no leader).
+fn leader_of(topic: &str, partition: i32, leader: i32, replicas: &[i32], isr: &[i32], nodes: &[i32]) -> Result<i32> {
+    if leader < 0 {
+        return Err(Error::component(
+            "kafka",
+            format!("{topic}/{partition} has no leader (replicas {replicas:?}, in-sync {isr:?})"),
+        ));
+    }
+    if !nodes.contains(&leader) {
+        return Err(Error::component(
+            "kafka",
+            format!("{topic}/{partition} is led by node {leader}, not a node of the stack ({nodes:?})"),
+        ));
+    }
+    Ok(leader)
+}
+
+/// The active controller: the KRaft quorum leader, asked of each node's controller listener in
+/// turn (`kafka-metadata-quorum --bootstrap-controller <node> describe --status`) until one
+/// answers with a leader.
+pub fn active_controller(stack: &LocalStack) -> Result<i32> {
+    let ids = nodes(stack);
+    let mut errors = Vec::new();
+    for node in &stack.topo.nodes {
+        let addr = node.controller_addr();
+        let args = ["--bootstrap-controller", addr.as_str(), "describe", "--status"];
+        match kafka::run_tool(&stack.layout, kafka::QUORUM_TOOL, &args, TOOL_TIMEOUT) {
+            Ok(out) => match kafka::parse_quorum_leader(&out) {
+                Some(id) if ids.contains(&id) => return Ok(id),
+                Some(id) => errors.push(format!("{}: leader {id} is not a node of the stack", node.name)),
+                None => errors.push(format!("{}: no quorum leader ({})", node.name, first_line(&out))),
+            },
+            Err(e) => errors.push(format!("{}: {e}", node.name)),
+        }
+    }
+    Err(Error::component("kafka", format!("no node names the active controller: {}", errors.join("; "))))
+}
+
+/// The transaction coordinator of `transactional_id`
+/// (`kafka-transactions describe --transactional-id <id>`). An error if the id is unknown to the
+/// cluster (no producer initialised it yet).
+pub fn transaction_coordinator(stack: &LocalStack, transactional_id: &str) -> Result<i32> {
+    let bootstrap = stack.topo.bootstrap();
+    let args = ["--bootstrap-server", bootstrap.as_str(), "describe", "--transactional-id", transactional_id];
+    let out = kafka::run_tool(&stack.layout, kafka::TRANSACTIONS_TOOL, &args, TOOL_TIMEOUT)?;
+    let id = parse_coordinator(&out).ok_or_else(|| {
+        Error::component(
+            "kafka",
+            format!("no coordinator of {transactional_id:?} in the transactions tool's answer: {}", first_line(&out)),
+        )
+    })?;
+    if !nodes(stack).contains(&id) {
+        return Err(Error::component(
+            "kafka",
+            format!("coordinator of {transactional_id:?} is node {id}, not a node of the stack"),
+        ));
+    }
+    Ok(id)
+}
+
+/// The `CoordinatorId` column of `kafka-transactions describe` output: a header row and one row
+/// per transactional id, columns separated by tabs and padded with spaces (an empty column, such
+/// as `TopicPartitions` outside a transaction, is blanks).
+fn parse_coordinator(out: &str) -> Option<i32> {
+    let columns = |l: &str| l.split('\t').map(str::trim).map(String::from).collect::<Vec<_>>();
+    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    let column = lines.by_ref().find_map(|l| columns(l).iter().position(|h| h == "CoordinatorId"))?;
+    columns(lines.next()?).get(column)?.parse().ok()
+}
+
+fn first_line(out: &str) -> &str {
+    out.lines().find(|l| !l.trim().is_empty()).unwrap_or("empty output")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kafka-transactions --bootstrap-server ... describe --transactional-id cdc-chaos-join`
+    /// (Kafka 4.3.1), outside a transaction.
+    const DESCRIBE_IDLE: &str = "CoordinatorId\tTransactionalId\tProducerId\tProducerEpoch\tTransactionState\tTransactionTimeoutMs\t\
+        CurrentTransactionStartTimeMs\tTransactionDurationMs\tTopicPartitions\t\n\
+        1            \tcdc-chaos-join \t1002      \t0            \tEmpty           \t60000               \t\
+        None                         \tNone                 \t               \t\n";
+
+    #[test]
+    fn reads_the_coordinator_from_the_transactions_tool() {
+        assert_eq!(parse_coordinator(DESCRIBE_IDLE), Some(1));
+        let ongoing = DESCRIBE_IDLE
+            .replace("1            \tcdc-chaos-join", "3            \tcdc-chaos-join")
+            .replace("Empty  ", "Ongoing")
+            .replace("\t               \t\n", "\tcustomer_360.changes-0,__consumer_offsets-7\t\n");
+        assert_eq!(parse_coordinator(&ongoing), Some(3));
+        // Only the header, or an error message: no coordinator.
+        assert_eq!(parse_coordinator(DESCRIBE_IDLE.lines().next().unwrap()), None);
+        assert_eq!(parse_coordinator("Failed to describe transaction state of transactional-id `nope`"), None);
+        assert_eq!(parse_coordinator(""), None);
+    }
+
+    #[test]
+    fn a_partition_without_leader_is_an_error_naming_it() {
+        assert_eq!(leader_of("crm.public.customers", 0, 2, &[2, 3, 1], &[2, 3, 1], &[1, 2, 3]).unwrap(), 2);
+        let e = leader_of("crm.public.customers", 0, -1, &[2, 3, 1], &[], &[1, 2, 3]).unwrap_err().to_string();
+        assert!(
+            e.contains("crm.public.customers/0") && e.contains("no leader") && e.contains("[2, 3, 1]"),
+            "{e}"
+        );
+        let e = leader_of("t", 1, 7, &[7], &[7], &[1, 2, 3]).unwrap_err().to_string();
+        assert!(e.contains("node 7"), "{e}");
+    }
+}
