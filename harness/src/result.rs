@@ -713,7 +713,7 @@ mod tests {
         let r = f.check();
         assert_eq!((r.verdict, r.reasons.clone()), (Verdict::Fail, vec!["2 records on the dead-letter topic".to_string()]));
         let mut f = fixture();
-        f.meta.extras.insert("changes".into(), HopExtras { malformed: 1, malformed_examples: vec!["0/17: not JSON".into()], snapshot_records: 0 });
+        f.meta.extras.insert("changes".into(), HopExtras { malformed: 1, malformed_examples: vec!["0/17: not JSON".into()], snapshot_records: 0, earlier_records: 0 });
         let r = f.check();
         assert_eq!((r.verdict, r.reasons.clone()), (Verdict::Fail, vec!["changes: 1 malformed records".to_string()]));
         assert_eq!(r.malformed["changes"], 1);
