@@ -76,6 +76,14 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run a recorded run's resolved scenario again: same seed, same load, same fault schedule
+    Replay {
+        /// A run directory, e.g. reports/leader-kill-20261125T120000Z
+        run_dir: PathBuf,
+        /// Directory receiving the new run directory
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+    },
     /// Re-check a recorded run directory without the stack (rewrites its result.json)
     Check {
         /// A run directory, e.g. reports/smoke-20261125T120000Z
@@ -175,6 +183,13 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports })?;
             print!("{}", result.summary_text());
             println!("report: {}", dir.display());
+            Ok(result.exit_code())
+        }
+        Command::Replay { run_dir, reports } => {
+            let s = cdc_chaos::scenario::Scenario::load(&run_dir.join("scenario.toml"))?;
+            let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports })?;
+            print!("{}", result.summary_text());
+            println!("report: {} (replay of {})", dir.display(), run_dir.display());
             Ok(result.exit_code())
         }
         Command::Check { run_dir, json } => {

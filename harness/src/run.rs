@@ -219,6 +219,17 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     use std::time::Duration;
 
     let profile = crate::Profile::load(&scenario.profile)?;
+    let schedule = scenario.schedule();
+    if let Some(f) = schedule.iter().find(|f| f.kind.is_partition()) {
+        if opts.cfg.loopback || !crate::config::is_root() {
+            return Err(Error::Usage(format!(
+                "scenario {}: fault {} at {} is a network partition, which needs the Kafka nodes in network namespaces: run as root, without --loopback",
+                scenario.name,
+                f.kind.as_str(),
+                f.at
+            )));
+        }
+    }
     let now_s = cdc_pipeline::record::now_us() / 1_000_000;
     let id = run_id(&scenario.name, now_s);
     let dir = opts.reports.join(&id);
@@ -235,7 +246,6 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         note(&format!("healed faults a previous run left: {}", healed.join(", ")));
     }
     ensure_stack(&stack, &profile)?;
-    let schedule = scenario.schedule();
 
     step("waiting for the pipeline to rest before marking positions");
     let before = quiesce(&stack, Duration::from_secs(3), Duration::from_secs(120));

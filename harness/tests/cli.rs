@@ -149,3 +149,22 @@ fn check_rechecks_a_recorded_run_and_fails_on_a_doubled_record() {
     assert!(err.contains("nowhere"), "{err}");
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+#[test]
+fn partitions_without_namespaces_are_refused_before_anything_starts() {
+    let home = temp_home("loopback");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/partition-isolate-leader.toml");
+    let reports = home.join("reports");
+    let (code, _, err) = cdc_chaos(&home, &["--loopback", "run", scenario.to_str().unwrap(), "--reports", reports.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("isolate") && err.contains("network namespaces"), "{err}");
+    assert!(!home.join("state.json").exists() && !reports.exists(), "nothing started");
+}
+
+#[test]
+fn replay_of_a_missing_run_names_its_scenario_file() {
+    let home = temp_home("replay");
+    let (code, _, err) = cdc_chaos(&home, &["replay", home.join("gone").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("gone/scenario.toml"), "{err}");
+}
