@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::ClientConfig;
 
 use crate::error::{Error, Result};
@@ -84,11 +84,7 @@ pub fn audit(layout: &Layout, topo: &Topology, profile: &Profile) -> Result<Vec<
     }
 
     // Topics: replication factor of every partition, partition count, topic configs.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("log_level", "0")
-        .create()
-        .map_err(|e| Error::component("kafka", format!("client for {bootstrap}: {e}")))?;
+    let consumer = crate::platform::kafka::metadata_client(&bootstrap)?;
     let md = consumer
         .fetch_metadata(None, Duration::from_secs(20))
         .map_err(|e| Error::component("kafka", format!("metadata from {bootstrap}: {e}")))?;

@@ -20,6 +20,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Map, Value};
 
+use ::postgres as postgres_client;
+
 use crate::history::{EventKey, Tx};
 use crate::observation::{FinalState, ObsOp, Observation};
 use crate::platform::local::LocalStack;
@@ -63,7 +65,6 @@ fn warehouse(stack: &LocalStack) -> Result<postgres_client::Client> {
         .map_err(|e| Error::component("warehouse", format!("connecting: {e}")))
 }
 
-use ::postgres as postgres_client;
 
 /// Where every hop stands now: the marks of a run.
 pub fn marks(stack: &LocalStack) -> Result<Marks> {

@@ -121,13 +121,18 @@ fn base64_url(bytes: &[u8]) -> String {
     out
 }
 
-/// Ids of the brokers registered in the cluster's metadata, as seen from `bootstrap`.
-pub fn registered_brokers(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>> {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// A quiet client for metadata requests (`fetch_metadata`, watermarks) to `bootstrap`.
+pub fn metadata_client(bootstrap: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("log_level", "0")
         .create()
-        .map_err(|e| Error::component("kafka", format!("client for {bootstrap}: {e}")))?;
+        .map_err(|e| Error::component("kafka", format!("client for {bootstrap}: {e}")))
+}
+
+/// Ids of the brokers registered in the cluster's metadata, as seen from `bootstrap`.
+pub fn registered_brokers(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>> {
+    let consumer = metadata_client(bootstrap)?;
     let md = consumer
         .fetch_metadata(None, timeout)
         .map_err(|e| Error::component("kafka", format!("metadata from {bootstrap}: {e}")))?;

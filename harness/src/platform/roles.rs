@@ -8,8 +8,7 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
+use rdkafka::consumer::Consumer;
 
 use crate::error::{Error, Result};
 use crate::platform::kafka;
@@ -29,11 +28,7 @@ pub fn nodes(stack: &LocalStack) -> Vec<i32> {
 /// the topic or partition does not exist.
 pub fn partition_leader(stack: &LocalStack, topic: &str, partition: i32) -> Result<i32> {
     let bootstrap = stack.topo.bootstrap();
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("log_level", "0")
-        .create()
-        .map_err(|e| Error::component("kafka", format!("client for {bootstrap}: {e}")))?;
+    let consumer = kafka::metadata_client(&bootstrap)?;
     let md = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(|e| Error::component("kafka", format!("metadata of {topic} from {bootstrap}: {e}")))?;
