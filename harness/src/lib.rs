@@ -6,7 +6,8 @@
 //! `audit` (live settings against the profile), `scenario` (what a run does), `load` (the
 //! open-loop load generator), `history` (what it did), `observation` (what each hop holds),
 //! `checker` (exactly-once per hop, final state), `latency` (HdrHistograms), `result`
-//! (`result.json`), `run` (one run end to end).
+//! (`result.json`), `report` (`report.html`, `summary.md`, `junit.xml`, comparisons), `run` (one
+//! run end to end).
 
 pub mod audit;
 pub mod capture;
@@ -21,6 +22,7 @@ pub mod observation;
 pub mod platform;
 pub mod profile;
 pub mod progress;
+pub mod report;
 pub mod result;
 pub mod run;
 pub mod scenario;
