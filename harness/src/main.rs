@@ -91,6 +91,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render report.html, summary.md and junit.xml of a recorded run directory again, from its files
+    Report {
+        /// A run directory, e.g. reports/smoke-20261125T120000Z
+        run_dir: PathBuf,
+    },
+    /// Show two recorded runs side by side: a table on stdout and an HTML page
+    Compare {
+        /// The first run directory (A)
+        run_a: PathBuf,
+        /// The second run directory (B)
+        run_b: PathBuf,
+        /// Where to write the HTML page [default: <RUN_B>/compare-<run A's id>.html]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Compare the live cluster's and clients' settings with the profile, row by row
     Audit {
         /// Profile to compare against [default: the one the stack was started with]
@@ -124,6 +139,33 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// `report.html` of a run directory if it was rendered, else the directory.
+fn report_path(dir: &std::path::Path) -> PathBuf {
+    let html = dir.join(cdc_chaos::report::HTML);
+    if html.is_file() {
+        html
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// Renders a checked run's reports; a failure is reported on stderr and leaves the verdict and
+/// the exit code alone. Returns whether they were rendered.
+fn render_reports(dir: &std::path::Path) -> bool {
+    match cdc_chaos::report::render(dir) {
+        Ok(r) => {
+            for p in &r.problems {
+                eprintln!("note: report: {p}");
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("warning: the reports of {} could not be rendered (the verdict stands): {e}", dir.display());
+            false
         }
     }
 }
@@ -182,24 +224,53 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             }
             let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports })?;
             print!("{}", result.summary_text());
-            println!("report: {}", dir.display());
+            println!("report: {}", report_path(&dir).display());
             Ok(result.exit_code())
         }
         Command::Replay { run_dir, reports } => {
             let s = cdc_chaos::scenario::Scenario::load(&run_dir.join("scenario.toml"))?;
             let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports })?;
             print!("{}", result.summary_text());
-            println!("report: {} (replay of {})", dir.display(), run_dir.display());
+            println!("report: {} (replay of {})", report_path(&dir).display(), run_dir.display());
             Ok(result.exit_code())
         }
         Command::Check { run_dir, json } => {
             let result = cdc_chaos::result::check_run(&run_dir)?;
+            let rendered = render_reports(&run_dir);
             if json {
                 println!("{}", serde_json::to_string_pretty(&result).expect("json"));
             } else {
                 print!("{}", result.summary_text());
+                if rendered {
+                    println!("report: {}", run_dir.join(cdc_chaos::report::HTML).display());
+                }
             }
             Ok(result.exit_code())
+        }
+        Command::Report { run_dir } => {
+            let rendered = cdc_chaos::report::render(&run_dir)?;
+            for p in &rendered.problems {
+                eprintln!("note: {p}");
+            }
+            for f in &rendered.files {
+                println!("{}", f.display());
+            }
+            Ok(error::EXIT_PASS)
+        }
+        Command::Compare { run_a, run_b, out } => {
+            use cdc_chaos::report::{compare, Recorded};
+            let (a, b) = (Recorded::load(&run_a)?, Recorded::load(&run_b)?);
+            for (name, r) in [("A", &a), ("B", &b)] {
+                for p in &r.problems {
+                    eprintln!("note: {name}: {p}");
+                }
+            }
+            let c = compare::compare(&a, &b);
+            let out = out.unwrap_or_else(|| compare::default_out(&a, &b));
+            std::fs::write(&out, &c.html).map_err(|e| cdc_chaos::Error::io("writing the comparison", &out, e))?;
+            print!("{}", c.text);
+            println!("comparison: {}", out.display());
+            Ok(error::EXIT_PASS)
         }
         Command::Audit { profile, json } => {
             let stack = LocalStack::new(cfg);

@@ -347,5 +347,10 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
 
     step("checking");
     let result = crate::result::check_run(&dir)?;
+    step("rendering report.html, summary.md and junit.xml");
+    match crate::report::render(&dir) {
+        Ok(r) => r.problems.iter().for_each(|p| note(&format!("report: {p}"))),
+        Err(e) => note(&format!("the reports could not be rendered (the verdict stands; `cdc-chaos report {}` retries): {e}", dir.display())),
+    }
     Ok((dir, result))
 }

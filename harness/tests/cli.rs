@@ -168,3 +168,95 @@ fn replay_of_a_missing_run_names_its_scenario_file() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("gone/scenario.toml"), "{err}");
 }
+
+/// A JUnit document's test cases: (name, has a failure).
+fn junit_cases(path: &std::path::Path) -> Vec<(String, bool)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    doc.descendants().filter(|n| n.has_tag_name("testcase")).map(|c| (c.attribute("name").unwrap().to_string(), c.children().any(|n| n.has_tag_name("failure")))).collect()
+}
+
+#[test]
+fn check_renders_the_reports_and_report_renders_them_again() {
+    let home = temp_home("report");
+    let dir = home.join("rec-1");
+    recorded_run(&dir);
+    std::fs::write(dir.join("faults.jsonl"), "").unwrap();
+    let (code, out, err) = cdc_chaos(&home, &["check", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("report: {}", dir.join("report.html").display())), "{out}");
+    for f in ["report.html", "summary.md", "junit.xml"] {
+        assert!(dir.join(f).is_file(), "check writes {f}");
+    }
+    let cases = junit_cases(&dir.join("junit.xml"));
+    assert!(cases.iter().any(|c| c.0 == "lake: no duplicates") && cases.iter().all(|c| !c.1), "{cases:?}");
+
+    // A doubled lake record: check fails the run, and the report and JUnit say where.
+    let lake = dir.join("observed/lake.tsv");
+    let text = std::fs::read_to_string(&lake).unwrap();
+    std::fs::write(&lake, format!("{text}{}\n", text.lines().nth(2).unwrap())).unwrap();
+    let (code, out, err) = cdc_chaos(&home, &["check", dir.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    serde_json::from_str::<serde_json::Value>(&out).expect("--json prints JSON only");
+    let failed: Vec<String> = junit_cases(&dir.join("junit.xml")).into_iter().filter(|c| c.1).map(|c| c.0).collect();
+    assert_eq!(failed, vec!["lake: no duplicates"]);
+
+    // report re-renders from the files alone.
+    std::fs::remove_file(dir.join("report.html")).unwrap();
+    let (code, out, err) = cdc_chaos(&home, &["report", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains(r#"<div class="banner fail" id="verdict">"#) && html.contains(r#"id="latency-warehouse""#));
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(md.contains("| lake | 3 | 3 | 0 | — | 1 | 0 | 0 | 0 |"), "{md}");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[test]
+fn report_and_compare_name_a_missing_or_corrupt_result() {
+    let home = temp_home("report-bad");
+    let (code, _, err) = cdc_chaos(&home, &["report", home.join("nowhere").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nowhere: no such run directory"), "{err}");
+    let dir = home.join("rec-1");
+    recorded_run(&dir);
+    let (code, _, err) = cdc_chaos(&home, &["report", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rec-1/result.json"), "never checked, no result: {err}");
+    std::fs::write(dir.join("result.json"), "{\"schema\": 1").unwrap();
+    let (code, _, err) = cdc_chaos(&home, &["report", dir.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rec-1/result.json") && err.contains("EOF"), "{err}");
+    let (code, _, err) = cdc_chaos(&home, &["compare", dir.to_str().unwrap(), home.join("other").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("result.json"), "{err}");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[test]
+fn compare_prints_a_table_and_writes_a_page() {
+    let home = temp_home("compare");
+    let (a, b) = (home.join("rec-a"), home.join("rec-b"));
+    for d in [&a, &b] {
+        recorded_run(d);
+    }
+    let lake = b.join("observed/lake.tsv");
+    let text = std::fs::read_to_string(&lake).unwrap();
+    std::fs::write(&lake, format!("{text}{}\n", text.lines().nth(2).unwrap())).unwrap();
+    for d in [&a, &b] {
+        cdc_chaos(&home, &["check", d.to_str().unwrap()]);
+    }
+    let (code, out, err) = cdc_chaos(&home, &["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let verdict = out.lines().find(|l| l.starts_with("verdict")).unwrap_or_else(|| panic!("{out}"));
+    assert!(verdict.contains("PASS") && verdict.contains("*FAIL"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("lake: delivered") && l.ends_with("*3 / 0 / 1 / 0 / 0")), "{out}");
+    let page = b.join("compare-rec-1.html");
+    assert!(out.contains(&format!("comparison: {}", page.display())) && page.is_file(), "{out}");
+    let out_file = home.join("cmp.html");
+    let (code, out, err) = cdc_chaos(&home, &["compare", a.to_str().unwrap(), b.to_str().unwrap(), "--out", out_file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(std::fs::read_to_string(&out_file).unwrap().contains(r#"id="compare-percentiles""#));
+    std::fs::remove_dir_all(&home).unwrap();
+}
