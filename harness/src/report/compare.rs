@@ -148,7 +148,7 @@ fn overlay_percentiles(a: &Recorded, b: &Recorded) -> String {
 fn overlay_throughput(a: &Recorded, b: &Recorded) -> String {
     let span = a.time_span_s().max(b.time_span_s());
     let peak = a.throughput.warehouse.iter().chain(&b.throughput.warehouse).fold(0.0f64, |m, v| m.max(*v));
-    let mut p = Plot::new("compare-throughput", "Warehouse commits per second", 1120.0, 260.0, Scale::nice(0.0, span, 12), Scale::nice(0.0, peak, 5))
+    let mut p = Plot::new("compare-throughput", "Warehouse commits per second", 1120.0, 260.0, Scale::tight(0.0, span, 12), Scale::nice(0.0, peak, 5))
         .axis_labels("seconds since the load started", "events / s");
     let pts = |v: &Vec<f64>| v.iter().enumerate().map(|(i, n)| (i as f64 + 0.5, *n)).collect::<Vec<_>>();
     p.line(pts(&a.throughput.warehouse), "s-a", Some("compare-throughput-a"));
@@ -156,6 +156,12 @@ fn overlay_throughput(a: &Recorded, b: &Recorded) -> String {
     p.legend("s-a", "A");
     p.legend("s-b", "B");
     p.finish()
+}
+
+/// `run` → `Run`.
+fn title(group: &str) -> String {
+    let mut c = group.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn html(a: &Recorded, b: &Recorded, rows: &[Row]) -> String {
@@ -171,7 +177,8 @@ h1 {{ font-size: 20px; margin: 0 0 12px; }} h2 {{ font-size: 15px; margin: 0 0 8
 section {{ background: #fff; border: 1px solid #e2e8f0; border-radius: 10px; padding: 14px 20px; margin: 14px 0; }}
 table {{ border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }}
 th, td {{ text-align: left; padding: 5px 10px; border-bottom: 1px solid #e2e8f0; vertical-align: top; }}
-th {{ font-size: 12px; color: #64748b; background: #f8fafc; }} td.label {{ color: #334155; width: 28%; }}
+table {{ table-layout: fixed; }} th {{ font-size: 12px; color: #64748b; background: #f8fafc; }} td.label {{ color: #334155; }}
+col.label {{ width: 30%; }} col.v {{ width: 35%; }}
 tr.differs td.v {{ background: #fffbeb; }} .pass {{ color: #15803d; font-weight: 700; }} .fail {{ color: #b91c1c; font-weight: 700; }} .unknown {{ color: #b45309; font-weight: 700; }}
 a {{ color: #1d4ed8; }}
 {svg_style}</style></head><body><main>
@@ -194,14 +201,15 @@ a {{ color: #1d4ed8; }}
                 s.push_str("</tbody></table></section>");
             }
             group = r.group;
-            let _ = write!(s, r#"<section><h2>{}</h2><table><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>"#, escape(group));
+            let _ = write!(s, r#"<section><h2>{}</h2><table><colgroup><col class="label"><col class="v"><col class="v"></colgroup><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>"#, escape(&title(group)));
         }
         let differs = r.a != r.b && r.label != "run id" && r.label != "started";
         let cell = |v: &str| {
             if r.label == "verdict" {
                 format!(r#"<td class="v {}">{}</td>"#, escape(&v.to_lowercase()), escape(v))
             } else {
-                format!(r#"<td class="v">{}</td>"#, escape(v))
+                // One fault per line.
+                format!(r#"<td class="v">{}</td>"#, v.split("; ").map(escape).collect::<Vec<_>>().join("<br>"))
             }
         };
         let _ = write!(

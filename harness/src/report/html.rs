@@ -376,7 +376,7 @@ fn percentile_row(s: &mut String, name: &str, p: &Percentiles) {
 
 /// The shared time axis of the plots over time: seconds after the load start.
 fn time_scale(rec: &Recorded) -> Scale {
-    Scale::nice(0.0, rec.time_span_s(), 12)
+    Scale::tight(0.0, rec.time_span_s(), 12)
 }
 
 /// Fault windows (and, with `unavailable`, unavailability windows) shaded on a time plot.
@@ -407,10 +407,13 @@ fn shade(p: &mut Plot, rec: &Recorded, unavailable: bool) {
 fn stage_plot(rec: &Recorded, stage: &Stage) -> String {
     let peak = stage.windows.iter().map(|w| w.max).fold(0.0, f64::max);
     let bound = (stage.name == "warehouse").then(|| rec.expect.as_ref().and_then(|e| e.p99_ms)).flatten();
-    let seconds = peak.max(bound.unwrap_or(0.0)) >= 2000.0;
+    // A bound far above the data would flatten it: then it is named, not drawn.
+    let drawn = bound.filter(|b| peak == 0.0 || *b <= 2.0 * peak);
+    let top = peak.max(drawn.unwrap_or(0.0));
+    let seconds = top >= 2000.0;
     let div = if seconds { 1000.0 } else { 1.0 };
     let title = format!("{} — latency from intended send, per second of load", stage_title(stage.name));
-    let mut p = Plot::new(&format!("latency-{}", stage.name), &title, W, 250.0, time_scale(rec), Scale::nice(0.0, peak.max(bound.unwrap_or(0.0)) / div, 5))
+    let mut p = Plot::new(&format!("latency-{}", stage.name), &title, W, 250.0, time_scale(rec), Scale::nice(0.0, top / div, 5))
         .axis_labels("seconds since the load started", if seconds { "latency (s)" } else { "latency (ms)" });
     shade(&mut p, rec, false);
     if stage.windows.is_empty() {
@@ -423,9 +426,13 @@ fn stage_plot(rec: &Recorded, stage: &Stage) -> String {
     p.legend("s-p50", "p50");
     p.legend("s-p99", "p99");
     p.legend("s-max", "max");
-    if let Some(b) = bound {
-        p.line(vec![(0.0, b / div), (rec.time_span_s(), b / div)], "s-bound", None);
-        p.legend("s-bound", "p99 bound");
+    match (bound, drawn) {
+        (_, Some(b)) => {
+            p.line(vec![(0.0, b / div), (rec.time_span_s(), b / div)], "s-bound", Some("latency-bound"));
+            p.legend("s-bound", "p99 bound");
+        }
+        (Some(b), None) => p.legend("s-bound", &format!("p99 bound {} (above the scale)", human_ms(b))),
+        (None, None) => {}
     }
     p.finish()
 }
@@ -485,7 +492,15 @@ fn latency(s: &mut String, rec: &Recorded) {
     }
     s.push_str("</tbody></table>\n<div class=\"plots\">");
     s.push_str(&percentile_plot(rec));
-    s.push_str(r#"<h3>Over time</h3><p class="caption">Per one-second window of intended send time: p50, p99 and max. Shaded: fault windows, labelled with the fault's id, kind and the node it hit (hover for how the target was resolved).</p>"#);
+    let _ = write!(
+        s,
+        r#"<h3>Over time</h3><p class="caption">Per one-second window of intended send time: p50, p99 and max. {}</p>"#,
+        if rec.faults.is_empty() {
+            "No fault was injected."
+        } else {
+            "Shaded: fault windows, labelled with the fault's id, kind and the node it hit (hover for how the target was resolved)."
+        }
+    );
     for stage in &rec.stages {
         s.push_str(&stage_plot(rec, stage));
     }
@@ -571,7 +586,7 @@ fn faults(s: &mut String, rec: &Recorded) {
                 escape(&f.kind),
                 escape(&f.target),
                 escape(&f.components.join(", ")),
-                escape(&f.detail),
+                if f.detail.is_empty() { "—".to_string() } else { escape(&f.detail) },
                 f.start_s,
                 heal,
                 dur

@@ -131,7 +131,7 @@ pub fn render(rec: &Recorded) -> String {
                 cell(&f.components.join(", ")),
                 f.start_s,
                 f.end_s.map_or("not recorded".into(), |e| format!("{e:.1}")),
-                cell(&f.detail)
+                if f.detail.is_empty() { "—".to_string() } else { cell(&f.detail) }
             );
         }
         for e in &rec.fault_errors {

@@ -66,6 +66,13 @@ impl Scale {
         Scale::Linear { min, max: top.max(min + step), step }
     }
 
+    /// A linear scale from `min` to exactly `max`, with round-numbered ticks inside it (for time
+    /// axes, which should end where the data ends).
+    pub fn tight(min: f64, max: f64, ticks: usize) -> Scale {
+        let max = if max > min { max } else { min + 1.0 };
+        Scale::Linear { min, max, step: nice_step((max - min) / ticks.max(1) as f64) }
+    }
+
     /// A log scale covering `lo..hi` (positive), widened to powers of ten.
     pub fn log(lo: f64, hi: f64) -> Scale {
         let lo = if lo > 0.0 { lo } else { 1.0 };
@@ -95,7 +102,7 @@ impl Scale {
     fn ticks(&self) -> Vec<f64> {
         match *self {
             Scale::Linear { min, max, step } => {
-                let n = ((max - min) / step).round() as usize;
+                let n = ((max - min) / step + 1e-9).floor() as usize;
                 (0..=n.min(40)).map(|i| min + i as f64 * step).collect()
             }
             Scale::Log { min, max } => {
@@ -461,6 +468,7 @@ mod tests {
         assert_eq!(Scale::nice(0.0, 37.0, 5), Scale::Linear { min: 0.0, max: 40.0, step: 10.0 });
         assert_eq!(Scale::nice(0.0, 2.2, 5), Scale::Linear { min: 0.0, max: 2.5, step: 0.5 });
         assert_eq!(Scale::nice(0.0, 0.0, 5), Scale::Linear { min: 0.0, max: 1.0, step: 0.2 });
+        assert_eq!(Scale::tight(0.0, 181.0, 12).ticks().last(), Some(&180.0), "ticks inside, the axis ends at 181");
         assert_eq!(Scale::log(3.0, 31_000.0), Scale::Log { min: 1.0, max: 100_000.0 });
         assert_eq!(Scale::Log { min: 1.0, max: 1000.0 }.ticks(), vec![1.0, 10.0, 100.0, 1000.0]);
     }

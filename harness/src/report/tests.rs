@@ -304,7 +304,11 @@ fn bounds_become_test_cases_and_the_latency_bound_is_drawn() {
     assert_eq!(failed, vec!["latency p99 within bound"]);
     assert!(cases.iter().all(|c| c.2.is_none()), "every bound is set: nothing skipped");
     let warehouse = svgs(&html).into_iter().find(|s| s.contains(r#"id="latency-warehouse""#)).unwrap();
-    assert!(warehouse.contains(r#"class="s-bound""#) && warehouse.contains("p99 bound"));
+    assert!(warehouse.contains(r#"<polyline id="latency-bound" class="s-bound""#) && warehouse.contains(">p99 bound</text>"));
+    // A bound far above the data is named, not drawn (it would flatten the plot).
+    let (_dir, _, html, _, _) = rendered(&Spec { expect: "p99_ms = 600000.0\n", ..Spec::default() });
+    let warehouse = svgs(&html).into_iter().find(|s| s.contains(r#"id="latency-warehouse""#)).unwrap();
+    assert!(!warehouse.contains(r#"id="latency-bound""#) && warehouse.contains(">p99 bound 600.0 s (above the scale)</text>"), "{warehouse}");
 }
 
 #[test]
