@@ -26,6 +26,7 @@ pub mod report;
 pub mod result;
 pub mod run;
 pub mod scenario;
+pub mod supervisor;
 /// Java `.properties` files, shared with the pipeline (which reads the rendered client configs).
 pub use cdc_pipeline::properties;
 

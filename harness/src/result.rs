@@ -24,7 +24,8 @@
 //!   "latency_ms_by_hop": { "source" | "raw" | "changes" | "warehouse" | "lake": {count, p50, ..} },
 //!   "max_unavailability_s", "unavailability_windows": [{start_us, end_us, start_s, duration_s, recovered}],
 //!   "offered_rate", "achieved_rate", "operations": {ok, fail, unknown, ok_without_tx},
-//!   "quiesced", "quiesce_note", "dead_letters", "malformed": {hop: n}, "components_down": [..] }
+//!   "quiesced", "quiesce_note", "dead_letters", "malformed": {hop: n}, "components_down": [..],
+//!   "recoveries": [{time_us, component, target, action, detail}] }
 //! ```
 //!
 //! The verdict: `fail` if any expectation of the scenario ([`Expect`]) is violated; `unknown` if
@@ -125,6 +126,9 @@ pub struct RunResult {
     pub malformed: BTreeMap<String, u64>,
     /// Components not running at the end of the run.
     pub components_down: Vec<String>,
+    /// Failed connectors the supervisor restarted during the run (`recoveries.jsonl`).
+    #[serde(default)]
+    pub recoveries: Vec<crate::supervisor::Recovery>,
 }
 
 impl RunResult {
@@ -156,6 +160,7 @@ impl RunResult {
             dead_letters: meta.dead_letters,
             malformed,
             components_down: meta.components_down.clone(),
+            recoveries: Vec::new(),
         };
         r.notes = notes(&r, meta);
         (r.verdict, r.reasons) = judge(&r, &scenario.expect);
@@ -288,6 +293,17 @@ fn notes(r: &RunResult, meta: &RunMeta) -> Vec<String> {
     notes
 }
 
+/// Notes on the supervisor's restarts, timed from the start of the measured load.
+fn recovery_notes(recoveries: &[crate::supervisor::Recovery], load_start_us: i64) -> Vec<String> {
+    recoveries
+        .iter()
+        .map(|r| {
+            let first = r.detail.lines().next().unwrap_or("");
+            format!("supervisor: {} {} at {:+.1} s ({first})", r.action, r.target, (r.time_us - load_start_us) as f64 / 1e6)
+        })
+        .collect()
+}
+
 /// The verdict and its reasons.
 fn judge(r: &RunResult, expect: &Expect) -> (Verdict, Vec<String>) {
     // Violations that hold whatever happens later, and those that need quiescence.
@@ -382,7 +398,9 @@ pub fn check_run(dir: &Path) -> Result<RunResult> {
     let report = checker.report(&final_state);
     let latency = Latency::measure(&ops, checker.arrivals(), meta.load_start_us, meta.load_end_us);
     drop(checker);
-    let result = RunResult::new(&scenario, &meta, report, &latency);
+    let mut result = RunResult::new(&scenario, &meta, report, &latency);
+    result.recoveries = crate::supervisor::read(dir)?;
+    result.notes.extend(recovery_notes(&result.recoveries, meta.load_start_us));
     result.write(dir)?;
     latency.write_hlog(&dir.join("latency.hlog"))?;
     Ok(result)

@@ -123,14 +123,17 @@ pub fn run_id(name: &str, unix_s: i64) -> String {
     format!("{name}-{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
-/// Waits until no hop's position has moved for `settle`, at most `limit`. A component that stays
-/// down for 30 s ends the wait: the pipeline is broken, not resting.
+/// Waits until no hop's position has moved for `settle` while every component is healthy, at most
+/// `limit`. A component that stays down for 30 s, or unhealthy otherwise (a failed connector the
+/// supervisor could not bring back, a session that is never rebuilt) for 90 s, ends the wait: the
+/// pipeline is broken, not resting.
 pub fn quiesce(stack: &crate::platform::local::LocalStack, settle: std::time::Duration, limit: std::time::Duration) -> Quiescence {
     use std::time::{Duration, Instant};
     let start = Instant::now();
     let mut last: Option<Vec<i64>> = None;
     let mut still_since = Instant::now();
     let mut down_since: Option<(Instant, Vec<String>)> = None;
+    let mut sick_since: Option<(Instant, Vec<String>)> = None;
     let mut next_note = Instant::now() + Duration::from_secs(10);
     loop {
         match crate::capture::positions(stack) {
@@ -144,10 +147,20 @@ pub fn quiesce(stack: &crate::platform::local::LocalStack, settle: std::time::Du
                 still_since = Instant::now();
             }
         }
-        let down: Vec<String> = stack
-            .status()
-            .map(|rows| rows.into_iter().filter(|r| r.health == "down").map(|r| r.name).collect())
-            .unwrap_or_default();
+        let rows = stack.status().unwrap_or_default();
+        let down: Vec<String> = rows.iter().filter(|r| r.health == "down").map(|r| r.name.clone()).collect();
+        // Unreachable or degraded (a failed connector, a session being rebuilt): not resting.
+        let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy" && r.health != "down").map(|r| format!("{} {}: {}", r.name, r.health, r.detail)).collect();
+        sick_since = match (sick.is_empty(), sick_since) {
+            (true, _) => None,
+            (false, Some((t, _))) => Some((t, sick)),
+            (false, None) => Some((Instant::now(), sick)),
+        };
+        if let Some((t, what)) = &sick_since {
+            if t.elapsed() >= Duration::from_secs(90) {
+                return Quiescence { quiesced: false, note: Some(format!("unhealthy for 90 s: {}", what.join("; "))), waited: start.elapsed() };
+            }
+        }
         down_since = match (down.is_empty(), down_since) {
             (true, _) => None,
             (false, Some((t, _))) => Some((t, down.clone())),
@@ -158,7 +171,7 @@ pub fn quiesce(stack: &crate::platform::local::LocalStack, settle: std::time::Du
                 return Quiescence { quiesced: false, note: Some(format!("down for 30 s: {}", names.join(", "))), waited: start.elapsed() };
             }
         }
-        if down_since.is_none() && still_since.elapsed() >= settle {
+        if down_since.is_none() && sick_since.is_none() && still_since.elapsed() >= settle {
             return Quiescence { quiesced: true, note: None, waited: start.elapsed() };
         }
         if start.elapsed() >= limit {
@@ -246,6 +259,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         note(&format!("healed faults a previous run left: {}", healed.join(", ")));
     }
     ensure_stack(&stack, &profile)?;
+    let supervisor = crate::supervisor::Supervisor::start(stack.topo.clone(), &dir)?;
 
     step("waiting for the pipeline to rest before marking positions");
     let before = quiesce(&stack, Duration::from_secs(3), Duration::from_secs(120));
@@ -321,6 +335,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     }
     capture::final_state(&stack)?.write(&dir)?;
     let dead_letters = capture::dead_letters(&stack, &marks)?;
+    supervisor.stop();
     let components_down: Vec<String> =
         stack.status()?.into_iter().filter(|r| r.health != "healthy").map(|r| format!("{} ({})", r.name, r.health)).collect();
     copy_logs(&stack, &dir);
