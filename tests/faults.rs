@@ -1,6 +1,7 @@
 //! End-to-end tests of the nemesis: scenarios from `scenarios/` against the real local stack.
-//! Under `durable` a leader kill and a partition leave no event lost, duplicated, phantom or out
-//! of order and the final state matching; the weak profile's negative control must be caught.
+//! Under `durable` a leader kill, an isolated leader and Kafka Connect cut from the cluster leave
+//! no event lost, duplicated, phantom or out of order and the final state matching; the weak
+//! profile's negative control must be caught.
 //! Every fault is healed: no fault rule, paused process or journal entry survives a run.
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,17 @@ fn leader_kill_loses_nothing() {
     assert_exactly_once(&v);
     let start = faults.iter().find(|f| f["event"] == "start").unwrap();
     assert!(start["detail"].as_str().unwrap().contains("leader of crm.public.customers/0 is node"), "{start}");
+    assert_healed(&stack, &faults);
+}
+
+/// Kafka Connect alone cut from the cluster (its own listener): the worker loses its group
+/// coordinator and stops its tasks; they must be assigned again once the cut heals.
+#[test]
+fn connect_cut_from_the_cluster_loses_nothing() {
+    let (v, faults, _dir, (_host, stack)) = run_scenario("partition-connect-cut");
+    assert_exactly_once(&v);
+    let start = faults.iter().find(|f| f["event"] == "start").unwrap();
+    assert!(start["detail"].as_str().unwrap().contains("kafka connect cut from every node"), "{start}");
     assert_healed(&stack, &faults);
 }
 

@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::platform::local::LocalStack;
-use crate::platform::{netns, roles};
+use crate::platform::{netns, pipeline, roles, Client};
 use crate::scenario::{FaultKind, FaultSpec, Target};
 use crate::{Error, Result};
 
@@ -211,6 +211,10 @@ fn resolve_node(stack: &LocalStack, target: &Target, rng: &mut StdRng) -> Result
             let n = roles::transaction_coordinator(stack, "cdc-chaos-join")? as u16;
             (n, format!("transaction coordinator of cdc-chaos-join is node {n}"))
         }
+        Target::GroupCoordinator(group) => {
+            let n = roles::group_coordinator(stack, group)? as u16;
+            (n, format!("coordinator of group {group} is node {n}"))
+        }
         other => return Err(Error::Usage(format!("{other} is not one Kafka node"))),
     })
 }
@@ -224,6 +228,7 @@ fn resolve_processes(stack: &LocalStack, target: &Target, rng: &mut StdRng) -> R
             let b = nodes.remove(rng.random_range(0..nodes.len()));
             Ok((vec![format!("kafka-{a}"), format!("kafka-{b}")], format!("random nodes {a} and {b}")))
         }
+        Target::Component(c) if c == "pipeline" => Ok((PIPELINE.iter().map(|c| c.to_string()).collect(), "the join and both sinks".into())),
         Target::Component(c) => Ok((vec![c.clone()], String::new())),
         Target::Cluster => Err(Error::Usage("a process fault needs a process, not the whole cluster".into())),
         node => {
@@ -235,6 +240,14 @@ fn resolve_processes(stack: &LocalStack, target: &Target, rng: &mut StdRng) -> R
 
 fn tag(stack: &LocalStack) -> String {
     format!("{}:fault", netns::rule_tag(&stack.cfg.net_prefix))
+}
+
+/// The components the target `pipeline` stands for.
+const PIPELINE: [&str; 3] = [pipeline::JOIN, pipeline::SINK, pipeline::LAKE_SINK];
+
+/// Drops TCP packets to (`--dport`) or from (`--sport`) `port`.
+fn port_drop_rule(chain: &str, flag: &str, port: &str, tag: &str) -> Vec<String> {
+    [chain, "-p", "tcp", flag, port, "-j", "DROP", "-m", "comment", "--comment", tag].iter().map(|s| s.to_string()).collect()
 }
 
 fn drop_rule(chain: &str, flag: &str, addr: &str, tag: &str) -> Vec<String> {
@@ -415,12 +428,40 @@ fn apply_fault(inner: &Inner, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Res
             let mut rules: Vec<(String, Vec<String>)> = Vec::new();
             match f.kind {
                 FaultKind::CutClients => {
-                    detail = format!("clients at {host} cut from every node");
+                    let client = match &f.target {
+                        Target::Component(c) if c == "connect" => Some(Client::Connect),
+                        Target::Component(c) if c == "pipeline" => Some(Client::Pipeline),
+                        _ => None,
+                    };
                     for n in nodes {
                         let ns = n.netns.clone().expect("node namespace");
-                        rules.push((ns.clone(), drop_rule("INPUT", "-s", &host, &tag)));
-                        rules.push((ns, drop_rule("OUTPUT", "-d", &host, &tag)));
+                        match client {
+                            // Everything from the host side: the harness, Connect, the pipeline.
+                            None => {
+                                rules.push((ns.clone(), drop_rule("INPUT", "-s", &host, &tag)));
+                                rules.push((ns, drop_rule("OUTPUT", "-d", &host, &tag)));
+                            }
+                            // Only the client's own listener: both directions of its connections.
+                            Some(c) => {
+                                let port = n.client_port(c).to_string();
+                                rules.push((ns.clone(), port_drop_rule("INPUT", "--dport", &port, &tag)));
+                                rules.push((ns, port_drop_rule("OUTPUT", "--sport", &port, &tag)));
+                            }
+                        }
                         active.components.push(n.name.clone());
+                    }
+                    detail = match client {
+                        None => format!("clients at {host} cut from every node"),
+                        Some(c) => format!(
+                            "{} cut from every node (its listener, port {})",
+                            if c == Client::Connect { "kafka connect" } else { "the pipeline (join, warehouse-sink, lake-sink)" },
+                            nodes.first().map_or(0, |n| n.client_port(c))
+                        ),
+                    };
+                    if let Some(c) = client {
+                        if nodes.iter().any(|n| n.client_port(c) == n.broker_port) {
+                            return Err(Error::Usage(format!("cut-clients {}: the nodes have no listener of its own (namespaces needed)", f.target)));
+                        }
                     }
                 }
                 FaultKind::OneWay => {

@@ -281,7 +281,9 @@ pub enum FaultKind {
     Split,
     /// The target node's packets to `to` are dropped (the other direction flows).
     OneWay,
-    /// Cut every client (Kafka Connect, the pipeline, the harness) from the cluster.
+    /// Cut clients from the cluster: `cluster` cuts every client (Kafka Connect, the pipeline,
+    /// the harness), `connect` only Kafka Connect, `pipeline` only the join and the sinks (each
+    /// reaches the brokers on its own listener).
     CutClients,
 }
 
@@ -319,14 +321,17 @@ pub enum Target {
     Controller,
     /// `coordinator`: the transaction coordinator of the join (`cdc-chaos-join`).
     Coordinator,
+    /// `group-coordinator:<group>`: the coordinator of a consumer or Connect group (e.g.
+    /// `cdc-chaos-connect`, the Kafka Connect workers' group).
+    GroupCoordinator(String),
     /// `cluster`: every node (for `cut-clients`).
     Cluster,
     /// Any other component by name: `connect`, `join`, `warehouse-sink`, `lake-sink`,
-    /// `postgres`, `mariadb`, `warehouse`, `lake`.
+    /// `postgres`, `mariadb`, `warehouse`, `lake`; `pipeline` is the join and both sinks.
     Component(String),
 }
 
-const COMPONENTS: &[&str] = &["connect", "join", "warehouse-sink", "lake-sink", "postgres", "mariadb", "warehouse", "lake"];
+const COMPONENTS: &[&str] = &["connect", "pipeline", "join", "warehouse-sink", "lake-sink", "postgres", "mariadb", "warehouse", "lake"];
 
 impl Target {
     pub fn parse(s: &str) -> std::result::Result<Target, String> {
@@ -339,6 +344,12 @@ impl Target {
             let partition = p.parse().map_err(|_| format!("{s:?}: partition {p:?} is not a number"))?;
             return Ok(Target::Leader { topic: topic.to_string(), partition });
         }
+        if let Some(group) = s.strip_prefix("group-coordinator:") {
+            if group.trim().is_empty() {
+                return Err(format!("{s:?}: write group-coordinator:<group id>"));
+            }
+            return Ok(Target::GroupCoordinator(group.trim().to_string()));
+        }
         Ok(match s {
             "random-broker" => Target::RandomBroker,
             "two-brokers" => Target::TwoBrokers,
@@ -348,16 +359,25 @@ impl Target {
             c if COMPONENTS.contains(&c) => Target::Component(c.to_string()),
             other => {
                 return Err(format!(
-                    "unknown target {other:?}: kafka-<n>, random-broker, two-brokers, leader:<topic>/<partition>, controller, coordinator, cluster, {}",
+                    "unknown target {other:?}: kafka-<n>, random-broker, two-brokers, leader:<topic>/<partition>, controller, coordinator, group-coordinator:<group>, cluster, {}",
                     COMPONENTS.join(", ")
                 ))
             }
         })
     }
 
+    /// Whether the target names a set of Kafka clients `cut-clients` can cut: `cluster` (all),
+    /// `connect`, `pipeline`.
+    pub fn is_client_group(&self) -> bool {
+        matches!(self, Target::Cluster) || matches!(self, Target::Component(c) if c == "connect" || c == "pipeline")
+    }
+
     /// Whether the target is one Kafka node.
     pub fn is_node(&self) -> bool {
-        matches!(self, Target::Node(_) | Target::RandomBroker | Target::Leader { .. } | Target::Controller | Target::Coordinator)
+        matches!(
+            self,
+            Target::Node(_) | Target::RandomBroker | Target::Leader { .. } | Target::Controller | Target::Coordinator | Target::GroupCoordinator(_)
+        )
     }
 }
 
@@ -370,6 +390,7 @@ impl fmt::Display for Target {
             Target::Leader { topic, partition } => write!(f, "leader:{topic}/{partition}"),
             Target::Controller => f.write_str("controller"),
             Target::Coordinator => f.write_str("coordinator"),
+            Target::GroupCoordinator(g) => write!(f, "group-coordinator:{g}"),
             Target::Cluster => f.write_str("cluster"),
             Target::Component(c) => f.write_str(c),
         }
@@ -464,9 +485,10 @@ fn check_fault(f: &FaultSpec, duration: Duration) -> std::result::Result<(), (&'
 
 fn check_kind_target(kind: FaultKind, target: &Target) -> std::result::Result<(), (&'static str, String)> {
     match kind {
-        FaultKind::CutClients if *target != Target::Cluster && *target != Target::RandomBroker => {
-            Err(("target", format!("cut-clients cuts the whole cluster: target must be \"cluster\", not {target}")))
-        }
+        FaultKind::CutClients if !target.is_client_group() && *target != Target::RandomBroker => Err((
+            "target",
+            format!("cut-clients cuts clients from the whole cluster: target must be \"cluster\" (every client), \"connect\" or \"pipeline\", not {target}"),
+        )),
         FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay if !target.is_node() => {
             Err(("target", format!("{} partitions one Kafka node; {target} is not one", kind.as_str())))
         }
@@ -625,7 +647,7 @@ impl Scenario {
                 let lo = r.for_[0].0.as_millis() as u64;
                 let hi = r.for_[1].0.as_millis() as u64;
                 let for_ = Dur(Duration::from_millis(rng.random_range(lo..=hi)));
-                let target = if kind == FaultKind::CutClients { Target::Cluster } else { target };
+                let target = if kind == FaultKind::CutClients && !target.is_client_group() { Target::Cluster } else { target };
                 out.push(FaultSpec { at: Dur(t), kind, target, for_, to: None });
                 let wait: f64 = rand_distr::Distribution::sample(&exp, &mut rng);
                 t += for_.0 + r.gap.0 + Duration::from_secs_f64(wait.min(3600.0));
@@ -710,6 +732,25 @@ mod tests {
         assert!(schedule.len() > 3, "{schedule:?}");
         assert!(schedule.windows(2).all(|w| w[0].at <= w[1].at));
         assert!(schedule.iter().all(|f| f.at.0 < Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn client_cuts_and_group_coordinators() {
+        let base = "name = \"t\"\nseed = 7\nduration = \"60s\"\n[load]\nrate = 20\n[[faults]]\nat = \"10s\"\n";
+        for t in ["cluster", "connect", "pipeline"] {
+            let s = Scenario::parse(&format!("{base}kind = \"cut-clients\"\ntarget = \"{t}\"\n"), "t").unwrap();
+            assert!(s.faults[0].target.is_client_group(), "{t}");
+            assert_eq!(Scenario::parse(&s.resolved(), "resolved").unwrap(), s);
+        }
+        let e = error(&format!("{base}kind = \"cut-clients\"\ntarget = \"join\"\n"));
+        assert!(e.contains("line 9") && e.contains("\"connect\" or \"pipeline\""), "{e}");
+        let s = Scenario::parse(&format!("{base}kind = \"isolate\"\ntarget = \"group-coordinator:cdc-chaos-connect\"\n"), "t").unwrap();
+        assert_eq!(s.faults[0].target, Target::GroupCoordinator("cdc-chaos-connect".into()));
+        assert_eq!(Scenario::parse(&s.resolved(), "resolved").unwrap(), s);
+        let e = error(&format!("{base}kind = \"isolate\"\ntarget = \"group-coordinator:\"\n"));
+        assert!(e.contains("group-coordinator:<group id>"), "{e}");
+        let s = Scenario::parse(&format!("{base}kind = \"kill\"\ntarget = \"pipeline\"\n"), "t").unwrap();
+        assert_eq!(s.faults[0].target, Target::Component("pipeline".into()));
     }
 
     #[test]

@@ -36,11 +36,22 @@ pub fn server_properties(profile: &Profile, topo: &Topology, node: &KafkaNode, l
     set(&mut p, "process.roles", "broker,controller".into());
     set(&mut p, "node.id", node.id.to_string());
     set(&mut p, "controller.quorum.voters", topo.quorum_voters());
-    set(&mut p, "listeners", format!("PLAINTEXT://{},CONTROLLER://{}", node.broker_addr(), node.controller_addr()));
-    set(&mut p, "advertised.listeners", format!("PLAINTEXT://{}", node.broker_addr()));
+    // A listener per kind of client (where the node has its own address), so that a fault can
+    // cut Kafka Connect or the pipeline alone by port; metadata answers each client with the
+    // addresses of the listener it came in on.
+    let mut advertised = vec![format!("PLAINTEXT://{}", node.broker_addr())];
+    for (name, port) in [("CONNECT", node.connect_port), ("PIPELINE", node.pipeline_port)] {
+        if let Some(port) = port {
+            advertised.push(format!("{name}://{}:{port}", node.host));
+        }
+    }
+    let names: Vec<&str> = advertised.iter().filter_map(|l| l.split("://").next()).collect();
+    let protocols: Vec<String> = ["CONTROLLER"].into_iter().chain(names.iter().copied()).map(|n| format!("{n}:PLAINTEXT")).collect();
+    set(&mut p, "listeners", format!("{},CONTROLLER://{}", advertised.join(","), node.controller_addr()));
+    set(&mut p, "advertised.listeners", advertised.join(","));
     set(&mut p, "controller.listener.names", "CONTROLLER".into());
     set(&mut p, "inter.broker.listener.name", "PLAINTEXT".into());
-    set(&mut p, "listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into());
+    set(&mut p, "listener.security.protocol.map", protocols.join(","));
     set(&mut p, "log.dirs", log_dir.into());
     set(&mut p, "num.partitions", profile.partitions.to_string());
     // Small thread pools: three nodes, Connect and the databases share two cores.

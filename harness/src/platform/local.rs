@@ -322,7 +322,7 @@ impl LocalStack {
     /// Client configurations for the pipeline, the sinks and the checker.
     fn write_client_configs(&self, profile: &Profile) -> Result<()> {
         let dir = self.layout.clients_dir();
-        let bootstrap = self.topo.bootstrap();
+        let bootstrap = self.topo.bootstrap_for(crate::platform::Client::Pipeline);
         let header = |what: &str| format!("{what} — rendered by cdc-chaos from profile {}", profile.name);
         write_file(&dir.join("producer.properties"), &properties::render(&header("Kafka producers"), &profile.producer_properties(&bootstrap)))?;
         write_file(&dir.join("consumer.properties"), &properties::render(&header("Kafka consumers"), &profile.consumer_properties(&bootstrap)))?;

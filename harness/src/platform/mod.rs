@@ -36,11 +36,42 @@ pub struct KafkaNode {
     pub host: String,
     pub broker_port: u16,
     pub controller_port: u16,
+    /// Listener only Kafka Connect uses (namespaces only), so that a fault can cut Connect alone
+    /// from the cluster by port.
+    #[serde(default)]
+    pub connect_port: Option<u16>,
+    /// Listener only the pipeline (join and sinks) uses (namespaces only).
+    #[serde(default)]
+    pub pipeline_port: Option<u16>,
+}
+
+/// Which Kafka client a bootstrap list is for: each reaches the brokers on its own listener
+/// when the nodes run in namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// The harness itself (set-up, capture, roles) and inter-broker traffic: `PLAINTEXT`.
+    Harness,
+    /// Kafka Connect and its connectors: `CONNECT`.
+    Connect,
+    /// The join and both sinks: `PIPELINE`.
+    Pipeline,
 }
 
 impl KafkaNode {
     pub fn broker_addr(&self) -> String {
         format!("{}:{}", self.host, self.broker_port)
+    }
+    /// The port `client` reaches this node on.
+    pub fn client_port(&self, client: Client) -> u16 {
+        match client {
+            Client::Harness => None,
+            Client::Connect => self.connect_port,
+            Client::Pipeline => self.pipeline_port,
+        }
+        .unwrap_or(self.broker_port)
+    }
+    pub fn client_addr(&self, client: Client) -> String {
+        format!("{}:{}", self.host, self.client_port(client))
     }
     pub fn controller_addr(&self) -> String {
         format!("{}:{}", self.host, self.controller_port)
@@ -81,6 +112,8 @@ impl Topology {
                         host: "127.0.0.1".into(),
                         broker_port: cfg.kafka_port + 10_000 + id * 10,
                         controller_port: cfg.kafka_port + 10_001 + id * 10,
+                        connect_port: None,
+                        pipeline_port: None,
                     }
                 } else {
                     KafkaNode {
@@ -90,6 +123,8 @@ impl Topology {
                         host: format!("{}.{}", cfg.subnet, 10 + id),
                         broker_port: cfg.kafka_port,
                         controller_port: cfg.controller_port,
+                        connect_port: Some(cfg.kafka_port + 2),
+                        pipeline_port: Some(cfg.kafka_port + 3),
                     }
                 }
             })
@@ -110,9 +145,14 @@ impl Topology {
         }
     }
 
-    /// `bootstrap.servers` for clients.
+    /// `bootstrap.servers` for the harness's own clients.
     pub fn bootstrap(&self) -> String {
-        self.nodes.iter().map(KafkaNode::broker_addr).collect::<Vec<_>>().join(",")
+        self.bootstrap_for(Client::Harness)
+    }
+
+    /// `bootstrap.servers` for `client`: its own listener where it has one.
+    pub fn bootstrap_for(&self, client: Client) -> String {
+        self.nodes.iter().map(|n| n.client_addr(client)).collect::<Vec<_>>().join(",")
     }
 
     /// `controller.quorum.voters` of the KRaft quorum.

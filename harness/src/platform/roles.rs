@@ -112,6 +112,30 @@ pub fn transaction_coordinator(stack: &LocalStack, transactional_id: &str) -> Re
     Ok(id)
 }
 
+/// The coordinator of consumer or Connect group `group`: the leader of the `__consumer_offsets`
+/// partition the group hashes to, which is how brokers place a group
+/// (`abs(groupId.hashCode()) % partitions`, Java's `String.hashCode`).
+pub fn group_coordinator(stack: &LocalStack, group: &str) -> Result<i32> {
+    const OFFSETS: &str = "__consumer_offsets";
+    let bootstrap = stack.topo.bootstrap();
+    let consumer = kafka::metadata_client(&bootstrap)?;
+    let md = consumer
+        .fetch_metadata(Some(OFFSETS), METADATA_TIMEOUT)
+        .map_err(|e| Error::component("kafka", format!("metadata of {OFFSETS} from {bootstrap}: {e}")))?;
+    let partitions = md.topics().iter().find(|t| t.name() == OFFSETS).map_or(0, |t| t.partitions().len());
+    if partitions == 0 {
+        return Err(Error::component("kafka", format!("{OFFSETS} does not exist yet: no group has committed or joined")));
+    }
+    partition_leader(stack, OFFSETS, group_partition(group, partitions as i32))
+}
+
+/// The `__consumer_offsets` partition of `group` among `partitions`.
+fn group_partition(group: &str, partitions: i32) -> i32 {
+    // Java's String.hashCode over UTF-16 code units, then Kafka's Utils.abs (clears the sign bit).
+    let hash = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    (hash & 0x7fff_ffff) % partitions
+}
+
 /// The `CoordinatorId` column of `kafka-transactions describe` output: a header row and one row
 /// per transactional id, columns separated by tabs and padded with spaces (an empty column, such
 /// as `TopicPartitions` outside a transaction, is blanks).
@@ -129,6 +153,20 @@ fn first_line(out: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_hash_to_partitions_as_java_does() {
+        // From Java 17: `(s.hashCode() & 0x7fffffff) % 50`; "cdc-chaos-connect".hashCode() is
+        // negative (-1948270286), and "é€x" has characters beyond ASCII.
+        assert_eq!(group_partition("cdc-chaos-connect", 50), 12);
+        assert_eq!(group_partition("test", 50), 48);
+        assert_eq!(group_partition("cdc-chaos-join", 50), 2);
+        assert_eq!(group_partition("é€x", 50), 17);
+        assert_eq!(group_partition("", 50), 0);
+        for p in 1..=64 {
+            assert!((0..p).contains(&group_partition("cdc-chaos-join", p)));
+        }
+    }
 
     /// `kafka-transactions --bootstrap-server ... describe --transactional-id cdc-chaos-join`
     /// (Kafka 4.3.1), outside a transaction.
