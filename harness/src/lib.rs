@@ -27,6 +27,7 @@ pub mod result;
 pub mod run;
 pub mod scenario;
 pub mod supervisor;
+pub mod sweep;
 /// Java `.properties` files, shared with the pipeline (which reads the rendered client configs).
 pub use cdc_pipeline::properties;
 

@@ -84,6 +84,38 @@ enum Command {
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
     },
+    /// Capacity planning: run a scenario at rising offered rates until a latency objective is missed
+    Sweep {
+        /// Scenario file (TOML) whose load (and faults, if any) each step runs
+        scenario: PathBuf,
+        /// First offered rate, row changes/s
+        #[arg(long, default_value_t = 40.0)]
+        start: f64,
+        /// Multiply the rate by this at each step [default: 2 unless --step is given]
+        #[arg(long)]
+        factor: Option<f64>,
+        /// Add this to the rate at each step instead of multiplying
+        #[arg(long)]
+        step: Option<f64>,
+        /// Highest offered rate
+        #[arg(long, default_value_t = 640.0)]
+        max: f64,
+        /// Latency objective: p99 from intended time to --hop, milliseconds
+        #[arg(long, default_value_t = 5000.0)]
+        p99_ms: f64,
+        /// The hop the objective bounds: source, raw, changes, warehouse, lake
+        #[arg(long, default_value = "warehouse")]
+        hop: String,
+        /// Measured load per step [default: the scenario's duration]
+        #[arg(long, value_parser = parse_dur)]
+        duration: Option<cdc_chaos::scenario::Dur>,
+        /// Go on past the first rate that misses the objective
+        #[arg(long)]
+        keep_going: bool,
+        /// Directory receiving the sweep directory
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+    },
     /// Re-check a recorded run directory without the stack (rewrites its result.json)
     Check {
         /// A run directory, e.g. reports/smoke-20261125T120000Z
@@ -170,6 +202,10 @@ fn render_reports(dir: &std::path::Path) -> bool {
     }
 }
 
+fn parse_dur(s: &str) -> Result<cdc_chaos::scenario::Dur, String> {
+    cdc_chaos::scenario::Dur::parse(s)
+}
+
 fn run(cli: Cli) -> cdc_chaos::Result<i32> {
     let mut cfg = StackConfig::default();
     if let Some(h) = cli.home {
@@ -233,6 +269,20 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             print!("{}", result.summary_text());
             println!("report: {} (replay of {})", report_path(&dir).display(), run_dir.display());
             Ok(result.exit_code())
+        }
+        Command::Sweep { scenario, start, factor, step, max, p99_ms, hop, duration, keep_going, reports } => {
+            let s = cdc_chaos::scenario::Scenario::load(&scenario)?;
+            let opts = cdc_chaos::sweep::SweepOptions {
+                run: cdc_chaos::run::RunOptions { cfg, reports },
+                plan: cdc_chaos::sweep::Plan { start, factor, step, max },
+                objective: cdc_chaos::sweep::Objective { hop, p99_ms },
+                duration,
+                keep_going,
+            };
+            let (dir, sweep) = cdc_chaos::sweep::sweep(&s, &opts)?;
+            print!("{}", sweep.markdown());
+            println!("sweep: {}", dir.display());
+            Ok(sweep.exit_code())
         }
         Command::Check { run_dir, json } => {
             let result = cdc_chaos::result::check_run(&run_dir)?;

@@ -561,6 +561,12 @@ impl Scenario {
         Ok(s)
     }
 
+    /// The cross-field checks again, after a field was changed in code (e.g. a sweep's
+    /// duration): the error names the field.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        self.validate().map_err(|(field, m)| format!("{field}: {m}"))
+    }
+
     /// Cross-field checks (single values are checked while parsing). Returns (field, message).
     fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
         if self.name.trim().is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
