@@ -123,7 +123,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Render report.html, summary.md and junit.xml of a recorded run directory again, from its files
+    /// Render report.html, summary.md and junit.xml of a recorded run directory again, from its files (sweep.html of a sweep directory)
     Report {
         /// A run directory, e.g. reports/smoke-20261125T120000Z
         run_dir: PathBuf,
@@ -296,6 +296,10 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
                 }
             }
             Ok(result.exit_code())
+        }
+        Command::Report { run_dir } if run_dir.join("sweep.json").is_file() => {
+            println!("{}", cdc_chaos::report::sweep::render(&run_dir)?.display());
+            Ok(error::EXIT_PASS)
         }
         Command::Report { run_dir } => {
             let rendered = cdc_chaos::report::render(&run_dir)?;

@@ -9,8 +9,9 @@
 //! the knee of the throughput–latency curve, and the sweep stops there unless asked to go on.
 //!
 //! Output: `reports/sweep-<scenario>-<UTC>/` holding one run directory per step (each a complete
-//! run, with its own report) and `sweep.json` ([`Sweep`]), `sweep.md` and `sweep.html` (the
-//! curve).
+//! run, with its own report) and `sweep.json` ([`Sweep`]), `sweep.md`, `sweep.html` (the curve,
+//! see `report::sweep`) and `sweep.log`; all three are rewritten after every step, so an
+//! interrupted sweep keeps what it measured.
 
 use std::path::{Path, PathBuf};
 
@@ -223,12 +224,13 @@ impl Sweep {
         self.steps.iter().find(|s| s.offered_rate == rate).and_then(|s| s.latency_ms_by_hop.get(&self.objective.hop)).map_or(0.0, |p| p.p99)
     }
 
-    /// Writes `sweep.json` and `sweep.md` into `dir`.
+    /// Writes `sweep.json`, `sweep.md` and `sweep.html` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         let json = dir.join("sweep.json");
         std::fs::write(&json, serde_json::to_string_pretty(self).expect("json")).map_err(|e| Error::io("writing", &json, e))?;
         let md = dir.join("sweep.md");
-        std::fs::write(&md, self.markdown()).map_err(|e| Error::io("writing", &md, e))
+        std::fs::write(&md, self.markdown()).map_err(|e| Error::io("writing", &md, e))?;
+        crate::report::sweep::render(dir).map(|_| ())
     }
 }
 
@@ -277,6 +279,8 @@ pub fn sweep(scenario: &Scenario, opts: &SweepOptions) -> Result<(PathBuf, Sweep
         knee_rate: None,
     };
     for (i, rate) in rates.iter().enumerate() {
+        // Each step's run logs to its own run.log; the sweep's own lines go to sweep.log.
+        crate::progress::log_to(dir.join("sweep.log"));
         step(&format!("sweep {id}: step {}/{}: {rate} changes/s", i + 1, rates.len()));
         let mut s = base.clone();
         s.load.rate = Positive(*rate);
@@ -302,6 +306,7 @@ pub fn sweep(scenario: &Scenario, opts: &SweepOptions) -> Result<(PathBuf, Sweep
             }
         };
         let p = st.latency_ms_by_hop.get(&opts.objective.hop).map_or(0.0, |p| p.p99);
+        crate::progress::log_to(dir.join("sweep.log"));
         step(&format!(
             "sweep step {rate}/s: achieved {:.1}/s, {} p99 {p:.0} ms, verdict {}: {}",
             st.achieved_rate,

@@ -17,7 +17,7 @@ use super::{count, escape, href, human_ms, ms, utc};
 use crate::latency::Percentiles;
 use crate::result::Verdict;
 
-const PAGE_STYLE: &str = r#"
+pub(crate) const PAGE_STYLE: &str = r#"
 :root { --pass: #15803d; --fail: #b91c1c; --unknown: #b45309; --ink: #0f172a; --muted: #64748b; --line: #e2e8f0; --bg: #f1f5f9; }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--ink); font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }

@@ -10,7 +10,7 @@
 //! Files: `recorded.rs` (reading a run directory: latency windows, fault windows, throughput),
 //! `invariants.rs` (each invariant and how it fared), `svg.rs` (the plotting helper),
 //! `html.rs` (`report.html`), `summary.rs` (`summary.md`), `junit.rs` (`junit.xml`),
-//! `compare.rs` (two runs).
+//! `compare.rs` (two runs), `sweep.rs` (a capacity sweep's `sweep.html`).
 
 pub mod compare;
 mod html;
@@ -18,6 +18,7 @@ pub mod invariants;
 mod junit;
 pub mod recorded;
 mod summary;
+pub mod sweep;
 pub mod svg;
 
 use std::fmt::Write as _;
