@@ -1,7 +1,8 @@
 //! End-to-end test of `cdc-chaos run`: the smoke scenario against the real local stack passes with
-//! no event lost, duplicated, phantom or out of order at any hop and a final-state match; the
-//! recorded run re-checks without the stack, and the same run with one warehouse record doubled
-//! fails on exactly that.
+//! no event lost, duplicated, phantom or out of order at any hop and a final-state match, and
+//! leaves its reports; the recorded run re-checks without the stack, and the same run with one
+//! warehouse record doubled fails on exactly that. A two-step sweep of the same scenario on the
+//! same stack measures each rate and renders its curve.
 
 use std::path::Path;
 
@@ -35,9 +36,21 @@ fn smoke_scenario_passes_and_its_record_rechecks() {
     assert_eq!(v["final_state"]["match"], true, "{}", v["final_state"]);
     assert_eq!(v["verdict"], "pass", "{v}");
     assert_eq!(result.exit_code(), 0);
-    for f in ["scenario.toml", "run.json", "history.jsonl", "observed/raw.tsv", "observed/lake.tsv", "final_state.json", "latency.hlog", "logs/join.log"] {
+    for f in ["scenario.toml", "profile.toml", "run.json", "history.jsonl", "observed/raw.tsv", "observed/lake.tsv", "final_state.json", "latency.hlog", "logs/join.log"] {
         assert!(dir.join(f).is_file(), "{f} in the run directory");
     }
+
+    // The reports of a real run: one latency plot per stage, the curve, the throughput, a JUnit
+    // case per invariant with no failure.
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    for id in ["verdict", "latency-source", "latency-raw", "latency-changes", "latency-warehouse", "latency-lake", "percentiles", "throughput"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "report.html has #{id}");
+    }
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
+    assert!(junit.matches("<testcase ").count() >= 20, "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary.md");
+    assert!(summary.contains("PASS") && summary.contains("cdc-chaos replay"), "{summary}");
 
     // Re-checking the record without touching the stack gives the same verdict and counts.
     let again = cdc_chaos::result::check_run(&dir).unwrap();
@@ -57,4 +70,33 @@ fn smoke_scenario_passes_and_its_record_rechecks() {
     for hop in ["raw", "changes", "lake"] {
         assert_eq!(v["hops"][hop]["duplicated"], 0, "{hop}");
     }
+}
+
+#[test]
+fn a_two_step_sweep_measures_each_rate_and_renders_the_curve() {
+    let (_host, stack) = fresh_stack("sweep");
+    let scenario = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml")).unwrap();
+    let opts = cdc_chaos::sweep::SweepOptions {
+        run: RunOptions { cfg: stack.cfg.clone(), reports: stack.layout.home.join("reports") },
+        plan: cdc_chaos::sweep::Plan { start: 20.0, factor: Some(2.0), step: None, max: 40.0 },
+        objective: cdc_chaos::sweep::Objective { hop: "warehouse".into(), p99_ms: 60_000.0 },
+        duration: Some(cdc_chaos::scenario::Dur::secs(20)),
+        keep_going: true,
+    };
+    let (dir, sweep) = cdc_chaos::sweep::sweep(&scenario, &opts).expect("sweep");
+    eprint!("{}", sweep.markdown());
+    let rates: Vec<f64> = sweep.steps.iter().map(|s| s.offered_rate).collect();
+    assert_eq!(rates, [20.0, 40.0]);
+    for s in &sweep.steps {
+        assert_eq!(s.verdict, "pass", "{s:?}");
+        assert_eq!(s.anomalies, 0, "{s:?}");
+        assert!(s.latency_ms_by_hop["warehouse"].count > 0, "{s:?}");
+        assert!(dir.join(&s.run_id).join("report.html").is_file(), "{}", s.run_id);
+    }
+    let best = sweep.steps.iter().filter(|s| s.meets_objective).map(|s| s.offered_rate).reduce(f64::max);
+    assert_eq!(sweep.max_sustainable_rate, best);
+    let json: cdc_chaos::sweep::Sweep = serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(json, sweep);
+    let html = std::fs::read_to_string(dir.join("sweep.html")).unwrap();
+    assert!(html.contains("id=\"curve\"") && html.contains("id=\"p99\""), "sweep.html has the curve");
 }

@@ -6,8 +6,10 @@
 //! verdict is `unknown`), captures what each hop holds and the final state, and checks it.
 //!
 //! A run directory (`reports/<run-id>/`) holds: `scenario.toml` (resolved, with the seed),
-//! `run.json` ([`RunMeta`]), `history.jsonl`, `observed/<hop>.tsv`, `final_state.json`,
-//! `faults.jsonl`, `result.json`, `latency.hlog`, `run.log` and `logs/` (every component's log).
+//! `profile.toml` (the profile's text), `run.json` ([`RunMeta`]), `history.jsonl`,
+//! `observed/<hop>.tsv`, `final_state.json`, `faults.jsonl`, `recoveries.jsonl` (the
+//! supervisor's restarts), `result.json`, `latency.hlog`, `report.html`, `summary.md`,
+//! `junit.xml`, `run.log` and `logs/` (every component's log).
 //! `cdc-chaos check <run-dir>` re-checks it without the stack.
 
 use std::collections::BTreeMap;
@@ -105,6 +107,9 @@ pub struct Quiescence {
     pub note: Option<String>,
     pub waited: std::time::Duration,
 }
+
+/// The profile's text as the run used it, saved in the run directory.
+pub const PROFILE_FILE: &str = "profile.toml";
 
 /// `<scenario>-<UTC time>`, e.g. `smoke-20261125T114005Z`.
 pub fn run_id(name: &str, unix_s: i64) -> String {
@@ -250,6 +255,9 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     crate::progress::log_to(dir.join("run.log"));
     step(&format!("run {id}: scenario {} (seed {}), profile {}, reports in {}", scenario.name, scenario.seed, profile.name, dir.display()));
     std::fs::write(dir.join("scenario.toml"), scenario.resolved()).map_err(|e| Error::io("writing", dir.join("scenario.toml"), e))?;
+    if let Some(text) = crate::profile::BUILTIN.iter().find(|(n, _)| *n == scenario.profile).map(|(_, t)| t.to_string()).or_else(|| std::fs::read_to_string(&scenario.profile).ok()) {
+        std::fs::write(dir.join(PROFILE_FILE), text).map_err(|e| Error::io("writing", dir.join(PROFILE_FILE), e))?;
+    }
     std::fs::write(dir.join("faults.jsonl"), "").map_err(|e| Error::io("writing", dir.join("faults.jsonl"), e))?;
 
     let stack = crate::platform::local::LocalStack::new(opts.cfg.clone());

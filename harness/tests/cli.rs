@@ -162,6 +162,33 @@ fn partitions_without_namespaces_are_refused_before_anything_starts() {
 }
 
 #[test]
+fn a_bad_sweep_plan_names_the_flag_and_starts_nothing() {
+    let home = temp_home("sweep");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let reports = home.join("reports");
+    let s = scenario.to_str().unwrap();
+    let r = reports.to_str().unwrap();
+    for (args, expect) in [
+        (vec!["--factor", "2", "--step", "10"], "not both"),
+        (vec!["--factor", "0.5"], "--factor"),
+        (vec!["--start", "100", "--max", "50"], "--max"),
+        (vec!["--hop", "nowhere"], "--hop"),
+        (vec!["--p99-ms=-1"], "--p99-ms"),
+        (vec!["--duration", "1h", "--start", "1", "--step", "1", "--max", "500"], "at most 50"),
+    ] {
+        let mut all = vec!["sweep", s, "--reports", r];
+        all.extend(args.iter().copied());
+        let (code, _, err) = cdc_chaos(&home, &all);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let (code, _, err) = cdc_chaos(&home, &["sweep", s, "--reports", r, "--duration", "ten minutes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--duration"), "{err}");
+    assert!(!home.join("state.json").exists() && !reports.exists(), "nothing started");
+}
+
+#[test]
 fn replay_of_a_missing_run_names_its_scenario_file() {
     let home = temp_home("replay");
     let (code, _, err) = cdc_chaos(&home, &["replay", home.join("gone").to_str().unwrap()]);

@@ -205,7 +205,7 @@ impl Recorded {
             }
         };
         let throughput = throughput(dir, load_start_us, &mut problems);
-        let profile = profile_text(scenario.as_ref().map_or(result.profile.as_str(), |s| s.profile.as_str()));
+        let profile = saved_profile(dir).or_else(|| profile_text(scenario.as_ref().map_or(result.profile.as_str(), |s| s.profile.as_str())));
         let description = scenario.as_ref().map(|s| s.description.clone());
         let expect = scenario.map(|s| s.expect);
         Ok(Recorded {
@@ -419,6 +419,13 @@ fn throughput(dir: &Path, load_start_us: i64, problems: &mut Vec<String>) -> Thr
 /// The profile's definition: `run.json` records only the profile's name, so this is the
 /// built-in profile of that name as this harness ships it, or the profile file the scenario
 /// names, as it reads now. `name` is the scenario's `profile` (a name or a path).
+/// `profile.toml` of the run directory: the profile's text saved when the run started.
+fn saved_profile(dir: &Path) -> Option<ProfileText> {
+    let path = dir.join(crate::run::PROFILE_FILE);
+    std::fs::read_to_string(&path).ok().map(|text| ProfileText { source: format!("{}, saved when the run started", crate::run::PROFILE_FILE), text })
+}
+
+/// The profile by name, as it reads now (runs recorded before `profile.toml` was saved).
 fn profile_text(name: &str) -> Option<ProfileText> {
     if let Some((_, text)) = crate::profile::BUILTIN.iter().find(|(n, _)| *n == name) {
         return Some(ProfileText {
@@ -436,13 +443,14 @@ fn profile_text(name: &str) -> Option<ProfileText> {
 /// The recorded files of a run directory worth linking to, with their sizes: those that exist,
 /// in a fixed order, then every file of `logs/`, by name. (The report files are not listed.)
 fn listing(dir: &Path) -> Vec<(String, u64)> {
-    const OWN: [&str; 12] = [
+    const OWN: [&str; 13] = [
         "run.log",
         "result.json",
         "history.jsonl",
         "faults.jsonl",
         "latency.hlog",
         "scenario.toml",
+        "profile.toml",
         "run.json",
         "final_state.json",
         "observed/raw.tsv",
