@@ -86,7 +86,7 @@ fn table_of(s: &str) -> Option<Table> {
 }
 
 impl Observation {
-    fn to_line(&self, out: &mut String) {
+    fn to_line(self, out: &mut String) {
         use std::fmt::Write as _;
         let op = match self.op {
             ObsOp::Upsert => "upsert",

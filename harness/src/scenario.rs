@@ -644,7 +644,7 @@ impl Scenario {
         use rand::{Rng, SeedableRng};
         let mut out = self.faults.clone();
         if let Some(r) = &self.random_faults {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ 0x6e65_6d65_7369_73);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ 0x006e_656d_6573_6973);
             let exp = rand_distr::Exp::new(1.0 / r.interval.0.as_secs_f64()).expect("interval > 0");
             let mut t = r.start.0;
             while t < self.duration.0 {

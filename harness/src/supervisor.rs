@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -134,7 +134,7 @@ impl Drop for Supervisor {
     }
 }
 
-fn watch(topo: &Topology, stop: &AtomicBool, file: &mut std::fs::File, path: &PathBuf) {
+fn watch(topo: &Topology, stop: &AtomicBool, file: &mut std::fs::File, path: &Path) {
     let mut tracks: BTreeMap<&str, Track> = BTreeMap::new();
     while !stop.load(Ordering::SeqCst) {
         for name in [connect::CRM_CONNECTOR, connect::FLEET_CONNECTOR] {

@@ -62,10 +62,9 @@ pub fn page(s: &Sweep, dir: &Path) -> String {
         (Some(m), None) => ("pass", format!("Maximum sustainable rate: at least {m} changes/s — every step met the objective")),
         (None, _) => ("fail", "No offered rate met the objective".to_string()),
     };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        r#"<div class="banner {class}" id="verdict"><div class="verdict">{headline}</div><div class="why">Objective: {objective}.</div></div>
-"#,
+        r#"<div class="banner {class}" id="verdict"><div class="verdict">{headline}</div><div class="why">Objective: {objective}.</div></div>"#,
         headline = escape(&headline),
         objective = escape(&objective)
     );
@@ -111,10 +110,9 @@ pub fn page(s: &Sweep, dir: &Path) -> String {
     achieved.line(s.steps.iter().map(|st| (st.offered_rate, st.achieved_rate)).collect(), "s-acknowledged", Some("achieved-rate"));
     achieved.legend("s-offered", "offered");
     achieved.legend("s-acknowledged", "achieved");
-    let _ = write!(
+    let _ = writeln!(
         h,
-        r#"<section class="plots"><h2>Throughput and latency</h2><p class="caption">Each point is one step: a complete run at that offered rate. Latency is from the intended send time (coordinated omission corrected), so a pipeline that falls behind shows it.</p>{}{}</section>
-"#,
+        r#"<section class="plots"><h2>Throughput and latency</h2><p class="caption">Each point is one step: a complete run at that offered rate. Latency is from the intended send time (coordinated omission corrected), so a pipeline that falls behind shows it.</p>{}{}</section>"#,
         curve.finish(),
         achieved.finish()
     );
