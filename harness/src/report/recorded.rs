@@ -68,9 +68,10 @@ pub struct FaultWindow {
 }
 
 impl FaultWindow {
-    /// `#0 isolate kafka-2`: what a plot band is labelled with.
+    /// `#0 isolate kafka-2`: what a plot band is labelled with. A cut of clients is labelled with
+    /// who was cut (`#1 cut-clients connect`), not with the nodes whose rules cut it.
     pub fn label(&self) -> String {
-        let hit = if self.components.is_empty() { self.target.clone() } else { self.components.join("+") };
+        let hit = if self.components.is_empty() || self.kind == "cut-clients" { self.target.clone() } else { self.components.join("+") };
         format!("#{} {} {hit}", self.id, self.kind)
     }
 
