@@ -7,10 +7,12 @@
 //! the pipeline's client files and the databases' schemas — by calling the local platform's own
 //! rendering functions with an in-cluster [`Topology`](crate::platform::Topology). Its output for
 //! `durable` is committed in `manifests/base/generated/`; `cdc-chaos manifests render` writes it.
+//! [`kustomize`] installs the `kustomize` binary into the cache and builds the overlays.
 //!
 //! This module talks to no cluster: applying the manifests, waiting for readiness and injecting
 //! faults through the Kubernetes API (`--platform kind`) belong to a runtime not written yet.
 
+pub mod kustomize;
 pub mod manifests;
 
 /// Namespace of the source databases (PostgreSQL `crm`, MariaDB `fleet`).
