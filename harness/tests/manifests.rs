@@ -530,3 +530,201 @@ fn overlays_build_with_kustomize_into_the_durable_cluster() {
     assert!(kind.stateful_set("seaweedfs").is_some() && kind.stateful_set("minio").is_none());
     assert!(production.stateful_set("minio").is_some() && production.stateful_set("seaweedfs").is_none());
 }
+
+#[test]
+fn manifests_render_writes_the_committed_files_and_check_finds_stale_ones() {
+    let out = std::env::temp_dir().join(format!("cdcc-manifests-render-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cdc-chaos")).arg("manifests").arg("render").args(args).output().expect("runs");
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let dir = out.to_str().unwrap();
+    let (code, stdout, stderr) = run(&["--profile", "durable", "--out", dir]);
+    assert_eq!(code, 0, "{stderr}");
+    let committed = repo().join(manifests::COMMITTED_DIR);
+    let mut names: Vec<String> = files(&committed, "").iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for name in &names {
+        assert_eq!(std::fs::read(out.join(name)).unwrap(), std::fs::read(committed.join(name)).unwrap(), "{name} differs from the committed file");
+        assert!(stdout.contains(name.as_str()), "{stdout}");
+    }
+    assert_eq!(files(&out, "").len(), names.len());
+    assert_eq!(run(&["--out", dir, "--check"]).0, 0);
+
+    std::fs::write(out.join("kafka-config.yaml"), "edited\n").unwrap();
+    std::fs::write(out.join("old.yaml"), "left over\n").unwrap();
+    let (code, stdout, stderr) = run(&["--out", dir, "--check"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("kafka-config.yaml: differs") && stdout.contains("old.yaml: not part of the rendering"), "{stdout}");
+    assert!(stderr.contains("cdc-chaos manifests render --profile durable"), "{stderr}");
+    // Rendering again repairs the directory, stale files included.
+    assert_eq!(run(&["--out", dir]).0, 0);
+    assert_eq!(run(&["--out", dir, "--check"]).0, 0);
+    assert!(!out.join("old.yaml").exists());
+    let (code, _, stderr) = run(&["--profile", "sturdy", "--out", dir]);
+    assert_eq!(code, 2, "{stderr}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The data of every generated ConfigMap, by (name, key).
+fn generated_data() -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for path in files(&repo().join(manifests::COMMITTED_DIR), ".yaml") {
+        if path.ends_with("kustomization.yaml") {
+            continue;
+        }
+        for o in parse_stream(&path.display().to_string(), &std::fs::read_to_string(&path).unwrap()).unwrap() {
+            if let Object::ConfigMap(c) = o {
+                for (k, v) in c.data.unwrap_or_default() {
+                    out.insert((c.metadata.name.clone().unwrap(), k), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A sandbox for the generated scripts: every absolute path they use moved under a temporary
+/// directory, stub programs (Kafka's tools, curl, psql) that log their arguments, and the
+/// mounted ConfigMaps' files in place.
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn new(name: &str) -> Sandbox {
+        let dir = std::env::temp_dir().join(format!("cdcc-scripts-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let data = generated_data();
+        for (mount, configmap) in [("kafka", "kafka-config"), ("topics", "kafka-topics"), ("connect", "connect-config"), ("connectors", "connectors")] {
+            std::fs::create_dir_all(dir.join(mount)).unwrap();
+            for ((cm, key), text) in &data {
+                if cm == configmap {
+                    std::fs::write(dir.join(mount).join(key), text).unwrap();
+                }
+            }
+        }
+        let log = dir.join("calls.log");
+        let stub = |name: &str, extra: &str| {
+            let path = dir.join("bin").join(name);
+            std::fs::write(&path, format!("#!/bin/bash\necho \"{name} $*\" >> {}\n{extra}", log.display())).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        for tool in ["kafka-storage.sh", "kafka-server-start.sh", "kafka-broker-api-versions.sh", "connect-distributed.sh", "curl"] {
+            stub(tool, "");
+        }
+        // `--list` answers with every topic of the plan; psql logs the SQL it is given.
+        stub("kafka-topics.sh", &format!("if [[ \" $* \" == *\" --list \"* ]]; then grep -v '^#' {} | cut -d' ' -f1; fi\n", dir.join("topics/topics.txt").display()));
+        stub("psql", &format!("cat >> {}\n", log.display()));
+        Sandbox { dir }
+    }
+
+    /// Runs generated script `key` of ConfigMap `configmap` with `env`; returns the stubs' log.
+    fn run(&self, configmap: &str, key: &str, env: &[(&str, &str)]) -> String {
+        let data = generated_data();
+        let mut script = data[&(configmap.to_string(), key.to_string())].clone();
+        let d = self.dir.display().to_string();
+        // `/tmp/` first: the sandbox itself lies under it.
+        for (from, to) in [
+            ("/tmp/", format!("{d}/")),
+            ("/opt/kafka/bin/", format!("{d}/bin/")),
+            ("/etc/cdc-chaos/connectors", format!("{d}/connectors")),
+            ("/etc/cdc-chaos/connect", format!("{d}/connect")),
+            ("/etc/cdc-chaos/kafka", format!("{d}/kafka")),
+            ("/etc/cdc-chaos/topics", format!("{d}/topics")),
+            ("/var/lib/kafka/data", format!("{d}/data")),
+        ] {
+            script = script.replace(from, &to);
+        }
+        let shell = if script.starts_with("#!/bin/sh") { "sh" } else { "bash" };
+        let stderr = self.dir.join("stderr.log");
+        let mut child = std::process::Command::new(shell)
+            .arg("-c")
+            .arg(&script)
+            .envs(env.iter().copied())
+            .env("PATH", format!("{d}/bin:{}", std::env::var("PATH").unwrap_or_default()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        // A script waiting for something the stubs never give loops: 20 s is plenty.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{configmap}/{key} still runs after 20 s: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(status.success(), "{configmap}/{key}: {status}\n{}", std::fs::read_to_string(&stderr).unwrap_or_default());
+        std::fs::read_to_string(self.dir.join("calls.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn kafka_start_gives_each_pod_its_node_id_and_host() {
+    let sb = Sandbox::new("kafka");
+    let log = sb.run("kafka-config", "start.sh", &[("HOSTNAME", "kafka-2")]);
+    let server = properties::parse(&std::fs::read_to_string(sb.dir.join("server.properties")).unwrap());
+    assert_eq!(server["node.id"], "3");
+    assert_eq!(
+        server["advertised.listeners"],
+        "PLAINTEXT://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9092,CONNECT://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9094,PIPELINE://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9095"
+    );
+    assert!(server.values().all(|v| !v.contains('@') || v.contains("@kafka-")), "a placeholder is left: {server:?}");
+    let id = generated_data()[&("kafka-config".to_string(), "cluster.id".to_string())].trim().to_string();
+    let config = sb.dir.join("server.properties").display().to_string();
+    assert!(log.contains(&format!("kafka-storage.sh format --ignore-formatted --cluster-id {id} --config {config}")), "{log}");
+    assert!(log.contains(&format!("kafka-server-start.sh {config}")), "{log}");
+}
+
+#[test]
+fn the_topic_job_creates_every_planned_topic_with_its_configs() {
+    let sb = Sandbox::new("topics");
+    let log = sb.run("kafka-topics", "create-topics.sh", &[]);
+    let creates: Vec<&str> = log.lines().filter(|l| l.starts_with("kafka-topics.sh") && l.contains("--create")).collect();
+    assert_eq!(creates.len(), 9, "{log}");
+    let customers = creates.iter().find(|l| l.contains("--topic crm.public.customers ")).unwrap();
+    for part in ["--partitions 3", "--replication-factor 3", "--if-not-exists", "--config min.insync.replicas=2", "--config unclean.leader.election.enable=false", "--config retention.ms=-1"] {
+        assert!(customers.contains(part), "{part}: {customers}");
+    }
+    // Every topic exists (the stub lists the plan): the wait ends at once.
+    sb.run("kafka-topics", "wait-topics.sh", &[]);
+}
+
+#[test]
+fn connect_advertises_its_pod_ip_and_registers_both_connectors() {
+    let sb = Sandbox::new("connect");
+    let log = sb.run("connect-config", "start.sh", &[("POD_IP", "10.244.1.7")]);
+    let worker = properties::parse(&std::fs::read_to_string(sb.dir.join("worker.properties")).unwrap());
+    assert_eq!(worker["rest.advertised.host.name"], "10.244.1.7");
+    assert!(log.contains(&format!("connect-distributed.sh {}", sb.dir.join("worker.properties").display())), "{log}");
+    let log = sb.run("connectors", "register.sh", &[]);
+    for name in ["crm-source", "fleet-source"] {
+        let put = format!("-X PUT -H Content-Type: application/json --data @{}/connectors/{name}.json http://connect.cdc-ingestion.svc.cluster.local:8083/connectors/{name}/config", sb.dir.display());
+        assert!(log.contains(&put), "{put}\n{log}");
+    }
+}
+
+#[test]
+fn the_cdc_role_takes_its_password_from_the_environment() {
+    let sb = Sandbox::new("crm");
+    let log = sb.run("crm-init", "00-cdc-role.sh", &[("POSTGRES_USER", "postgres"), ("CDC_PASSWORD", "from-the-secret")]);
+    assert!(log.contains("psql -v ON_ERROR_STOP=1 --username postgres --dbname postgres -v cdc_password=from-the-secret"), "{log}");
+    assert!(log.contains("format('CREATE ROLE cdc LOGIN REPLICATION PASSWORD %L', :'cdc_password')"), "{log}");
+    let crm = &generated_data()[&("crm-init".to_string(), "10-crm.sql".to_string())];
+    assert!(!crm.contains("CREATE ROLE") && crm.contains("SET ROLE cdc;"), "{crm}");
+}
