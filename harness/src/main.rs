@@ -138,6 +138,11 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Kubernetes manifests (manifests/): render the profile-derived ConfigMaps
+    Manifests {
+        #[command(subcommand)]
+        command: ManifestsCommand,
+    },
     /// Compare the live cluster's and clients' settings with the profile, row by row
     Audit {
         /// Profile to compare against [default: the one the stack was started with]
@@ -145,6 +150,23 @@ enum Command {
         profile: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ManifestsCommand {
+    /// Write the ConfigMaps rendered from a profile (Kafka, topics, Connect, pipeline clients,
+    /// source schemas) and their kustomization.yaml; `durable`'s are committed in manifests/base/generated
+    Render {
+        /// Configuration profile: `durable`, `weak`, or a path to a profile file
+        #[arg(long, default_value = "durable")]
+        profile: String,
+        /// Output directory
+        #[arg(long, default_value = cdc_chaos::platform::kind::manifests::COMMITTED_DIR)]
+        out: PathBuf,
+        /// Write nothing: list the files that differ from the rendering, exit 1 if any does
+        #[arg(long)]
+        check: bool,
     },
 }
 
@@ -324,6 +346,27 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             std::fs::write(&out, &c.html).map_err(|e| cdc_chaos::Error::io("writing the comparison", &out, e))?;
             print!("{}", c.text);
             println!("comparison: {}", out.display());
+            Ok(error::EXIT_PASS)
+        }
+        Command::Manifests { command: ManifestsCommand::Render { profile, out, check } } => {
+            use cdc_chaos::platform::kind::manifests;
+            let profile = Profile::load(&profile)?;
+            let files = manifests::render(&profile)?.files()?;
+            if check {
+                let diff = manifests::differences(&out, &files);
+                for d in &diff {
+                    println!("{d}");
+                }
+                if !diff.is_empty() {
+                    eprintln!("{} is not the rendering of profile {:?}: run `cdc-chaos manifests render --profile {} --out {}`", out.display(), profile.name, profile.name, out.display());
+                    return Ok(error::EXIT_VIOLATION);
+                }
+                println!("{}: up to date with profile {:?}", out.display(), profile.name);
+                return Ok(error::EXIT_PASS);
+            }
+            for path in manifests::write(&out, &files)? {
+                println!("{}", path.display());
+            }
             Ok(error::EXIT_PASS)
         }
         Command::Audit { profile, json } => {

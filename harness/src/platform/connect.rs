@@ -75,7 +75,7 @@ pub fn crm_connector(profile: &Profile, topo: &Topology) -> Map<String, Value> {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "tasks.max": "1",
         "plugin.name": "pgoutput",
-        "database.hostname": "127.0.0.1",
+        "database.hostname": topo.postgres_host(),
         "database.port": topo.postgres_port().to_string(),
         "database.user": postgres::USER,
         "database.password": postgres::PASSWORD,
@@ -99,7 +99,7 @@ pub fn fleet_connector(profile: &Profile, topo: &Topology) -> Map<String, Value>
     let mut c = json!({
         "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
         "tasks.max": "1",
-        "database.hostname": "127.0.0.1",
+        "database.hostname": topo.mariadb_host(),
         "database.port": topo.mariadb_port().to_string(),
         "database.user": mariadb::USER,
         "database.password": mariadb::PASSWORD,

@@ -118,7 +118,7 @@ pub fn cluster_id(layout: &Layout) -> Result<String> {
 }
 
 /// URL-safe base64 without padding: the form of a Kafka cluster id (22 characters for 16 bytes).
-fn base64_url(bytes: &[u8]) -> String {
+pub(crate) fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {

@@ -13,6 +13,20 @@ use crate::platform::{ensure_dir, write_file, Layout};
 pub const NAME: &str = "mariadb";
 /// The schema of `fleet`, applied at every start (idempotent).
 pub const FLEET_SQL: &str = include_str!("../../sql/fleet.sql");
+/// Server options Debezium's MariaDB connector and the checker rely on (binary log in ROW format
+/// with full row images, strict GTIDs, durable commits, binlogs kept), the same on every platform;
+/// the binlog's location (`--log-bin=...`) is the platform's.
+pub const CDC_SETTINGS: &[&str] = &[
+    "--server-id=1",
+    "--binlog-format=ROW",
+    "--binlog-row-image=FULL",
+    "--binlog-row-metadata=FULL",
+    "--gtid-strict-mode=ON",
+    "--log-slave-updates=ON",
+    "--sync-binlog=1",
+    "--innodb-flush-log-at-trx-commit=1",
+    "--expire-logs-days=0",
+];
 pub const USER: &str = "cdc";
 pub const PASSWORD: &str = "cdc";
 
@@ -58,21 +72,13 @@ pub fn start(cfg: &StackConfig, layout: &Layout) -> Result<u32> {
         .arg(format!("--log-bin={}", data.join("binlog").display()))
         .arg(format!("--port={}", cfg.mariadb_port))
         .arg(format!("--user={user}"))
+        .args(CDC_SETTINGS)
         .args([
             "--bind-address=127.0.0.1",
             "--skip-name-resolve",
-            "--server-id=1",
-            "--binlog-format=ROW",
-            "--binlog-row-image=FULL",
-            "--binlog-row-metadata=FULL",
-            "--gtid-strict-mode=ON",
-            "--log-slave-updates=ON",
-            "--sync-binlog=1",
-            "--innodb-flush-log-at-trx-commit=1",
             "--innodb-buffer-pool-size=64M",
             "--innodb-log-file-size=16M",
             "--performance-schema=OFF",
-            "--expire-logs-days=0",
         ]);
     process::spawn_detached(NAME, cmd, &layout.log(NAME))
 }

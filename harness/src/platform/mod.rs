@@ -7,6 +7,7 @@
 pub mod connect;
 pub mod jvm;
 pub mod kafka;
+pub mod kind;
 pub mod lake;
 pub mod local;
 pub mod mariadb;
@@ -164,6 +165,14 @@ impl Topology {
             .join(",")
     }
 
+    /// Host part of the source PostgreSQL's address.
+    pub fn postgres_host(&self) -> String {
+        host_of(&self.postgres)
+    }
+    /// Host part of the source MariaDB's address.
+    pub fn mariadb_host(&self) -> String {
+        host_of(&self.mariadb)
+    }
     pub fn postgres_port(&self) -> u16 {
         port_of(&self.postgres)
     }
@@ -176,6 +185,10 @@ impl Topology {
     pub fn warehouse_port(&self) -> u16 {
         port_of(&self.warehouse)
     }
+}
+
+fn host_of(addr: &str) -> String {
+    addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr).to_string()
 }
 
 fn port_of(addr: &str) -> u16 {

@@ -34,6 +34,10 @@ pub fn warehouse_sql() -> String {
 pub fn warehouse_dsn(port: u16) -> String {
     format!("host=127.0.0.1 port={port} user=postgres dbname=warehouse")
 }
+/// Server settings Debezium's pgoutput decoder and the checker rely on, the same on every
+/// platform (`postgres -c <setting>`; the Kubernetes manifests pass them as container args).
+pub const CDC_SETTINGS: &[&str] = &["wal_level=logical", "max_wal_senders=10", "max_replication_slots=10", "fsync=on", "synchronous_commit=on"];
+
 /// Role Debezium connects as.
 pub const USER: &str = "cdc";
 pub const PASSWORD: &str = "cdc";
@@ -116,17 +120,13 @@ pub fn start(layout: &Layout, name: &str, port: u16) -> Result<u32> {
     remove_stale_lock_files(&data, &dir, port);
     let mut cmd = Command::new(bin.join("postgres"));
     cmd.arg("-D").arg(&data).args(["-p", &port.to_string()]);
-    for setting in [
+    let local = [
         "listen_addresses=127.0.0.1".to_string(),
         format!("unix_socket_directories={}", dir.display()),
-        "wal_level=logical".into(),
-        "max_wal_senders=10".into(),
-        "max_replication_slots=10".into(),
         "shared_buffers=64MB".into(),
-        "fsync=on".into(),
-        "synchronous_commit=on".into(),
         "logging_collector=off".into(),
-    ] {
+    ];
+    for setting in CDC_SETTINGS.iter().map(|s| s.to_string()).chain(local) {
         cmd.args(["-c", &setting]);
     }
     as_owner(&mut cmd, owner);
