@@ -1,7 +1,7 @@
 //! Every row of the seed's durability tables reaches the configuration file of the layer it
 //! belongs to, under `durable`; and `weak` renders the seed's "default" column.
 
-use cdc_chaos::platform::{connect, kafka, topics, Topology};
+use cdc_chaos::platform::{connect, kafka, topics, Client, Topology};
 use cdc_chaos::properties::{self, Properties};
 use cdc_chaos::{Profile, StackConfig};
 use proptest::prelude::*;
@@ -115,11 +115,24 @@ fn every_node_knows_the_whole_quorum_and_its_own_address() {
         let b = kafka::server_properties(&p, &topo, n, "/d");
         assert_eq!(b["node.id"], n.id.to_string());
         assert_eq!(b["controller.quorum.voters"], "1@10.231.0.11:9093,2@10.231.0.12:9093,3@10.231.0.13:9093");
-        assert_eq!(b["advertised.listeners"], format!("PLAINTEXT://{}", n.broker_addr()));
+        // A listener per kind of client, so that a fault can cut Connect or the pipeline alone.
+        let h = &n.host;
+        assert_eq!(b["advertised.listeners"], format!("PLAINTEXT://{h}:9092,CONNECT://{h}:9094,PIPELINE://{h}:9095"));
+        assert_eq!(b["listeners"], format!("PLAINTEXT://{h}:9092,CONNECT://{h}:9094,PIPELINE://{h}:9095,CONTROLLER://{h}:9093"));
+        assert_eq!(b["listener.security.protocol.map"], "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,CONNECT:PLAINTEXT,PIPELINE:PLAINTEXT");
+        assert_eq!(b["inter.broker.listener.name"], "PLAINTEXT");
     }
+    assert_eq!(topo.bootstrap_for(Client::Connect), "10.231.0.11:9094,10.231.0.12:9094,10.231.0.13:9094");
+    assert_eq!(topo.bootstrap_for(Client::Pipeline), "10.231.0.11:9095,10.231.0.12:9095,10.231.0.13:9095");
+    assert_eq!(topo.bootstrap(), "10.231.0.11:9092,10.231.0.12:9092,10.231.0.13:9092");
     let lo = Topology::new(&StackConfig::default().loopback(true));
     let ports: std::collections::BTreeSet<u16> = lo.nodes.iter().flat_map(|n| [n.broker_port, n.controller_port]).collect();
     assert_eq!(ports.len(), 6, "loopback nodes need distinct ports");
+    for n in &lo.nodes {
+        let b = kafka::server_properties(&p, &lo, n, "/d");
+        assert_eq!(b["advertised.listeners"], format!("PLAINTEXT://{}", n.broker_addr()), "on loopback every client shares one listener");
+    }
+    assert_eq!(lo.bootstrap_for(Client::Connect), lo.bootstrap());
 }
 
 proptest! {
