@@ -83,7 +83,9 @@ pub fn prepare_node(layout: &Layout, profile: &Profile, topo: &Topology, node: &
     write_file(&config, &properties::render(&format!("{} — rendered by cdc-chaos from profile {}", node.name, profile.name), &props))?;
     if !data.join("meta.properties").exists() {
         let mut cmd = jvm::tool(layout, STORAGE_TOOL);
-        cmd.args(["format", "-t", cluster_id, "-c"]).arg(&config).arg("--ignore-formatted");
+        // `--cluster-id=<id>`: an id kept from before ids were kept clear of a leading `-`
+        // still parses as a value.
+        cmd.arg("format").arg(format!("--cluster-id={cluster_id}")).arg("-c").arg(&config).arg("--ignore-formatted");
         run(cmd).map_err(|e| Error::component(&node.name, format!("formatting storage in {}: {e}", data.display())))?;
     }
     Ok(())
@@ -112,9 +114,17 @@ pub fn cluster_id(layout: &Layout) -> Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .map_err(|e| Error::io("reading random bytes", "/dev/urandom", e))?;
-    let id = base64_url(&bytes);
+    let id = cluster_id_of(bytes);
     write_file(&path, &id)?;
     Ok(id)
+}
+
+/// A cluster id from 16 random bytes: URL-safe base64, never starting with `-` (Kafka's own
+/// `Uuid.randomUuid` rule: command-line parsers would read such an id as an option; one id in
+/// 64 did, and `kafka-storage format -t -E…` failed).
+pub(crate) fn cluster_id_of(mut bytes: [u8; 16]) -> String {
+    bytes[0] &= 0x7f;
+    base64_url(&bytes)
 }
 
 /// URL-safe base64 without padding: the form of a Kafka cluster id (22 characters for 16 bytes).
@@ -275,6 +285,12 @@ mod tests {
     fn cluster_ids_look_like_kafkas() {
         assert_eq!(base64_url(&[0u8; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
         assert_eq!(base64_url(&[0xffu8; 16]).len(), 22);
+        assert!(base64_url(&[0xf8u8; 16]).starts_with('-'), "a raw id can start with '-'");
+        for b in 0..=255u8 {
+            let id = cluster_id_of([b; 16]);
+            assert!(!id.starts_with('-') && !id.starts_with('_'), "{b}: {id}");
+            assert_eq!(id.len(), 22);
+        }
     }
 
     #[test]

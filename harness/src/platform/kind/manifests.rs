@@ -175,7 +175,7 @@ pub fn render(profile: &Profile) -> Result<Rendering> {
     Ok(Rendering {
         profile: profile.name.clone(),
         server_properties: server,
-        cluster_id: kafka::base64_url(&id),
+        cluster_id: kafka::cluster_id_of(id),
         topics: topics::plan(profile),
         worker,
         connectors: vec![(connect::CRM_CONNECTOR, crm), (connect::FLEET_CONNECTOR, fleet)],
