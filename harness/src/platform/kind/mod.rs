@@ -9,11 +9,14 @@
 //! `durable` is committed in `manifests/base/generated/`; `cdc-chaos manifests render` writes it.
 //! [`kustomize`] installs the `kustomize` binary into the cache and builds the overlays.
 //!
-//! This module talks to no cluster: applying the manifests, waiting for readiness and injecting
-//! faults through the Kubernetes API (`--platform kind`) belong to a runtime not written yet.
+//! [`cluster`] talks to a cluster's API through `kube`: server-side apply of the built overlay,
+//! readiness by watching, deletion (`up`/`down --platform kind`).
 
+pub mod cluster;
 pub mod kustomize;
 pub mod manifests;
+#[cfg(test)]
+mod mock;
 
 /// Namespace of the source databases (PostgreSQL `crm`, MariaDB `fleet`).
 pub const NS_SOURCES: &str = "cdc-sources";
