@@ -10,9 +10,12 @@
 //! [`kustomize`] installs the `kustomize` binary into the cache and builds the overlays.
 //!
 //! [`cluster`] talks to a cluster's API through `kube`: server-side apply of the built overlay,
-//! readiness by watching, deletion (`up`/`down --platform kind`).
+//! readiness by watching, deletion (`up`/`down --platform kind`). [`faults`] injects and heals
+//! faults through the same API: pod deletion, exec (SIGSTOP/SIGCONT), NetworkPolicy partitions,
+//! or Chaos Mesh objects when the cluster serves them.
 
 pub mod cluster;
+pub mod faults;
 pub mod kustomize;
 pub mod manifests;
 #[cfg(test)]
