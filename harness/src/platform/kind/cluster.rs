@@ -174,8 +174,10 @@ impl KindCluster {
     /// in-cluster service account), checked to answer.
     pub async fn connect() -> Result<KindCluster> {
         let unreachable = |e: String| Error::component(COMPONENT, format!("no Kubernetes API reachable: {e}; {CREATE_CLUSTER}"));
-        let client = Client::try_default().await.map_err(|e| unreachable(format!("no usable kubeconfig ({e})")))?;
-        let version = client.apiserver_version().await.map_err(|e| unreachable(format!("the kubeconfig's server does not answer ({e})")))?;
+        let config = kube::Config::infer().await.map_err(|e| unreachable(format!("no usable kubeconfig ({e})")))?;
+        let url = config.cluster_url.clone();
+        let client = Client::try_from(config).map_err(|e| unreachable(format!("a client of {url}: {e}")))?;
+        let version = client.apiserver_version().await.map_err(|e| unreachable(format!("{url} gave no Kubernetes version ({e})")))?;
         tracing::info!("Kubernetes API {}.{} ({})", version.major, version.minor, version.git_version);
         Ok(KindCluster { client })
     }

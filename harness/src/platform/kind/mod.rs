@@ -14,6 +14,11 @@
 //! faults through the same API: pod deletion, exec (SIGSTOP/SIGCONT), NetworkPolicy partitions,
 //! or Chaos Mesh objects when the cluster serves them.
 
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
 pub mod cluster;
 pub mod faults;
 pub mod kustomize;
@@ -38,4 +43,55 @@ pub const NAMESPACES: &[&str] = &[NS_SOURCES, NS_INGESTION, NS_PROCESSING, NS_WA
 /// `<service>.<namespace>.svc.cluster.local`: a Service's address from any namespace.
 pub fn service_host(service: &str, namespace: &str) -> String {
     format!("{service}.{namespace}.svc.cluster.local")
+}
+
+/// The overlay `up` and `down` deploy on kind, relative to the repository's root.
+pub const KIND_OVERLAY: &str = "manifests/overlays/kind";
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::component(cluster::COMPONENT, format!("starting the Kubernetes client's runtime: {e}")))
+}
+
+/// `kustomize build <overlay>`, kustomize installed into `cache` if missing.
+fn build_overlay(cache: &Path, overlay: &Path) -> Result<String> {
+    if !overlay.join("kustomization.yaml").is_file() {
+        return Err(Error::Usage(format!(
+            "{} is not a kustomize overlay (no kustomization.yaml): run from the repository's root or pass --overlay",
+            overlay.display()
+        )));
+    }
+    let kustomize = kustomize::provision(cache)?;
+    kustomize::build(&kustomize, overlay)
+}
+
+/// `up --platform kind`: reaches the kubeconfig's cluster, builds `overlay`, applies it with
+/// server-side apply and waits (watching) until Kafka, every Deployment and both Jobs are
+/// ready, at most `timeout`. The images must be in the cluster already (README).
+pub fn up(cache: &Path, overlay: &Path, timeout: Duration) -> Result<Vec<cluster::ObjectRef>> {
+    let rt = runtime()?;
+    let cluster = rt.block_on(cluster::KindCluster::connect())?;
+    let yaml = build_overlay(cache, overlay)?;
+    rt.block_on(async {
+        let applied = cluster.apply(&yaml).await?;
+        cluster.wait_ready(&applied, timeout).await?;
+        Ok(applied)
+    })
+}
+
+/// `down --platform kind`: heals every fault (journaled in `home`, or labelled on the
+/// cluster), then deletes what `overlay` applies, namespaces last.
+pub fn down(cache: &Path, home: &Path, overlay: &Path) -> Result<Vec<cluster::ObjectRef>> {
+    let rt = runtime()?;
+    let cluster = rt.block_on(cluster::KindCluster::connect())?;
+    let yaml = build_overlay(cache, overlay)?;
+    rt.block_on(async {
+        let faults = faults::KindFaults::new(cluster.clone(), faults::KindFaults::journal_path(home)).await?;
+        for healed in faults.heal_all().await? {
+            crate::progress::note(&format!("healed {healed}"));
+        }
+        cluster.delete(&yaml).await
+    })
 }
