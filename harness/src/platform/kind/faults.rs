@@ -3,15 +3,18 @@
 //!
 //! Owns applying and healing one fault: `kill` deletes the pods with a grace period of 0 (their
 //! controller starts new ones at once), `restart` deletes them with their own grace period,
-//! `pause` runs `kill -STOP 1` in the container (`kill -CONT 1` heals it: the server must be the
-//! container's PID 1, which the images' start scripts ensure with `exec`), and partitions are
+//! `pause` runs `kill -STOP -1` in the container (every process the shell may signal but the
+//! namespace's init; `kill -CONT -1` heals it) — only in pods that share their process namespace
+//! (`shareProcessNamespace`, as the Kafka StatefulSet does), because the kernel ignores SIGSTOP
+//! sent to a PID namespace's init from inside it, and a container's server is its init
+//! otherwise — and partitions are
 //! NetworkPolicy objects — or, when Chaos Mesh is installed (its `chaos-mesh.org` API group is
 //! discovered, never assumed), `NetworkChaos` objects, and `PodChaos` for `kill`. Every object a
 //! fault creates carries the label [`FAULT_LABEL`]`=<fault id>`.
 //!
 //! Heal guarantee: a fault is journaled before it is applied and removed once healed; healing
 //! deletes the objects by label selector (so even a fault a crash kept out of the journal is
-//! healed by [`KindFaults::heal_all`]) and sends `kill -CONT 1` to the journaled paused pods.
+//! healed by [`KindFaults::heal_all`]) and sends `kill -CONT -1` into the journaled paused pods.
 //!
 //! Role targets resolve to a node id through [`Roles`]; Kafka node `N` is the pod `kafka-<N-1>`
 //! of the StatefulSet in [`NS_INGESTION`].
@@ -401,8 +404,8 @@ impl KindFaults {
         if let Some(c) = container {
             params = params.container(c);
         }
-        let what = format!("`kill -{signal} 1` in pod {namespace}/{pod}");
-        let mut process = api.exec(pod, ["kill", &format!("-{signal}"), "1"], &params).await.map_err(|e| api_error(&what, e))?;
+        let what = format!("`kill -{signal} -1` in pod {namespace}/{pod}");
+        let mut process = api.exec(pod, ["sh", "-c", &format!("kill -{signal} -1")], &params).await.map_err(|e| api_error(&what, e))?;
         let status = match process.take_status() {
             Some(s) => s.await,
             None => None,
@@ -411,6 +414,18 @@ impl KindFaults {
         match status {
             Some(s) if s.status.as_deref() == Some("Failure") => Err(Error::component(COMPONENT, format!("{what}: {}", s.message.unwrap_or_default()))),
             _ => Ok(()),
+        }
+    }
+
+    /// A pod can be paused from inside only if its server is not its PID namespace's init.
+    async fn check_pausable(&self, namespace: &str, pod: &str) -> Result<()> {
+        let found = Api::<Pod>::namespaced(self.client(), namespace).get(pod).await.map_err(|e| api_error(format!("reading pod {namespace}/{pod}"), e))?;
+        if found.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(true) {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "pause of pod {namespace}/{pod}: it does not share its process namespace (spec.shareProcessNamespace), so its server is PID 1 of its own namespace and the kernel ignores a SIGSTOP sent from inside the pod; set shareProcessNamespace: true in its manifest"
+            )))
         }
     }
 
@@ -449,6 +464,7 @@ impl KindFaults {
                     _ => {
                         for pods in &targets {
                             for name in self.pod_names(pods).await? {
+                                self.check_pausable(&pods.namespace, &name).await?;
                                 fault.paused.push((pods.namespace.clone(), name, pods.container.clone()));
                             }
                         }
@@ -742,14 +758,26 @@ mod tests {
     #[tokio::test]
     async fn pause_journals_the_pod_then_execs_kill_stop_in_its_container() {
         let dir = tempdir("pause");
-        let (faults, recorder) = faults(false, &dir).await;
+        let mut reads = 0;
+        let mut inner = cluster(false);
+        let (client, recorder) = mock::serve(move |seen| {
+            if seen.method == "GET" && seen.path == "/api/v1/namespaces/cdc-ingestion/pods/kafka-0" {
+                reads += 1;
+                // There while the fault starts; gone (replaced, say) by the heal.
+                if reads == 1 {
+                    return Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kafka-0"}, "spec": {"shareProcessNamespace": true, "containers": []}}));
+                }
+            }
+            inner(seen)
+        });
+        let faults = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(&dir)).await.unwrap();
         // The mock answers the exec without upgrading the connection: the error names the pod,
         // and the pod is journaled already, so a heal will send it SIGCONT.
         let err = faults.apply(7, &spec(FaultKind::Pause, "kafka-1"), &mut LeaderIsTwo).await.unwrap_err().to_string();
-        assert!(err.contains("`kill -STOP 1` in pod cdc-ingestion/kafka-0"), "{err}");
+        assert!(err.contains("`kill -STOP -1` in pod cdc-ingestion/kafka-0"), "{err}");
         let exec = recorder.seen().into_iter().find(|s| s.path.ends_with("/exec")).unwrap();
         assert_eq!(exec.path, "/api/v1/namespaces/cdc-ingestion/pods/kafka-0/exec");
-        assert_eq!(exec.query["command"], ["kill", "-STOP", "1"]);
+        assert_eq!(exec.query["command"], ["sh", "-c", "kill -STOP -1"]);
         assert_eq!(exec.param("container"), Some("kafka"));
         let journal = load_journal(&KindFaults::journal_path(&dir)).unwrap();
         assert_eq!(journal[0].paused, vec![("cdc-ingestion".to_string(), "kafka-0".to_string(), Some("kafka".to_string()))]);
@@ -761,6 +789,23 @@ mod tests {
         assert_eq!(seen.iter().filter(|s| s.path.ends_with("/exec")).count(), 1, "no SIGCONT to a pod that is gone");
         assert!(load_journal(&KindFaults::journal_path(&dir)).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn pause_is_refused_where_the_server_would_be_pid_1() {
+        let dir = tempdir("pid1");
+        let mut inner = cluster(false);
+        let (client, recorder) = mock::serve(move |seen| {
+            if seen.method == "GET" && seen.path == "/api/v1/namespaces/cdc-ingestion/pods/kafka-2" {
+                return Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kafka-2"}, "spec": {"containers": []}}));
+            }
+            inner(seen)
+        });
+        let faults = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(&dir)).await.unwrap();
+        let err = faults.apply(8, &spec(FaultKind::Pause, "kafka-3"), &mut LeaderIsTwo).await.unwrap_err().to_string();
+        assert!(err.contains("pause of pod cdc-ingestion/kafka-2") && err.contains("shareProcessNamespace"), "{err}");
+        assert!(!recorder.seen().iter().any(|s| s.path.ends_with("/exec")), "no exec that would do nothing");
+        assert!(load_journal(&KindFaults::journal_path(&dir)).unwrap().is_empty());
     }
 
     #[test]
