@@ -381,6 +381,34 @@ metadata:
         assert!(err.contains("manifest document 1 (Namespace): no metadata.name"), "{err}");
     }
 
+    #[test]
+    fn every_committed_base_manifest_parses_namespaces_first() {
+        fn yaml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    yaml_files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "yaml") && !path.ends_with("kustomization.yaml") {
+                    out.push(path);
+                }
+            }
+        }
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/base");
+        let mut files = Vec::new();
+        yaml_files(&base, &mut files);
+        files.sort();
+        let stream: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        let manifests = parse_manifests(&stream.join("\n---\n")).unwrap();
+        let namespaces = manifests.iter().take_while(|m| m.at.kind == "Namespace").count();
+        assert_eq!(namespaces, crate::platform::kind::NAMESPACES.len());
+        assert!(manifests[namespaces..].iter().all(|m| m.at.kind != "Namespace"));
+        for kind in ["StatefulSet", "Deployment", "Job", "Service", "ConfigMap", "PodDisruptionBudget"] {
+            assert!(manifests.iter().any(|m| m.at.kind == kind), "no {kind} in {}", base.display());
+        }
+        let kafka = manifests.iter().find(|m| m.at.to_string() == "StatefulSet cdc-ingestion/kafka").expect("the Kafka StatefulSet");
+        assert_eq!(kafka.object.data["spec"]["replicas"], 3);
+    }
+
     #[tokio::test]
     async fn apply_is_a_forced_server_side_apply_namespaces_first() {
         let (client, recorder) = mock::serve(accepting);

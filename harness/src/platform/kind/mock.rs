@@ -54,7 +54,7 @@ impl Recorder {
         self.0.lock().unwrap().clone()
     }
 
-    /// The requests that are not discovery (`/api/v1`, `/apis/<group>/<version>`) nor reads.
+    /// Every request but the GETs (discovery, reads, lists and watches): what changed the cluster.
     pub fn writes(&self) -> Vec<Seen> {
         self.seen().into_iter().filter(|s| s.method != "GET").collect()
     }

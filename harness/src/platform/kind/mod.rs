@@ -1,10 +1,10 @@
 //! The `kind` platform (DESIGN §8): the whole architecture on Kubernetes, deployed from
 //! `manifests/` (kustomize: `manifests/base`, overlays `kind` and `production`).
 //!
-//! What exists today is the part that must never drift from the local platform: [`manifests`]
-//! renders, from a profile, every configuration file the cluster's components read — each Kafka
-//! node's `server.properties`, the topic plan, the Connect worker and connector configurations,
-//! the pipeline's client files and the databases' schemas — by calling the local platform's own
+//! The part that must never drift from the local platform is [`manifests`]: it renders, from a
+//! profile, every configuration file the cluster's components read — each Kafka node's
+//! `server.properties`, the topic plan, the Connect worker and connector configurations, the
+//! pipeline's client files and the databases' schemas — by calling the local platform's own
 //! rendering functions with an in-cluster [`Topology`](crate::platform::Topology). Its output for
 //! `durable` is committed in `manifests/base/generated/`; `cdc-chaos manifests render` writes it.
 //! [`kustomize`] installs the `kustomize` binary into the cache and builds the overlays.
@@ -12,7 +12,8 @@
 //! [`cluster`] talks to a cluster's API through `kube`: server-side apply of the built overlay,
 //! readiness by watching, deletion (`up`/`down --platform kind`). [`faults`] injects and heals
 //! faults through the same API: pod deletion, exec (SIGSTOP/SIGCONT), NetworkPolicy partitions,
-//! or Chaos Mesh objects when the cluster serves them.
+//! or Chaos Mesh objects when the cluster serves them. Running scenarios against a cluster (the
+//! load generator, the checker, the nemesis timeline) is not written yet.
 
 use std::path::Path;
 use std::time::Duration;
