@@ -21,8 +21,17 @@ struct Cli {
     /// Run the Kafka nodes on 127.0.0.1 instead of network namespaces (no partition faults)
     #[arg(long, global = true)]
     loopback: bool,
+    /// Where the stack runs: `local` (processes of this machine) or `kind` (the Kubernetes cluster of the kubeconfig; `up` and `down` only)
+    #[arg(long, global = true, value_enum, default_value = "local")]
+    platform: Platform,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Platform {
+    Local,
+    Kind,
 }
 
 #[derive(Subcommand)]
@@ -47,12 +56,18 @@ enum Command {
         /// Secret key for --lake-endpoint
         #[arg(long, env = "CDC_LAKE_SECRET_KEY", hide_env_values = true)]
         lake_secret_key: Option<String>,
+        /// With --platform kind: the kustomize overlay to apply
+        #[arg(long, default_value = cdc_chaos::platform::kind::KIND_OVERLAY)]
+        overlay: PathBuf,
     },
     /// Stop every component and remove the network namespaces and iptables rules
     Down {
         /// Also delete the data (databases, Kafka logs)
         #[arg(long)]
         purge: bool,
+        /// With --platform kind: the kustomize overlay whose objects are deleted
+        #[arg(long, default_value = cdc_chaos::platform::kind::KIND_OVERLAY)]
+        overlay: PathBuf,
     },
     /// List every component: name, pid, address, health
     Status {
@@ -228,6 +243,40 @@ fn parse_dur(s: &str) -> Result<cdc_chaos::scenario::Dur, String> {
     cdc_chaos::scenario::Dur::parse(s)
 }
 
+/// `--platform kind`: `up` and `down` through the Kubernetes API.
+fn run_kind(command: Command, cfg: &StackConfig) -> cdc_chaos::Result<i32> {
+    use cdc_chaos::platform::kind;
+    match command {
+        Command::Up { profile, timeout, overlay, lake_endpoint, .. } => {
+            if profile != "durable" {
+                return Err(cdc_chaos::Error::Usage(format!(
+                    "--platform kind deploys the committed rendering of profile durable; for {profile:?}, render it with `cdc-chaos manifests render --profile {profile} --out DIR` into an overlay of your own and pass --overlay"
+                )));
+            }
+            if lake_endpoint.is_some() {
+                return Err(cdc_chaos::Error::Usage("--lake-endpoint is for the local platform; on kind the overlay chooses the lake".into()));
+            }
+            let applied = kind::up(&cfg.cache, &overlay, std::time::Duration::from_secs(timeout))?;
+            println!("{} objects applied from {}; Kafka, every Deployment and both Jobs are ready", applied.len(), overlay.display());
+            Ok(error::EXIT_PASS)
+        }
+        Command::Down { purge, overlay } => {
+            if purge {
+                return Err(cdc_chaos::Error::Usage("--purge is for the local platform: on kind, `down` deletes the namespaces and with them the volumes' claims".into()));
+            }
+            let deleted = kind::down(&cfg.cache, &cfg.home, &overlay)?;
+            println!("{} objects deleted", deleted.len());
+            Ok(error::EXIT_PASS)
+        }
+        Command::Manifests { .. } | Command::Check { .. } | Command::Report { .. } | Command::Compare { .. } => Err(cdc_chaos::Error::Usage(
+            "this command works on files and takes no --platform".into(),
+        )),
+        _ => Err(cdc_chaos::Error::Usage(
+            "not yet supported with --platform kind: the load generator and checker against a cluster (run, replay, sweep), status and audit; `up` and `down` are".into(),
+        )),
+    }
+}
+
 fn run(cli: Cli) -> cdc_chaos::Result<i32> {
     let mut cfg = StackConfig::default();
     if let Some(h) = cli.home {
@@ -239,9 +288,12 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
     if cli.loopback {
         cfg.loopback = true;
     }
+    if cli.platform == Platform::Kind {
+        return run_kind(cli.command, &cfg);
+    }
     match cli.command {
         Command::Pipeline { .. } => unreachable!("handled before parsing"),
-        Command::Up { profile, timeout, lake_endpoint, lake_bucket, lake_access_key, lake_secret_key } => {
+        Command::Up { profile, timeout, lake_endpoint, lake_bucket, lake_access_key, lake_secret_key, overlay: _ } => {
             let profile = Profile::load(&profile)?;
             cfg.ready_timeout_secs = timeout;
             cfg.lake_bucket = lake_bucket;
@@ -255,7 +307,7 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             print!("{}", status_table(&rows));
             Ok(error::EXIT_PASS)
         }
-        Command::Down { purge } => {
+        Command::Down { purge, overlay: _ } => {
             let stack = LocalStack::new(cfg);
             // Resume paused processes first: a stopped process cannot act on SIGTERM.
             if let Err(e) = cdc_chaos::nemesis::heal_journal(&stack, false) {

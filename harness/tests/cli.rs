@@ -287,3 +287,44 @@ fn compare_prints_a_table_and_writes_a_page() {
     assert!(std::fs::read_to_string(&out_file).unwrap().contains(r#"id="compare-percentiles""#));
     std::fs::remove_dir_all(&home).unwrap();
 }
+
+/// `cdc-chaos` with a kubeconfig whose server is a closed port of this host.
+fn cdc_chaos_kind(home: &std::path::Path, args: &[&str]) -> (i32, String) {
+    std::fs::create_dir_all(home).unwrap();
+    let kubeconfig = home.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: \"https://127.0.0.1:9\"}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: c\n  context: {cluster: gone, user: u}\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cdc-chaos"))
+        .args(args)
+        .env("CDC_CHAOS_HOME", home)
+        .env("CDC_CHAOS_CACHE", home.join("cache"))
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn kind_up_and_down_without_a_cluster_say_how_to_create_one() {
+    let home = temp_home("kind-unreachable");
+    for command in ["up", "down"] {
+        let (code, err) = cdc_chaos_kind(&home, &["--platform", "kind", command]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("no Kubernetes API reachable: https://127.0.0.1:9/"), "{err}");
+        assert!(err.contains("kind create cluster --config manifests/kind-cluster.yaml"), "{err}");
+    }
+    assert!(!home.join("cache").exists(), "nothing installed before a cluster answers");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[test]
+fn kind_run_is_refused_as_not_yet_supported() {
+    let home = temp_home("kind-run");
+    let (code, err) = cdc_chaos_kind(&home, &["--platform", "kind", "run", "scenarios/smoke.toml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not yet supported with --platform kind"), "{err}");
+    std::fs::remove_dir_all(&home).unwrap();
+}

@@ -295,7 +295,7 @@ fn build(kustomize: &Path, overlay: &str) -> Built {
             } else if src.extension().is_some_and(|e| e == "example") {
                 let text = std::fs::read_to_string(&src).unwrap().replace("CHANGE-ME", "test-only-value");
                 std::fs::write(dst.with_extension(""), text).unwrap();
-            } else if !src.extension().is_some_and(|e| e == "env") {
+            } else if src.extension().is_none_or(|e| e != "env") {
                 std::fs::copy(&src, &dst).unwrap();
             }
         }

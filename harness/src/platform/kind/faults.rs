@@ -1,0 +1,820 @@
+//! Faults on a cluster through the Kubernetes API (`--platform kind`), with a journal so that
+//! every fault can be healed from another process.
+//!
+//! Owns applying and healing one fault: `kill` deletes the pods with a grace period of 0 (their
+//! controller starts new ones at once), `restart` deletes them with their own grace period,
+//! `pause` runs `kill -STOP -1` in the container (every process the shell may signal but the
+//! namespace's init; `kill -CONT -1` heals it) — only in pods that share their process namespace
+//! (`shareProcessNamespace`, as the Kafka StatefulSet does), because the kernel ignores SIGSTOP
+//! sent to a PID namespace's init from inside it, and a container's server is its init
+//! otherwise — and partitions are
+//! NetworkPolicy objects — or, when Chaos Mesh is installed (its `chaos-mesh.org` API group is
+//! discovered, never assumed), `NetworkChaos` objects, and `PodChaos` for `kill`. Every object a
+//! fault creates carries the label [`FAULT_LABEL`]`=<fault id>`.
+//!
+//! Heal guarantee: a fault is journaled before it is applied and removed once healed; healing
+//! deletes the objects by label selector (so even a fault a crash kept out of the journal is
+//! healed by [`KindFaults::heal_all`]) and sends `kill -CONT -1` into the journaled paused pods.
+//!
+//! Role targets resolve to a node id through [`Roles`]; Kafka node `N` is the pod `kafka-<N-1>`
+//! of the StatefulSet in [`NS_INGESTION`].
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
+use kube::core::{DynamicObject, GroupVersion};
+use kube::discovery::ApiResource;
+use kube::Client;
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::cluster::{api_error, is_not_found, KindCluster, COMPONENT};
+use super::manifests::{KAFKA_NODES, KAFKA_SERVICE};
+use super::{NAMESPACES, NS_INGESTION, NS_LAKE, NS_PROCESSING, NS_SOURCES, NS_WAREHOUSE};
+use crate::error::{Error, Result};
+use crate::scenario::{FaultKind, FaultSpec, Target};
+
+/// The label of every object a fault creates; its value is the fault's id.
+pub const FAULT_LABEL: &str = "cdc-chaos/fault";
+/// The label that names a component's pods.
+const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// The label the StatefulSet controller gives each of its pods.
+const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+/// The pipeline's components.
+const PIPELINE: [&str; 3] = ["join", "warehouse-sink", "lake-sink"];
+/// Chaos Mesh's API group and version.
+const CHAOS_MESH: &str = "chaos-mesh.org";
+const CHAOS_MESH_VERSION: &str = "v1alpha1";
+
+/// The pod of Kafka node `id` (1-based): `kafka-<id - 1>`.
+pub fn kafka_pod(id: u16) -> String {
+    format!("{KAFKA_SERVICE}-{}", id - 1)
+}
+
+/// Resolves role targets (partition leader, controller, coordinators) to a Kafka node id.
+pub trait Roles {
+    /// The node a node-like target names now, with how it was resolved.
+    fn node(&mut self, target: &Target) -> Result<(u16, String)>;
+}
+
+/// Resolves the targets that need no Kafka metadata: `kafka-<n>` and `random-broker` (drawn
+/// from the seed). The role targets need Kafka's metadata from inside the cluster and are an
+/// error naming them.
+pub struct SeededRoles {
+    pub rng: StdRng,
+}
+
+impl Roles for SeededRoles {
+    fn node(&mut self, target: &Target) -> Result<(u16, String)> {
+        match target {
+            Target::Node(n) if (1..=KAFKA_NODES).contains(n) => Ok((*n, String::new())),
+            Target::Node(n) => Err(Error::Usage(format!("there is no kafka-{n}: the cluster has {KAFKA_NODES} nodes"))),
+            Target::RandomBroker => {
+                let n = self.rng.random_range(1..=KAFKA_NODES);
+                Ok((n, format!("random node {n}")))
+            }
+            other => Err(Error::Usage(format!(
+                "target {other} on the kind platform: resolving a Kafka role needs the cluster's metadata, which this harness does not read from a cluster yet"
+            ))),
+        }
+    }
+}
+
+/// How partitions and kills are made on this cluster.
+#[derive(Debug, Clone)]
+pub enum Mechanism {
+    /// NetworkPolicy objects and pod deletion (any cluster whose network plugin enforces
+    /// NetworkPolicy).
+    Native,
+    /// Chaos Mesh's `PodChaos` and `NetworkChaos`.
+    ChaosMesh { pod_chaos: Box<ApiResource>, network_chaos: Box<ApiResource> },
+}
+
+/// Discovers whether Chaos Mesh serves `PodChaos` and `NetworkChaos` on this cluster.
+pub async fn detect(client: &Client) -> Result<Mechanism> {
+    let gv = GroupVersion::gv(CHAOS_MESH, CHAOS_MESH_VERSION);
+    match kube::discovery::pinned_group(client, &gv).await {
+        Ok(group) => {
+            let find = |kind: &str| group.recommended_kind(kind).map(|(ar, _)| ar);
+            match (find("PodChaos"), find("NetworkChaos")) {
+                (Some(pod_chaos), Some(network_chaos)) => Ok(Mechanism::ChaosMesh { pod_chaos: Box::new(pod_chaos), network_chaos: Box::new(network_chaos) }),
+                _ => Err(Error::component(
+                    COMPONENT,
+                    format!("{CHAOS_MESH}/{CHAOS_MESH_VERSION} is served without PodChaos and NetworkChaos: a partial Chaos Mesh install"),
+                )),
+            }
+        }
+        Err(e) if is_not_found(&e) => Ok(Mechanism::Native),
+        Err(e) => Err(api_error(format!("discovering {CHAOS_MESH}/{CHAOS_MESH_VERSION} (Chaos Mesh)"), e)),
+    }
+}
+
+/// A set of pods: one by name, or a component's pods by label.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Pods {
+    pub namespace: String,
+    /// One pod by name (a Kafka node).
+    pub name: Option<String>,
+    /// Otherwise the values of `app.kubernetes.io/name` that select them.
+    pub components: Vec<String>,
+    /// The container to exec into (none: the pod's default container).
+    pub container: Option<String>,
+}
+
+impl Pods {
+    fn kafka(id: u16) -> Pods {
+        Pods { namespace: NS_INGESTION.into(), name: Some(kafka_pod(id)), components: vec![], container: Some("kafka".into()) }
+    }
+
+    fn component(namespace: &str, components: &[&str]) -> Pods {
+        Pods { namespace: namespace.into(), name: None, components: components.iter().map(|c| c.to_string()).collect(), container: None }
+    }
+
+    /// The Kubernetes label selector (`matchLabels`/`matchExpressions`) of these pods.
+    fn selector(&self) -> Value {
+        match &self.name {
+            Some(name) => json!({"matchLabels": {POD_NAME_LABEL: name}}),
+            None => json!({"matchExpressions": [{"key": NAME_LABEL, "operator": "In", "values": self.components}]}),
+        }
+    }
+
+    /// A Chaos Mesh selector of these pods.
+    fn chaos_selector(&self) -> Value {
+        match &self.name {
+            Some(name) => json!({"pods": {self.namespace.clone(): [name]}}),
+            None => json!({"namespaces": [self.namespace], "expressionSelectors": [{"key": NAME_LABEL, "operator": "In", "values": self.components}]}),
+        }
+    }
+
+    /// `app.kubernetes.io/name in (a,b)`: the list query's selector.
+    fn list_selector(&self) -> String {
+        format!("{NAME_LABEL} in ({})", self.components.join(","))
+    }
+
+    fn describe(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{}/{n}", self.namespace),
+            None => format!("{}/{}", self.namespace, self.components.join("+")),
+        }
+    }
+}
+
+/// The pods of a component target.
+fn component_pods(c: &str) -> Result<Pods> {
+    Ok(match c {
+        "connect" => Pods::component(NS_INGESTION, &["connect"]),
+        "pipeline" => Pods::component(NS_PROCESSING, &PIPELINE),
+        "join" | "warehouse-sink" | "lake-sink" => Pods::component(NS_PROCESSING, &[c]),
+        "postgres" | "mariadb" => Pods::component(NS_SOURCES, &[c]),
+        "warehouse" => Pods::component(NS_WAREHOUSE, &["warehouse"]),
+        "lake" => Pods::component(NS_LAKE, &["seaweedfs", "minio"]),
+        other => return Err(Error::Usage(format!("{other:?} is no component of the cluster"))),
+    })
+}
+
+/// The pods a process fault (kill, pause, restart) hits, and how the target was resolved.
+pub fn process_targets(target: &Target, roles: &mut dyn Roles) -> Result<(Vec<Pods>, String)> {
+    match target {
+        Target::Component(c) => Ok((vec![component_pods(c)?], String::new())),
+        Target::Cluster => Err(Error::Usage("a process fault needs a process, not the whole cluster".into())),
+        Target::TwoBrokers => {
+            let (a, da) = roles.node(&Target::RandomBroker)?;
+            let mut others: Vec<u16> = (1..=KAFKA_NODES).filter(|n| *n != a).collect();
+            let (b, _) = roles.node(&Target::RandomBroker)?;
+            let b = others.remove(usize::from(b) % others.len());
+            Ok((vec![Pods::kafka(a), Pods::kafka(b)], format!("{da} and node {b}")))
+        }
+        node => {
+            let (n, detail) = roles.node(node)?;
+            Ok((vec![Pods::kafka(n)], detail))
+        }
+    }
+}
+
+/// A fault in force on the cluster, as journaled.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KindFault {
+    pub id: usize,
+    pub kind: FaultKind,
+    pub target: String,
+    /// How the target was resolved.
+    pub detail: String,
+    /// Pods hit (`namespace/name`, or `namespace/component`).
+    pub pods: Vec<String>,
+    /// Pods stopped with SIGSTOP: (namespace, pod, container).
+    #[serde(default)]
+    pub paused: Vec<(String, String, Option<String>)>,
+    /// Whether objects labelled [`FAULT_LABEL`]`=<id>` were created (partitions, Chaos Mesh).
+    #[serde(default)]
+    pub labelled: bool,
+}
+
+fn load_journal(path: &Path) -> Result<Vec<KindFault>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| Error::component("nemesis", format!("{}: not a fault journal: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("reading the fault journal", path, e)),
+    }
+}
+
+fn save_journal(path: &Path, faults: &[KindFault]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating the fault journal's directory", dir, e))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(faults).expect("journal serializes")).map_err(|e| Error::io("journaling faults", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("journaling faults", path, e))
+}
+
+/// Egress to the cluster's DNS, which every partition leaves open.
+fn dns_egress() -> Value {
+    json!({"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+}
+
+/// Every pod of every namespace but the Kafka nodes.
+fn not_kafka() -> Value {
+    json!({"namespaceSelector": {}, "podSelector": {"matchExpressions": [{"key": NAME_LABEL, "operator": "NotIn", "values": [KAFKA_SERVICE]}]}})
+}
+
+fn labels(id: usize) -> Value {
+    json!({FAULT_LABEL: id.to_string(), "app.kubernetes.io/managed-by": "cdc-chaos"})
+}
+
+fn network_policy(id: usize, suffix: &str, pods: &Pods, policy_types: &[&str], ingress: Value, egress: Value) -> Value {
+    let mut spec = json!({"podSelector": pods.selector(), "policyTypes": policy_types});
+    if policy_types.contains(&"Ingress") {
+        spec["ingress"] = ingress;
+    }
+    if policy_types.contains(&"Egress") {
+        spec["egress"] = egress;
+    }
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": format!("cdc-chaos-fault-{id}-{suffix}"), "namespace": pods.namespace, "labels": labels(id)},
+        "spec": spec,
+    })
+}
+
+fn network_chaos(id: usize, from: &Pods, direction: &str, to: Value) -> Value {
+    json!({
+        "apiVersion": format!("{CHAOS_MESH}/{CHAOS_MESH_VERSION}"),
+        "kind": "NetworkChaos",
+        "metadata": {"name": format!("cdc-chaos-fault-{id}"), "namespace": from.namespace, "labels": labels(id)},
+        "spec": {"action": "partition", "mode": "all", "selector": from.chaos_selector(), "direction": direction, "target": {"mode": "all", "selector": to}},
+    })
+}
+
+/// The clients `cut-clients` cuts: `cluster` (Connect and the pipeline), `connect`, `pipeline`.
+fn clients(target: &Target) -> Result<Vec<Pods>> {
+    Ok(match target {
+        Target::Cluster => vec![Pods::component(NS_INGESTION, &["connect"]), Pods::component(NS_PROCESSING, &PIPELINE)],
+        Target::Component(c) if c == "connect" || c == "pipeline" => vec![component_pods(c)?],
+        other => return Err(Error::Usage(format!("cut-clients cuts cluster, connect or pipeline, not {other}"))),
+    })
+}
+
+/// The objects that make a partition fault, with the pods it hits and how its target was
+/// resolved: NetworkPolicies ([`Mechanism::Native`]) or one NetworkChaos per cut side.
+pub fn partition_objects(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, mechanism: &Mechanism) -> Result<(Vec<Value>, Vec<String>, String)> {
+    let chaos = matches!(mechanism, Mechanism::ChaosMesh { .. });
+    let kafka_all = Pods::component(NS_INGESTION, &[KAFKA_SERVICE]);
+    match spec.kind {
+        FaultKind::Isolate | FaultKind::Split => {
+            let (n, detail) = roles.node(&spec.target)?;
+            let pod = Pods::kafka(n);
+            let peers: Vec<String> = (1..=KAFKA_NODES).filter(|p| *p != n).map(kafka_pod).collect();
+            let objects = match (spec.kind, chaos) {
+                // Cut from everything but DNS.
+                (FaultKind::Isolate, false) => vec![network_policy(id, "isolate", &pod, &["Ingress", "Egress"], json!([]), json!([dns_egress()]))],
+                (FaultKind::Isolate, true) => vec![network_chaos(id, &pod, "both", json!({"namespaces": NAMESPACES}))],
+                // Cut from the other Kafka nodes only; clients reach both sides.
+                (_, false) => vec![network_policy(
+                    id,
+                    "split",
+                    &pod,
+                    &["Ingress", "Egress"],
+                    json!([{"from": [not_kafka()]}]),
+                    json!([{"to": [not_kafka()]}, dns_egress()]),
+                )],
+                (_, true) => vec![network_chaos(id, &pod, "both", json!({"pods": {NS_INGESTION: peers}}))],
+            };
+            let what = if spec.kind == FaultKind::Isolate { "every pod" } else { "the other Kafka nodes" };
+            let detail = [detail, format!("{} cut from {what}", kafka_pod(n))].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
+            Ok((objects, vec![pod.describe()], detail))
+        }
+        FaultKind::OneWay => {
+            let to = spec.to.as_ref().ok_or_else(|| Error::Usage("one-way needs `to`".into()))?;
+            let (a, da) = roles.node(&spec.target)?;
+            let (b, db) = roles.node(to)?;
+            if a == b {
+                return Err(Error::Usage(format!("one-way: {} and {to} are both node {a}", spec.target)));
+            }
+            let (pa, pb) = (Pods::kafka(a), Pods::kafka(b));
+            let objects = if chaos {
+                vec![network_chaos(id, &pa, "to", json!({"pods": {NS_INGESTION: [kafka_pod(b)]}}))]
+            } else {
+                // Connections node a opens to node b are dropped; NetworkPolicy is stateful, so
+                // replies on connections node b opened still flow.
+                let from = json!({"namespaceSelector": {}, "podSelector": {"matchExpressions": [{"key": POD_NAME_LABEL, "operator": "NotIn", "values": [kafka_pod(a)]}]}});
+                vec![network_policy(id, "one-way", &pb, &["Ingress"], json!([{"from": [from]}]), Value::Null)]
+            };
+            let detail = [da, db, format!("{} → {} dropped", kafka_pod(a), kafka_pod(b))].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
+            Ok((objects, vec![pa.describe(), pb.describe()], detail))
+        }
+        FaultKind::CutClients => {
+            let cut = clients(&spec.target)?;
+            let objects = cut
+                .iter()
+                .enumerate()
+                .map(|(i, pods)| {
+                    if chaos {
+                        let mut o = network_chaos(id, pods, "both", kafka_all.chaos_selector());
+                        o["metadata"]["name"] = json!(format!("cdc-chaos-fault-{id}-{i}"));
+                        o
+                    } else {
+                        network_policy(id, &format!("cut-{i}"), pods, &["Egress"], Value::Null, json!([{"to": [not_kafka()]}, dns_egress()]))
+                    }
+                })
+                .collect();
+            let names: Vec<String> = cut.iter().map(Pods::describe).collect();
+            Ok((objects, names.clone(), format!("{} cut from the Kafka nodes", names.join(", "))))
+        }
+        other => Err(Error::Usage(format!("{} is not a partition", other.as_str()))),
+    }
+}
+
+/// Applies and heals faults on one cluster, journaling them in `journal`.
+pub struct KindFaults {
+    cluster: KindCluster,
+    mechanism: Mechanism,
+    journal: PathBuf,
+}
+
+impl KindFaults {
+    /// Detects the fault mechanism (Chaos Mesh or native) of `cluster`.
+    pub async fn new(cluster: KindCluster, journal: PathBuf) -> Result<KindFaults> {
+        let mechanism = detect(cluster.client()).await?;
+        Ok(KindFaults { cluster, mechanism, journal })
+    }
+
+    pub fn mechanism(&self) -> &Mechanism {
+        &self.mechanism
+    }
+
+    /// The journal's path: `<home>/kind/faults-active.json` by convention.
+    pub fn journal_path(home: &Path) -> PathBuf {
+        home.join("kind").join("faults-active.json")
+    }
+
+    fn client(&self) -> Client {
+        self.cluster.client().clone()
+    }
+
+    async fn journal_push(&self, f: &KindFault) -> Result<()> {
+        let mut all = load_journal(&self.journal)?;
+        all.retain(|x| x.id != f.id);
+        all.push(f.clone());
+        save_journal(&self.journal, &all)
+    }
+
+    /// The names of the pods `pods` stands for now.
+    async fn pod_names(&self, pods: &Pods) -> Result<Vec<String>> {
+        if let Some(n) = &pods.name {
+            return Ok(vec![n.clone()]);
+        }
+        let api: Api<Pod> = Api::namespaced(self.client(), &pods.namespace);
+        let list = api
+            .list(&ListParams::default().labels(&pods.list_selector()))
+            .await
+            .map_err(|e| api_error(format!("listing the pods of {}", pods.describe()), e))?;
+        let names: Vec<String> = list.items.into_iter().filter_map(|p| p.metadata.name).collect();
+        if names.is_empty() {
+            return Err(Error::component(COMPONENT, format!("no pod of {} ({})", pods.describe(), pods.list_selector())));
+        }
+        Ok(names)
+    }
+
+    async fn signal(&self, namespace: &str, pod: &str, container: Option<&str>, signal: &str) -> Result<()> {
+        let api: Api<Pod> = Api::namespaced(self.client(), namespace);
+        let mut params = AttachParams::default().stdout(true).stderr(true);
+        if let Some(c) = container {
+            params = params.container(c);
+        }
+        let what = format!("`kill -{signal} -1` in pod {namespace}/{pod}");
+        let mut process = api.exec(pod, ["sh", "-c", &format!("kill -{signal} -1")], &params).await.map_err(|e| api_error(&what, e))?;
+        let status = match process.take_status() {
+            Some(s) => s.await,
+            None => None,
+        };
+        process.join().await.map_err(|e| Error::component(COMPONENT, format!("{what}: {e}")))?;
+        match status {
+            Some(s) if s.status.as_deref() == Some("Failure") => Err(Error::component(COMPONENT, format!("{what}: {}", s.message.unwrap_or_default()))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A pod can be paused from inside only if its server is not its PID namespace's init.
+    async fn check_pausable(&self, namespace: &str, pod: &str) -> Result<()> {
+        let found = Api::<Pod>::namespaced(self.client(), namespace).get(pod).await.map_err(|e| api_error(format!("reading pod {namespace}/{pod}"), e))?;
+        if found.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(true) {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "pause of pod {namespace}/{pod}: it does not share its process namespace (spec.shareProcessNamespace), so its server is PID 1 of its own namespace and the kernel ignores a SIGSTOP sent from inside the pod; set shareProcessNamespace: true in its manifest"
+            )))
+        }
+    }
+
+    /// Applies `spec` as fault `id`, journaling it first. Returns what is in force.
+    pub async fn apply(&self, id: usize, spec: &FaultSpec, roles: &mut dyn Roles) -> Result<KindFault> {
+        let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false };
+        match spec.kind {
+            FaultKind::Kill | FaultKind::Restart | FaultKind::Pause => {
+                let (targets, detail) = process_targets(&spec.target, roles)?;
+                fault.detail = detail;
+                fault.pods = targets.iter().map(Pods::describe).collect();
+                match (spec.kind, &self.mechanism) {
+                    (FaultKind::Kill, Mechanism::ChaosMesh { pod_chaos, .. }) => {
+                        fault.labelled = true;
+                        self.journal_push(&fault).await?;
+                        for (i, pods) in targets.iter().enumerate() {
+                            let object = json!({
+                                "apiVersion": format!("{CHAOS_MESH}/{CHAOS_MESH_VERSION}"),
+                                "kind": "PodChaos",
+                                "metadata": {"name": format!("cdc-chaos-fault-{id}-{i}"), "namespace": pods.namespace, "labels": labels(id)},
+                                "spec": {"action": "pod-kill", "mode": "all", "gracePeriod": 0, "selector": pods.chaos_selector()},
+                            });
+                            self.create(pod_chaos, &object).await?;
+                        }
+                    }
+                    (FaultKind::Kill | FaultKind::Restart, _) => {
+                        self.journal_push(&fault).await?;
+                        let params = if spec.kind == FaultKind::Kill { DeleteParams::default().grace_period(0) } else { DeleteParams::default() };
+                        for pods in &targets {
+                            let api: Api<Pod> = Api::namespaced(self.client(), &pods.namespace);
+                            for name in self.pod_names(pods).await? {
+                                api.delete(&name, &params).await.map_err(|e| api_error(format!("deleting pod {}/{name}", pods.namespace), e))?;
+                            }
+                        }
+                    }
+                    _ => {
+                        for pods in &targets {
+                            for name in self.pod_names(pods).await? {
+                                self.check_pausable(&pods.namespace, &name).await?;
+                                fault.paused.push((pods.namespace.clone(), name, pods.container.clone()));
+                            }
+                        }
+                        self.journal_push(&fault).await?;
+                        for (ns, pod, container) in &fault.paused {
+                            self.signal(ns, pod, container.as_deref(), "STOP").await?;
+                        }
+                    }
+                }
+            }
+            _ => {
+                let (objects, pods, detail) = partition_objects(id, spec, roles, &self.mechanism)?;
+                fault.pods = pods;
+                fault.detail = detail;
+                fault.labelled = true;
+                self.journal_push(&fault).await?;
+                for object in &objects {
+                    let ar = match &self.mechanism {
+                        Mechanism::ChaosMesh { network_chaos, .. } => network_chaos.as_ref().clone(),
+                        Mechanism::Native => ApiResource::erase::<NetworkPolicy>(&()),
+                    };
+                    self.create(&ar, object).await?;
+                }
+            }
+        }
+        Ok(fault)
+    }
+
+    async fn create(&self, ar: &ApiResource, object: &Value) -> Result<()> {
+        let ns = object["metadata"]["namespace"].as_str().expect("fault objects are namespaced");
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let obj: DynamicObject = serde_json::from_value(object.clone()).expect("fault objects are objects");
+        Api::<DynamicObject>::namespaced_with(self.client(), ns, ar)
+            .create(&PostParams::default(), &obj)
+            .await
+            .map_err(|e| api_error(format!("creating {} {ns}/{name}", ar.kind), e))?;
+        Ok(())
+    }
+
+    /// The kinds of labelled objects faults may create on this cluster.
+    fn labelled_kinds(&self) -> Vec<ApiResource> {
+        let mut kinds = vec![ApiResource::erase::<NetworkPolicy>(&())];
+        if let Mechanism::ChaosMesh { pod_chaos, network_chaos } = &self.mechanism {
+            kinds.push(pod_chaos.as_ref().clone());
+            kinds.push(network_chaos.as_ref().clone());
+        }
+        kinds
+    }
+
+    /// Deletes, in every namespace of the architecture, the objects matching `selector`.
+    async fn delete_labelled(&self, selector: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        for ar in self.labelled_kinds() {
+            for ns in NAMESPACES {
+                let api: Api<DynamicObject> = Api::namespaced_with(self.client(), ns, &ar);
+                match api.delete_collection(&DeleteParams::default(), &ListParams::default().labels(selector)).await {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => errors.push(format!("deleting {} in {ns} labelled {selector}: {e}", ar.plural)),
+                }
+            }
+        }
+        errors
+    }
+
+    /// Heals one fault: resumes its paused pods, deletes its labelled objects, and drops it
+    /// from the journal.
+    pub async fn heal(&self, f: &KindFault) -> Result<()> {
+        let mut errors = Vec::new();
+        for (ns, pod, container) in &f.paused {
+            // A pod deleted meanwhile is gone with its stopped process: nothing to resume.
+            match Api::<Pod>::namespaced(self.client(), ns).get_opt(pod).await {
+                Ok(None) => continue,
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    errors.push(api_error(format!("reading pod {ns}/{pod}"), e).to_string());
+                    continue;
+                }
+            }
+            if let Err(e) = self.signal(ns, pod, container.as_deref(), "CONT").await {
+                errors.push(e.to_string());
+            }
+        }
+        if f.labelled {
+            errors.extend(self.delete_labelled(&format!("{FAULT_LABEL}={}", f.id)).await);
+        }
+        if !errors.is_empty() {
+            return Err(Error::component("nemesis", format!("healing fault {} ({} {}): {}", f.id, f.kind.as_str(), f.target, errors.join("; "))));
+        }
+        let mut all = load_journal(&self.journal)?;
+        all.retain(|x| x.id != f.id);
+        save_journal(&self.journal, &all)
+    }
+
+    /// Heals every journaled fault, then deletes every object any fault left labelled (also
+    /// those a crash kept out of the journal). Returns what was healed.
+    pub async fn heal_all(&self) -> Result<Vec<String>> {
+        let mut healed = Vec::new();
+        let mut errors = Vec::new();
+        for f in load_journal(&self.journal)? {
+            match self.heal(&f).await {
+                Ok(()) => healed.push(format!("{} {}", f.kind.as_str(), f.pods.join("+"))),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        errors.extend(self.delete_labelled(FAULT_LABEL).await);
+        if errors.is_empty() {
+            Ok(healed)
+        } else {
+            Err(Error::component("nemesis", errors.join("; ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::kind::mock::{self, Reply};
+    use crate::scenario::Dur;
+
+    /// Roles as a cluster would answer them: the leader of every partition is node 2.
+    struct LeaderIsTwo;
+
+    impl Roles for LeaderIsTwo {
+        fn node(&mut self, target: &Target) -> Result<(u16, String)> {
+            match target {
+                Target::Leader { topic, partition } => Ok((2, format!("leader of {topic}/{partition} is node 2"))),
+                Target::Node(n) => Ok((*n, String::new())),
+                other => panic!("unexpected target {other}"),
+            }
+        }
+    }
+
+    fn spec(kind: FaultKind, target: &str) -> FaultSpec {
+        FaultSpec { at: Dur::secs(0), kind, target: Target::parse(target).unwrap(), for_: Dur::secs(10), to: None }
+    }
+
+    fn chaos_mesh_list() -> Value {
+        mock::resource_list("chaos-mesh.org/v1alpha1", &[("podchaos", "PodChaos", true), ("networkchaos", "NetworkChaos", true)])
+    }
+
+    /// A cluster with or without Chaos Mesh that accepts every write.
+    fn cluster(chaos_mesh: bool) -> impl FnMut(&mock::Seen) -> Reply + Send + 'static {
+        move |seen| {
+            if seen.path == "/apis/chaos-mesh.org/v1alpha1" {
+                return if chaos_mesh { Reply::Json(200, chaos_mesh_list()) } else { Reply::Json(404, mock::status(404, "NotFound", "the server could not find the requested resource")) };
+            }
+            if seen.method == "GET" && seen.path.starts_with("/api/v1/namespaces/") && seen.path.contains("/pods/") {
+                return Reply::Json(404, mock::status(404, "NotFound", "pods not found"));
+            }
+            match mock::discovery(&seen.path) {
+                Some(list) => Reply::Json(200, list),
+                None => Reply::Json(200, mock::echo(seen)),
+            }
+        }
+    }
+
+    async fn faults(chaos_mesh: bool, dir: &Path) -> (KindFaults, mock::Recorder) {
+        let (client, recorder) = mock::serve(cluster(chaos_mesh));
+        let f = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(dir)).await.unwrap();
+        (f, recorder)
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cdc-chaos-kind-faults-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[tokio::test]
+    async fn kill_deletes_the_leaders_pod_with_no_grace_period() {
+        let dir = tempdir("kill");
+        let (faults, recorder) = faults(false, &dir).await;
+        assert!(matches!(faults.mechanism(), Mechanism::Native));
+        let f = faults.apply(0, &spec(FaultKind::Kill, "leader:crm.public.customers/0"), &mut LeaderIsTwo).await.unwrap();
+        assert_eq!(f.detail, "leader of crm.public.customers/0 is node 2");
+        let writes = recorder.writes();
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(writes[0].method, "DELETE");
+        assert_eq!(writes[0].path, "/api/v1/namespaces/cdc-ingestion/pods/kafka-1");
+        assert_eq!(writes[0].body["gracePeriodSeconds"], 0);
+        assert_eq!(load_journal(&KindFaults::journal_path(&dir)).unwrap(), vec![f]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_component_kill_deletes_every_pod_of_its_label() {
+        let dir = tempdir("component");
+        let (client, recorder) = mock::serve(|seen| {
+            if seen.path == "/apis/chaos-mesh.org/v1alpha1" {
+                return Reply::Json(404, mock::status(404, "NotFound", "not found"));
+            }
+            if seen.method == "GET" && seen.path == "/api/v1/namespaces/cdc-processing/pods" {
+                return Reply::Json(200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+                    {"metadata": {"name": "join-5d9c-abcde"}}, {"metadata": {"name": "warehouse-sink-7f-xyz"}}, {"metadata": {"name": "lake-sink-6b-qrs"}}
+                ]}));
+            }
+            Reply::Json(200, mock::echo(seen))
+        });
+        let faults = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(&dir)).await.unwrap();
+        faults.apply(1, &spec(FaultKind::Kill, "pipeline"), &mut LeaderIsTwo).await.unwrap();
+        let list = recorder.seen().into_iter().find(|s| s.path == "/api/v1/namespaces/cdc-processing/pods").unwrap();
+        assert_eq!(list.param("labelSelector"), Some("app.kubernetes.io/name in (join,warehouse-sink,lake-sink)"));
+        let deleted: Vec<String> = recorder.writes().iter().map(|w| w.path.rsplit('/').next().unwrap().to_string()).collect();
+        assert_eq!(deleted, ["join-5d9c-abcde", "warehouse-sink-7f-xyz", "lake-sink-6b-qrs"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn isolate_creates_a_labelled_network_policy_and_heal_deletes_by_label() {
+        let dir = tempdir("isolate");
+        let (faults, recorder) = faults(false, &dir).await;
+        let f = faults.apply(3, &spec(FaultKind::Isolate, "kafka-3"), &mut LeaderIsTwo).await.unwrap();
+        let created = recorder.writes();
+        assert_eq!(created.len(), 1);
+        assert_eq!(created[0].method, "POST");
+        assert_eq!(created[0].path, "/apis/networking.k8s.io/v1/namespaces/cdc-ingestion/networkpolicies");
+        let policy = &created[0].body;
+        assert_eq!(policy["metadata"]["labels"][FAULT_LABEL], "3");
+        assert_eq!(policy["spec"]["podSelector"]["matchLabels"][POD_NAME_LABEL], "kafka-2");
+        assert_eq!(policy["spec"]["ingress"], json!([]));
+        assert_eq!(policy["spec"]["egress"], json!([dns_egress()]));
+        assert_eq!(load_journal(&KindFaults::journal_path(&dir)).unwrap().len(), 1);
+
+        faults.heal(&f).await.unwrap();
+        let deletes: Vec<mock::Seen> = recorder.writes().into_iter().skip(1).collect();
+        assert_eq!(deletes.len(), NAMESPACES.len(), "one collection delete per namespace: {deletes:?}");
+        for d in &deletes {
+            assert_eq!(d.method, "DELETE");
+            assert!(d.path.ends_with("/networkpolicies"), "{}", d.path);
+            assert_eq!(d.param("labelSelector"), Some("cdc-chaos/fault=3"));
+        }
+        assert!(load_journal(&KindFaults::journal_path(&dir)).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn cut_clients_denies_egress_from_the_clients_to_the_kafka_pods() {
+        let (objects, _, detail) = partition_objects(4, &spec(FaultKind::CutClients, "pipeline"), &mut LeaderIsTwo, &Mechanism::Native).unwrap();
+        assert_eq!(objects.len(), 1);
+        let p = &objects[0];
+        assert_eq!(p["metadata"]["namespace"], NS_PROCESSING);
+        assert_eq!(p["spec"]["policyTypes"], json!(["Egress"]));
+        assert_eq!(p["spec"]["podSelector"]["matchExpressions"][0]["values"], json!(PIPELINE));
+        assert_eq!(p["spec"]["egress"][0]["to"][0]["podSelector"]["matchExpressions"][0], json!({"key": NAME_LABEL, "operator": "NotIn", "values": ["kafka"]}));
+        assert!(p["spec"].get("ingress").is_none());
+        assert_eq!(detail, "cdc-processing/join+warehouse-sink+lake-sink cut from the Kafka nodes");
+        // Every object parses as the API's NetworkPolicy.
+        for o in &objects {
+            serde_json::from_value::<NetworkPolicy>(o.clone()).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn heal_all_sweeps_every_labelled_object_even_unjournaled_ones() {
+        let dir = tempdir("sweep");
+        let (faults, recorder) = faults(false, &dir).await;
+        assert!(faults.heal_all().await.unwrap().is_empty());
+        let deletes = recorder.writes();
+        assert_eq!(deletes.len(), NAMESPACES.len());
+        assert!(deletes.iter().all(|d| d.param("labelSelector") == Some(FAULT_LABEL)));
+    }
+
+    #[tokio::test]
+    async fn chaos_mesh_is_detected_and_used_instead() {
+        let dir = tempdir("chaos");
+        let (faults, recorder) = faults(true, &dir).await;
+        assert!(matches!(faults.mechanism(), Mechanism::ChaosMesh { .. }));
+        faults.apply(5, &spec(FaultKind::Split, "kafka-1"), &mut LeaderIsTwo).await.unwrap();
+        faults.apply(6, &spec(FaultKind::Kill, "leader:crm.public.customers/0"), &mut LeaderIsTwo).await.unwrap();
+        let writes = recorder.writes();
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        assert_eq!(writes[0].path, "/apis/chaos-mesh.org/v1alpha1/namespaces/cdc-ingestion/networkchaos");
+        assert_eq!(writes[0].body["spec"]["action"], "partition");
+        assert_eq!(writes[0].body["spec"]["selector"], json!({"pods": {"cdc-ingestion": ["kafka-0"]}}));
+        assert_eq!(writes[0].body["spec"]["target"]["selector"], json!({"pods": {"cdc-ingestion": ["kafka-1", "kafka-2"]}}));
+        assert_eq!(writes[1].path, "/apis/chaos-mesh.org/v1alpha1/namespaces/cdc-ingestion/podchaos");
+        assert_eq!(writes[1].body["spec"]["action"], "pod-kill");
+        assert_eq!(writes[1].body["spec"]["selector"], json!({"pods": {"cdc-ingestion": ["kafka-1"]}}));
+        assert_eq!(writes[1].body["metadata"]["labels"][FAULT_LABEL], "6");
+        // Healing with Chaos Mesh also sweeps its kinds.
+        let before = recorder.writes().len();
+        faults.heal_all().await.unwrap();
+        let swept: Vec<String> = recorder.writes()[before..].iter().map(|w| w.path.rsplit('/').next().unwrap().to_string()).collect();
+        for kind in ["networkpolicies", "podchaos", "networkchaos"] {
+            assert!(swept.iter().any(|p| p == kind), "{kind} not swept: {swept:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn pause_journals_the_pod_then_execs_kill_stop_in_its_container() {
+        let dir = tempdir("pause");
+        let mut reads = 0;
+        let mut inner = cluster(false);
+        let (client, recorder) = mock::serve(move |seen| {
+            if seen.method == "GET" && seen.path == "/api/v1/namespaces/cdc-ingestion/pods/kafka-0" {
+                reads += 1;
+                // There while the fault starts; gone (replaced, say) by the heal.
+                if reads == 1 {
+                    return Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kafka-0"}, "spec": {"shareProcessNamespace": true, "containers": []}}));
+                }
+            }
+            inner(seen)
+        });
+        let faults = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(&dir)).await.unwrap();
+        // The mock answers the exec without upgrading the connection: the error names the pod,
+        // and the pod is journaled already, so a heal will send it SIGCONT.
+        let err = faults.apply(7, &spec(FaultKind::Pause, "kafka-1"), &mut LeaderIsTwo).await.unwrap_err().to_string();
+        assert!(err.contains("`kill -STOP -1` in pod cdc-ingestion/kafka-0"), "{err}");
+        let exec = recorder.seen().into_iter().find(|s| s.path.ends_with("/exec")).unwrap();
+        assert_eq!(exec.path, "/api/v1/namespaces/cdc-ingestion/pods/kafka-0/exec");
+        assert_eq!(exec.query["command"], ["sh", "-c", "kill -STOP -1"]);
+        assert_eq!(exec.param("container"), Some("kafka"));
+        let journal = load_journal(&KindFaults::journal_path(&dir)).unwrap();
+        assert_eq!(journal[0].paused, vec![("cdc-ingestion".to_string(), "kafka-0".to_string(), Some("kafka".to_string()))]);
+        // The pod is gone by the heal (this API server has no pods): nothing to resume, and the
+        // fault leaves the journal.
+        faults.heal(&journal[0]).await.unwrap();
+        let seen = recorder.seen();
+        assert!(seen.iter().any(|s| s.method == "GET" && s.path == "/api/v1/namespaces/cdc-ingestion/pods/kafka-0"), "{seen:?}");
+        assert_eq!(seen.iter().filter(|s| s.path.ends_with("/exec")).count(), 1, "no SIGCONT to a pod that is gone");
+        assert!(load_journal(&KindFaults::journal_path(&dir)).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn pause_is_refused_where_the_server_would_be_pid_1() {
+        let dir = tempdir("pid1");
+        let mut inner = cluster(false);
+        let (client, recorder) = mock::serve(move |seen| {
+            if seen.method == "GET" && seen.path == "/api/v1/namespaces/cdc-ingestion/pods/kafka-2" {
+                return Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kafka-2"}, "spec": {"containers": []}}));
+            }
+            inner(seen)
+        });
+        let faults = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(&dir)).await.unwrap();
+        let err = faults.apply(8, &spec(FaultKind::Pause, "kafka-3"), &mut LeaderIsTwo).await.unwrap_err().to_string();
+        assert!(err.contains("pause of pod cdc-ingestion/kafka-2") && err.contains("shareProcessNamespace"), "{err}");
+        assert!(!recorder.seen().iter().any(|s| s.path.ends_with("/exec")), "no exec that would do nothing");
+        assert!(load_journal(&KindFaults::journal_path(&dir)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn seeded_roles_name_what_they_cannot_resolve() {
+        use rand::SeedableRng;
+        let mut roles = SeededRoles { rng: StdRng::seed_from_u64(1) };
+        assert_eq!(roles.node(&Target::Node(3)).unwrap().0, 3);
+        assert!(roles.node(&Target::Node(4)).unwrap_err().to_string().contains("there is no kafka-4"));
+        let err = roles.node(&Target::Controller).unwrap_err().to_string();
+        assert!(err.contains("target controller on the kind platform"), "{err}");
+    }
+}
