@@ -113,6 +113,12 @@ pub const PROFILE_FILE: &str = "profile.toml";
 
 /// `<scenario>-<UTC time>`, e.g. `smoke-20261125T114005Z`.
 pub fn run_id(name: &str, unix_s: i64) -> String {
+    let ((y, m, d), (hh, mm, ss)) = civil_utc(unix_s);
+    format!("{name}-{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
+}
+
+/// Seconds since the epoch as UTC ((year, month, day), (hour, minute, second)).
+pub fn civil_utc(unix_s: i64) -> ((i64, i64, i64), (i64, i64, i64)) {
     let days = unix_s.div_euclid(86_400);
     let secs = unix_s.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -125,7 +131,7 @@ pub fn run_id(name: &str, unix_s: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{name}-{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    ((y, m, d), (secs / 3600, secs % 3600 / 60, secs % 60))
 }
 
 /// Waits until no hop's position has moved for `settle` while every component is healthy, at most
