@@ -19,7 +19,7 @@ fn scenario(name: &str) -> Scenario {
 fn run_scenario(name: &str) -> (Value, Vec<Value>, PathBuf, (std::sync::MutexGuard<'static, ()>, TestStack)) {
     let (host, stack) = fresh_stack(name);
     let reports = stack.layout.home.join("reports");
-    let (dir, result) = run(&scenario(name), &RunOptions { cfg: stack.cfg.clone(), reports }).expect("run");
+    let (dir, result) = run(&scenario(name), &RunOptions::local(stack.cfg.clone(), reports)).expect("run");
     eprintln!("{}", result.summary_text());
     let v: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
     let faults: Vec<Value> = std::fs::read_to_string(dir.join("faults.jsonl"))

@@ -20,7 +20,7 @@ fn smoke_scenario_passes_and_its_record_rechecks() {
     let (_host, stack) = fresh_stack("run");
     let scenario = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml")).unwrap();
     let reports = stack.layout.home.join("reports");
-    let (dir, result) = run(&scenario, &RunOptions { cfg: stack.cfg.clone(), reports }).expect("run");
+    let (dir, result) = run(&scenario, &RunOptions::local(stack.cfg.clone(), reports)).expect("run");
     let v = result_json(&dir);
     eprintln!("{}", result.summary_text());
     eprintln!("result.json: {}", serde_json::to_string_pretty(&v).unwrap());
@@ -77,7 +77,7 @@ fn a_two_step_sweep_measures_each_rate_and_renders_the_curve() {
     let (_host, stack) = fresh_stack("sweep");
     let scenario = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml")).unwrap();
     let opts = cdc_chaos::sweep::SweepOptions {
-        run: RunOptions { cfg: stack.cfg.clone(), reports: stack.layout.home.join("reports") },
+        run: RunOptions::local(stack.cfg.clone(), stack.layout.home.join("reports")),
         plan: cdc_chaos::sweep::Plan { start: 20.0, factor: Some(2.0), step: None, max: 40.0 },
         objective: cdc_chaos::sweep::Objective { hop: "warehouse".into(), p99_ms: 60_000.0 },
         duration: Some(cdc_chaos::scenario::Dur::secs(20)),

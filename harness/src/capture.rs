@@ -24,8 +24,8 @@ use ::postgres as postgres_client;
 
 use crate::history::{EventKey, Tx};
 use crate::observation::{FinalState, ObsOp, Observation};
-use crate::platform::local::LocalStack;
-use crate::platform::{lake, mariadb, postgres, topics};
+use crate::platform::stack::Endpoints;
+use crate::platform::topics;
 use crate::run::{HopExtras, Marks};
 use crate::{Error, Result};
 
@@ -36,7 +36,7 @@ fn kafka_err(what: &str, e: KafkaError) -> Error {
     Error::component("kafka", format!("{what}: {e}"))
 }
 
-fn consumer(stack: &LocalStack) -> Result<BaseConsumer> {
+fn consumer(stack: &Endpoints) -> Result<BaseConsumer> {
     ClientConfig::new()
         .set("bootstrap.servers", stack.topo.bootstrap())
         .set("group.id", "cdc-chaos-checker")
@@ -60,14 +60,14 @@ fn end_offsets(c: &BaseConsumer, topic: &str) -> Result<BTreeMap<String, i64>> {
     Ok(out)
 }
 
-fn warehouse(stack: &LocalStack) -> Result<postgres_client::Client> {
-    postgres_client::Client::connect(&postgres::warehouse_dsn(stack.cfg.warehouse_port), postgres_client::NoTls)
+fn warehouse(stack: &Endpoints) -> Result<postgres_client::Client> {
+    postgres_client::Client::connect(&stack.warehouse, postgres_client::NoTls)
         .map_err(|e| Error::component("warehouse", format!("connecting: {e}")))
 }
 
 
 /// Where every hop stands now: the marks of a run.
-pub fn marks(stack: &LocalStack) -> Result<Marks> {
+pub fn marks(stack: &Endpoints) -> Result<Marks> {
     let c = consumer(stack)?;
     let mut raw = BTreeMap::new();
     for t in topics::RAW {
@@ -81,18 +81,18 @@ pub fn marks(stack: &LocalStack) -> Result<Marks> {
 }
 
 /// A fingerprint of every hop's position: equal fingerprints a while apart mean nothing moved.
-pub fn positions(stack: &LocalStack) -> Result<Vec<i64>> {
+pub fn positions(stack: &Endpoints) -> Result<Vec<i64>> {
     let m = marks(stack)?;
     let mut v: Vec<i64> = m.raw.values().chain(m.changes.values()).copied().collect();
     v.push(m.warehouse_seq);
-    let lake = Lake::new(&lake::lake_config(&stack.cfg)).map_err(|e| Error::component("lake", e))?;
+    let lake = Lake::new(&stack.lake).map_err(|e| Error::component("lake", e))?;
     v.push(lake.list("customer_360/").map_err(|e| Error::component("lake", e))?.len() as i64);
     Ok(v)
 }
 
 /// Reads `topics` from `from` (per `topic/partition`) to the end of every partition, calling
 /// `visit(topic, partition, offset, timestamp_us, value)` for every record.
-fn read_topics(stack: &LocalStack, topics: &[&str], from: &BTreeMap<String, i64>, mut visit: impl FnMut(&str, i32, i64, i64, Option<&[u8]>)) -> Result<()> {
+fn read_topics(stack: &Endpoints, topics: &[&str], from: &BTreeMap<String, i64>, mut visit: impl FnMut(&str, i32, i64, i64, Option<&[u8]>)) -> Result<()> {
     let c = consumer(stack)?;
     let mut tpl = TopicPartitionList::new();
     let mut pending = std::collections::BTreeSet::new();
@@ -162,7 +162,7 @@ fn obs_op(op: Op) -> ObsOp {
 }
 
 /// The raw CDC topics after the marks. Timestamps are the Kafka record timestamps.
-pub fn raw(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
+pub fn raw(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
     read_topics(stack, topics::RAW, &marks.raw, |topic, partition, offset, ts_us, value| match decode(topic, value) {
@@ -183,7 +183,7 @@ pub type Earlier = BTreeSet<(i32, i64)>;
 /// `customer_360.changes` after the marks. Timestamps are the join's processing times. Records
 /// whose input precedes the raw marks belong to changes made before the run (a backlog): they are
 /// counted, not observed, and returned so that the sinks' copies of them are skipped too.
-pub fn changes(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, HopExtras, Earlier)> {
+pub fn changes(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras, Earlier)> {
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
     let mut earlier = Earlier::new();
@@ -202,7 +202,7 @@ pub fn changes(stack: &LocalStack, marks: &Marks) -> Result<(Vec<Observation>, H
 }
 
 /// Records on the dead-letter topic after the marks.
-pub fn dead_letters(stack: &LocalStack, marks: &Marks) -> Result<u64> {
+pub fn dead_letters(stack: &Endpoints, marks: &Marks) -> Result<u64> {
     let mut n = 0;
     read_topics(stack, &[topics::DEAD_LETTER], &marks.dead_letter, |_, _, _, _, _| n += 1)?;
     Ok(n)
@@ -210,7 +210,7 @@ pub fn dead_letters(stack: &LocalStack, marks: &Marks) -> Result<u64> {
 
 /// The warehouse's applied-event log after the mark, in `seq` order. Timestamps are the sink's
 /// commit times.
-pub fn warehouse_log(stack: &LocalStack, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
+pub fn warehouse_log(stack: &Endpoints, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
     let mut db = warehouse(stack)?;
     let rows = db
         .query(
@@ -253,8 +253,8 @@ fn op_named(s: &str) -> Option<ObsOp> {
 
 /// The lake's rows whose offsets are past the mark, in object-key (offset) order. Timestamps are
 /// the sink's object write times.
-pub fn lake_rows(stack: &LocalStack, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
-    let lake = Lake::new(&lake::lake_config(&stack.cfg)).map_err(|e| Error::component("lake", e))?;
+pub fn lake_rows(stack: &Endpoints, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
+    let lake = Lake::new(&stack.lake).map_err(|e| Error::component("lake", e))?;
     let rows = lake.read_all().map_err(|e| Error::component("lake", e))?;
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
@@ -281,11 +281,8 @@ pub fn lake_rows(stack: &LocalStack, marks: &Marks, earlier: &Earlier) -> Result
 
 /// The source tables (rendered as Debezium renders them: dates as days since the epoch; without
 /// `updated_at`) and the warehouse's documents.
-pub fn final_state(stack: &LocalStack) -> Result<FinalState> {
-    let mut crm = postgres_client::Client::connect(
-        &format!("host=127.0.0.1 port={} user=postgres dbname=crm", stack.cfg.postgres_port),
-        postgres_client::NoTls,
-    )
+pub fn final_state(stack: &Endpoints) -> Result<FinalState> {
+    let mut crm = postgres_client::Client::connect(&stack.sources.postgres, postgres_client::NoTls)
     .map_err(|e| Error::component("postgres", format!("connecting to crm: {e}")))?;
     let json_rows = |db: &mut postgres_client::Client, sql: &str| -> Result<Vec<Map<String, Value>>> {
         db.query(sql, &[])
@@ -306,28 +303,7 @@ pub fn final_state(stack: &LocalStack) -> Result<FinalState> {
         &mut crm,
         "SELECT json_build_object('id', id, 'customer_id', customer_id, 'airport', airport, 'airline', airline, 'iata_code', iata_code) FROM flights",
     )?;
-    let mut cmd = mariadb::client(&stack.layout);
-    cmd.args([
-        "fleet",
-        "-N",
-        "-B",
-        "-r",
-        "-e",
-        "SELECT JSON_OBJECT('id', id, 'customer_id', customer_id, 'model_year', model_year, 'model', model,
-           'manufacturer', manufacturer, 'vehicle_year', vehicle_year, 'category', category) FROM vehicles",
-    ]);
-    let out = cmd.output().map_err(|e| Error::component("mariadb", format!("running the client: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::component("mariadb", format!("reading vehicles: {}", String::from_utf8_lossy(&out.stderr).trim())));
-    }
-    let vehicles = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| match serde_json::from_str::<Value>(l) {
-            Ok(Value::Object(m)) => Ok(m),
-            _ => Err(Error::component("mariadb", format!("vehicles: not a JSON object: {l}"))),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let vehicles = fleet_vehicles(&stack.sources.mariadb)?;
     let warehouse = warehouse(stack)?
         .query("SELECT customer_id, document FROM customer_360", &[])
         .map_err(|e| Error::component("warehouse", format!("reading customer_360: {e}")))?
@@ -335,4 +311,36 @@ pub fn final_state(stack: &LocalStack) -> Result<FinalState> {
         .map(|r| (r.get::<_, i64>(0), r.get::<_, Value>(1)))
         .collect();
     Ok(FinalState { customers, flights, vehicles, warehouse })
+}
+
+/// Every row of `fleet.vehicles` as a JSON object (MariaDB's `JSON_OBJECT`), read from `url`.
+fn fleet_vehicles(url: &str) -> Result<Vec<Map<String, Value>>> {
+    use mysql_async::prelude::Queryable;
+    let err = |e: mysql_async::Error| Error::component("mariadb", format!("reading fleet.vehicles: {e}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::component("mariadb", format!("starting a runtime: {e}")))?;
+    let rows: Vec<String> = rt.block_on(async {
+        let opts = mysql_async::Opts::from_url(url).map_err(|e| Error::Usage(format!("fleet URL: {e}")))?;
+        let mut conn = tokio::time::timeout(Duration::from_secs(20), mysql_async::Conn::new(opts))
+            .await
+            .map_err(|_| Error::component("mariadb", "connecting to fleet: no answer in 20 s"))?
+            .map_err(err)?;
+        let rows = conn
+            .query(
+                "SELECT JSON_OBJECT('id', id, 'customer_id', customer_id, 'model_year', model_year, 'model', model,
+                   'manufacturer', manufacturer, 'vehicle_year', vehicle_year, 'category', category) FROM vehicles",
+            )
+            .await
+            .map_err(err)?;
+        let _ = conn.disconnect().await;
+        Ok::<_, Error>(rows)
+    })?;
+    rows.iter()
+        .map(|l| match serde_json::from_str::<Value>(l) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(Error::component("mariadb", format!("vehicles: not a JSON object: {l}"))),
+        })
+        .collect()
 }

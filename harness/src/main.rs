@@ -21,9 +21,15 @@ struct Cli {
     /// Run the Kafka nodes on 127.0.0.1 instead of network namespaces (no partition faults)
     #[arg(long, global = true)]
     loopback: bool,
-    /// Where the stack runs: `local` (processes of this machine) or `kind` (the Kubernetes cluster of the kubeconfig; `up` and `down` only)
+    /// Where the stack runs: `local` (processes of this machine) or `kind` (the Kubernetes cluster of the kubeconfig, reached through port forwards)
     #[arg(long, global = true, value_enum, default_value = "local")]
     platform: Platform,
+    /// With --platform kind: the kustomize overlay `up` (and a run whose stack is not up) applies and `down` deletes
+    #[arg(long, global = true, default_value = cdc_chaos::platform::kind::KIND_OVERLAY)]
+    overlay: PathBuf,
+    /// With --platform kind: first create the kind cluster of manifests/kind-cluster.yaml and load the images (needs docker and kind)
+    #[arg(long, global = true)]
+    create_cluster: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,18 +62,12 @@ enum Command {
         /// Secret key for --lake-endpoint
         #[arg(long, env = "CDC_LAKE_SECRET_KEY", hide_env_values = true)]
         lake_secret_key: Option<String>,
-        /// With --platform kind: the kustomize overlay to apply
-        #[arg(long, default_value = cdc_chaos::platform::kind::KIND_OVERLAY)]
-        overlay: PathBuf,
     },
     /// Stop every component and remove the network namespaces and iptables rules
     Down {
         /// Also delete the data (databases, Kafka logs)
         #[arg(long)]
         purge: bool,
-        /// With --platform kind: the kustomize overlay whose objects are deleted
-        #[arg(long, default_value = cdc_chaos::platform::kind::KIND_OVERLAY)]
-        overlay: PathBuf,
     },
     /// List every component: name, pid, address, health
     Status {
@@ -243,11 +243,12 @@ fn parse_dur(s: &str) -> Result<cdc_chaos::scenario::Dur, String> {
     cdc_chaos::scenario::Dur::parse(s)
 }
 
-/// `--platform kind`: `up` and `down` through the Kubernetes API.
-fn run_kind(command: Command, cfg: &StackConfig) -> cdc_chaos::Result<i32> {
+/// `--platform kind`: `up`, `down` and `status` through the Kubernetes API (`run`, `replay` and
+/// `sweep` go through [`cdc_chaos::platform::stack::Deployment::Kind`]).
+fn run_kind(command: Command, cfg: &StackConfig, overlay: PathBuf) -> cdc_chaos::Result<i32> {
     use cdc_chaos::platform::kind;
     match command {
-        Command::Up { profile, timeout, overlay, lake_endpoint, .. } => {
+        Command::Up { profile, timeout, lake_endpoint, .. } => {
             if profile != "durable" {
                 return Err(cdc_chaos::Error::Usage(format!(
                     "--platform kind deploys the committed rendering of profile durable; for {profile:?}, render it with `cdc-chaos manifests render --profile {profile} --out DIR` into an overlay of your own and pass --overlay"
@@ -260,7 +261,7 @@ fn run_kind(command: Command, cfg: &StackConfig) -> cdc_chaos::Result<i32> {
             println!("{} objects applied from {}; Kafka, every Deployment and both Jobs are ready", applied.len(), overlay.display());
             Ok(error::EXIT_PASS)
         }
-        Command::Down { purge, overlay } => {
+        Command::Down { purge } => {
             if purge {
                 return Err(cdc_chaos::Error::Usage("--purge is for the local platform: on kind, `down` deletes the namespaces and with them the volumes' claims".into()));
             }
@@ -271,10 +272,30 @@ fn run_kind(command: Command, cfg: &StackConfig) -> cdc_chaos::Result<i32> {
         Command::Manifests { .. } | Command::Check { .. } | Command::Report { .. } | Command::Compare { .. } => Err(cdc_chaos::Error::Usage(
             "this command works on files and takes no --platform".into(),
         )),
-        _ => Err(cdc_chaos::Error::Usage(
-            "not yet supported with --platform kind: the load generator and checker against a cluster (run, replay, sweep), status and audit; `up` and `down` are".into(),
+        Command::Status { json } => {
+            let opts = kind::stack::KindOptions { overlay, ready_timeout: KIND_READY_TIMEOUT };
+            let stack = kind::stack::KindStack::connect(cfg, opts)?;
+            let rows = cdc_chaos::platform::stack::Stack::status(&stack)?;
+            print_status(&rows, json)
+        }
+        Command::Audit { .. } => Err(cdc_chaos::Error::Usage(
+            "audit reads the local stack's live settings; on kind the deployed settings are the committed rendering, which `cdc-chaos manifests render --check` compares with the profile".into(),
         )),
+        _ => unreachable!("run, replay and sweep take the common path"),
     }
+}
+
+/// Longest wait for a cluster's workloads to be ready when a run deploys them.
+const KIND_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(900);
+
+fn print_status(rows: &[cdc_chaos::platform::local::ComponentStatus], json: bool) -> cdc_chaos::Result<i32> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+    } else {
+        print!("{}", status_table(rows));
+    }
+    let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
+    Ok(if healthy { error::EXIT_PASS } else { error::EXIT_UNKNOWN })
 }
 
 fn run(cli: Cli) -> cdc_chaos::Result<i32> {
@@ -288,12 +309,24 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
     if cli.loopback {
         cfg.loopback = true;
     }
-    if cli.platform == Platform::Kind {
-        return run_kind(cli.command, &cfg);
+    if cli.create_cluster {
+        if cli.platform != Platform::Kind {
+            return Err(cdc_chaos::Error::Usage("--create-cluster is for --platform kind".into()));
+        }
+        cdc_chaos::platform::kind::create::create_cluster(&cfg.cache, std::path::Path::new("."))?;
     }
+    let deployment = match cli.platform {
+        Platform::Local => cdc_chaos::platform::stack::Deployment::Local,
+        Platform::Kind => {
+            if !matches!(cli.command, Command::Run { .. } | Command::Replay { .. } | Command::Sweep { .. }) {
+                return run_kind(cli.command, &cfg, cli.overlay);
+            }
+            cdc_chaos::platform::stack::Deployment::Kind(cdc_chaos::platform::kind::stack::KindOptions { overlay: cli.overlay, ready_timeout: KIND_READY_TIMEOUT })
+        }
+    };
     match cli.command {
         Command::Pipeline { .. } => unreachable!("handled before parsing"),
-        Command::Up { profile, timeout, lake_endpoint, lake_bucket, lake_access_key, lake_secret_key, overlay: _ } => {
+        Command::Up { profile, timeout, lake_endpoint, lake_bucket, lake_access_key, lake_secret_key } => {
             let profile = Profile::load(&profile)?;
             cfg.ready_timeout_secs = timeout;
             cfg.lake_bucket = lake_bucket;
@@ -307,7 +340,7 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             print!("{}", status_table(&rows));
             Ok(error::EXIT_PASS)
         }
-        Command::Down { purge, overlay: _ } => {
+        Command::Down { purge } => {
             let stack = LocalStack::new(cfg);
             // Resume paused processes first: a stopped process cannot act on SIGTERM.
             if let Err(e) = cdc_chaos::nemesis::heal_journal(&stack, false) {
@@ -317,29 +350,22 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
             Ok(error::EXIT_PASS)
         }
         Command::Status { json } => {
-            let stack = LocalStack::new(cfg);
-            let rows = stack.status()?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-            } else {
-                print!("{}", status_table(&rows));
-            }
-            let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
-            Ok(if healthy { error::EXIT_PASS } else { error::EXIT_UNKNOWN })
+            let rows = LocalStack::new(cfg).status()?;
+            print_status(&rows, json)
         }
         Command::Run { scenario, reports, seed } => {
             let mut s = cdc_chaos::scenario::Scenario::load(&scenario)?;
             if let Some(seed) = seed {
                 s.seed = seed;
             }
-            let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports })?;
+            let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports, deployment })?;
             print!("{}", result.summary_text());
             println!("report: {}", report_path(&dir).display());
             Ok(result.exit_code())
         }
         Command::Replay { run_dir, reports } => {
             let s = cdc_chaos::scenario::Scenario::load(&run_dir.join("scenario.toml"))?;
-            let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports })?;
+            let (dir, result) = cdc_chaos::run::run(&s, &cdc_chaos::run::RunOptions { cfg, reports, deployment })?;
             print!("{}", result.summary_text());
             println!("report: {} (replay of {})", report_path(&dir).display(), run_dir.display());
             Ok(result.exit_code())
@@ -347,7 +373,7 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
         Command::Sweep { scenario, start, factor, step, max, p99_ms, hop, duration, keep_going, reports } => {
             let s = cdc_chaos::scenario::Scenario::load(&scenario)?;
             let opts = cdc_chaos::sweep::SweepOptions {
-                run: cdc_chaos::run::RunOptions { cfg, reports },
+                run: cdc_chaos::run::RunOptions { cfg, reports, deployment },
                 plan: cdc_chaos::sweep::Plan { start, factor, step, max },
                 objective: cdc_chaos::sweep::Objective { hop, p99_ms },
                 duration,

@@ -153,6 +153,19 @@ pub fn heal_journal(stack: &LocalStack, restart: bool) -> Result<Vec<String>> {
     }
 }
 
+/// Where faults land: the local stack (signals, iptables in the Kafka nodes' namespaces) or a
+/// cluster (the Kubernetes API). Each journals what is in force before applying it, so that
+/// another process can heal it.
+pub trait Injector: Send + Sync {
+    /// Applies `f` as fault `id` now. Returns the components it hit and how its target was
+    /// resolved.
+    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<(Vec<String>, String)>;
+    /// Heals fault `id` if it is in force: the components it hit and the errors of healing.
+    fn heal(&self, id: usize) -> Option<(Vec<String>, Vec<String>)>;
+    /// Ids of the faults in force, oldest first.
+    fn in_force(&self) -> Vec<usize>;
+}
+
 /// Applies faults on the scenario's timeline from a thread; [`Nemesis::finish`] heals the rest.
 pub struct Nemesis {
     stop: Arc<AtomicBool>,
@@ -161,8 +174,8 @@ pub struct Nemesis {
 }
 
 struct Inner {
-    stack: LocalStack,
-    active: Mutex<Vec<ActiveFault>>,
+    injector: Box<dyn Injector>,
+    schedule: Vec<FaultSpec>,
     record: Mutex<std::fs::File>,
     record_path: PathBuf,
 }
@@ -184,8 +197,60 @@ impl Inner {
         ));
     }
 
+    fn record_event(&self, id: usize, event: &str, components: Vec<String>, detail: String) {
+        let f = &self.schedule[id];
+        self.record(&FaultRecord { id, event: event.into(), kind: f.kind, target: f.target.to_string(), components, detail, time_us: now_us() });
+    }
+}
+
+/// The local stack's faults: signals to its processes and iptables rules in its Kafka nodes'
+/// namespaces, journaled in `<home>/faults-active.json`.
+pub struct LocalFaults {
+    stack: LocalStack,
+    active: Mutex<Vec<ActiveFault>>,
+}
+
+impl LocalFaults {
+    /// Checks that `schedule` can run on `stack`: partitions need the nodes in namespaces.
+    pub fn new(stack: LocalStack, schedule: &[FaultSpec]) -> Result<LocalFaults> {
+        if schedule.iter().any(|f| f.kind.is_partition()) && stack.topo.nodes.iter().any(|n| n.netns.is_none()) {
+            return Err(Error::Usage(
+                "partition faults need the Kafka nodes in network namespaces (root, without --loopback)".into(),
+            ));
+        }
+        Ok(LocalFaults { stack, active: Mutex::new(Vec::new()) })
+    }
+
     fn journal(&self) -> Result<()> {
         save_journal(&self.stack, &self.active.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Journals `active` as in force, before it is applied.
+    fn push(&self, active: &ActiveFault) -> Result<()> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).push(active.clone());
+        self.journal()
+    }
+}
+
+impl Injector for LocalFaults {
+    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<(Vec<String>, String)> {
+        apply_fault(self, id, f, rng)
+    }
+
+    fn heal(&self, id: usize) -> Option<(Vec<String>, Vec<String>)> {
+        let taken = {
+            let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+            active.iter().position(|a| a.id == id).map(|p| active.remove(p))
+        }?;
+        let mut errors = heal(&self.stack, &taken, true);
+        if let Err(e) = self.journal() {
+            errors.push(e.to_string());
+        }
+        Some((taken.components, errors))
+    }
+
+    fn in_force(&self) -> Vec<usize> {
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|a| a.id).collect()
     }
 }
 
@@ -199,23 +264,10 @@ fn resolve_node(stack: &LocalStack, target: &Target, rng: &mut StdRng) -> Result
             let n = nodes[rng.random_range(0..nodes.len())];
             (n, format!("random node {n}"))
         }
-        Target::Leader { topic, partition } => {
-            let n = roles::partition_leader(stack, topic, *partition)? as u16;
-            (n, format!("leader of {topic}/{partition} is node {n}"))
+        role => {
+            let n = roles::resolve(stack, role)?;
+            (n, roles::describe(role, n))
         }
-        Target::Controller => {
-            let n = roles::active_controller(stack)? as u16;
-            (n, format!("active controller is node {n}"))
-        }
-        Target::Coordinator => {
-            let n = roles::transaction_coordinator(stack, "cdc-chaos-join")? as u16;
-            (n, format!("transaction coordinator of cdc-chaos-join is node {n}"))
-        }
-        Target::GroupCoordinator(group) => {
-            let n = roles::group_coordinator(stack, group)? as u16;
-            (n, format!("coordinator of group {group} is node {n}"))
-        }
-        other => return Err(Error::Usage(format!("{other} is not one Kafka node"))),
     })
 }
 
@@ -255,26 +307,22 @@ fn drop_rule(chain: &str, flag: &str, addr: &str, tag: &str) -> Vec<String> {
 }
 
 impl Nemesis {
-    /// Starts applying `schedule` (times from `base`). `seed` drives random targets.
-    pub fn start(stack: LocalStack, schedule: Vec<FaultSpec>, run_dir: &Path, base: Instant, seed: u64) -> Result<Nemesis> {
-        if schedule.iter().any(|f| f.kind.is_partition()) && stack.topo.nodes.iter().any(|n| n.netns.is_none()) {
-            return Err(Error::Usage(
-                "partition faults need the Kafka nodes in network namespaces (root, without --loopback)".into(),
-            ));
-        }
+    /// Starts applying `schedule` (times from `base`) through `injector`. `seed` drives random
+    /// targets.
+    pub fn start(injector: Box<dyn Injector>, schedule: Vec<FaultSpec>, run_dir: &Path, base: Instant, seed: u64) -> Result<Nemesis> {
         let record_path = run_dir.join("faults.jsonl");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&record_path)
             .map_err(|e| Error::io("opening the fault timeline", &record_path, e))?;
-        let inner = Arc::new(Inner { stack, active: Mutex::new(Vec::new()), record: Mutex::new(file), record_path });
+        let inner = Arc::new(Inner { injector, schedule, record: Mutex::new(file), record_path });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (inner, stop) = (inner.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("nemesis".into())
-                .spawn(move || timeline(&inner, schedule, base, seed, &stop))
+                .spawn(move || timeline(&inner, base, seed, &stop))
                 .map_err(|e| Error::component("nemesis", e.to_string()))?
         };
         Ok(Nemesis { stop, thread: Some(thread), inner })
@@ -290,21 +338,13 @@ impl Nemesis {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let active: Vec<ActiveFault> = std::mem::take(&mut *self.inner.active.lock().unwrap_or_else(|p| p.into_inner()));
         let mut errors = Vec::new();
-        for f in active.iter().rev() {
-            errors.extend(heal(&self.inner.stack, f, true));
-            self.inner.record(&FaultRecord {
-                id: f.id,
-                event: "heal".into(),
-                kind: f.kind,
-                target: f.target.clone(),
-                components: f.components.clone(),
-                detail: "end of the load".into(),
-                time_us: now_us(),
-            });
+        for id in self.inner.injector.in_force().into_iter().rev() {
+            if let Some((components, e)) = self.inner.injector.heal(id) {
+                errors.extend(e);
+                self.inner.record_event(id, "heal", components, "end of the load".into());
+            }
         }
-        self.inner.journal()?;
         if errors.is_empty() {
             Ok(())
         } else {
@@ -332,51 +372,27 @@ fn events(schedule: &[FaultSpec]) -> Vec<(Duration, usize, bool)> {
     ev
 }
 
-fn timeline(inner: &Inner, schedule: Vec<FaultSpec>, base: Instant, seed: u64, stop: &AtomicBool) {
+fn timeline(inner: &Inner, base: Instant, seed: u64, stop: &AtomicBool) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x7461_7267_6574);
-    for (at, i, apply) in events(&schedule) {
+    for (at, i, apply) in events(&inner.schedule) {
         while Instant::now() < base + at {
             if stop.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst) {
                 return;
             }
             std::thread::sleep((base + at).saturating_duration_since(Instant::now()).min(Duration::from_millis(200)));
         }
-        let f = &schedule[i];
         if apply {
-            if let Err(e) = apply_fault(inner, i, f, &mut rng) {
-                inner.record(&FaultRecord {
-                    id: i,
-                    event: "error".into(),
-                    kind: f.kind,
-                    target: f.target.to_string(),
-                    components: vec![],
-                    detail: e.to_string(),
-                    time_us: now_us(),
-                });
+            match inner.injector.apply(i, &inner.schedule[i], &mut rng) {
+                Ok((components, detail)) => inner.record_event(i, "start", components, detail),
+                Err(e) => inner.record_event(i, "error", vec![], e.to_string()),
             }
-        } else {
-            let taken = {
-                let mut active = inner.active.lock().unwrap_or_else(|p| p.into_inner());
-                active.iter().position(|a| a.id == i).map(|p| active.remove(p))
-            };
-            if let Some(a) = taken {
-                let errors = heal(&inner.stack, &a, true);
-                let _ = inner.journal();
-                inner.record(&FaultRecord {
-                    id: i,
-                    event: "heal".into(),
-                    kind: a.kind,
-                    target: a.target.clone(),
-                    components: a.components.clone(),
-                    detail: errors.join("; "),
-                    time_us: now_us(),
-                });
-            }
+        } else if let Some((components, errors)) = inner.injector.heal(i) {
+            inner.record_event(i, "heal", components, errors.join("; "));
         }
     }
 }
 
-fn apply_fault(inner: &Inner, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<()> {
+fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<(Vec<String>, String)> {
     let stack = &inner.stack;
     let mut active = ActiveFault { id, kind: f.kind, target: f.target.to_string(), components: vec![], paused: vec![], stopped: vec![], rules: vec![] };
     let detail;
@@ -392,8 +408,7 @@ fn apply_fault(inner: &Inner, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Res
             }
             // Journal first: a crash between the signal and the journal must not leave a fault
             // nobody knows about.
-            inner.active.lock().unwrap_or_else(|p| p.into_inner()).push(active.clone());
-            inner.journal()?;
+            inner.push(&active)?;
             match f.kind {
                 FaultKind::Pause => {
                     for pid in &active.paused {
@@ -490,23 +505,13 @@ fn apply_fault(inner: &Inner, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Res
                 }
             }
             active.rules = rules.clone();
-            inner.active.lock().unwrap_or_else(|p| p.into_inner()).push(active.clone());
-            inner.journal()?;
+            inner.push(&active)?;
             for (ns, rule) in &rules {
                 iptables(ns, "-A", rule)?;
             }
         }
     }
-    inner.record(&FaultRecord {
-        id,
-        event: "start".into(),
-        kind: f.kind,
-        target: f.target.to_string(),
-        components: active.components.clone(),
-        detail,
-        time_us: now_us(),
-    });
-    Ok(())
+    Ok((active.components, detail))
 }
 
 #[cfg(test)]

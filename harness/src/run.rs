@@ -94,10 +94,19 @@ impl RunMeta {
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The stack to run against (brought up if it is not).
+    /// The local stack's settings (on kind: the cache and the home of the fault journal).
     pub cfg: crate::StackConfig,
     /// Directory that receives `<run-id>/`.
     pub reports: std::path::PathBuf,
+    /// The platform the stack runs on (brought up if it is not).
+    pub deployment: crate::platform::stack::Deployment,
+}
+
+impl RunOptions {
+    /// A run on the local stack `cfg`.
+    pub fn local(cfg: crate::StackConfig, reports: std::path::PathBuf) -> RunOptions {
+        RunOptions { cfg, reports, deployment: crate::platform::stack::Deployment::Local }
+    }
 }
 
 /// Whether the pipeline came to rest.
@@ -138,16 +147,20 @@ pub fn civil_utc(unix_s: i64) -> ((i64, i64, i64), (i64, i64, i64)) {
 /// `limit`. A component that stays down for 30 s, or unhealthy otherwise (a failed connector the
 /// supervisor could not bring back, a session that is never rebuilt) for 90 s, ends the wait: the
 /// pipeline is broken, not resting.
-pub fn quiesce(stack: &crate::platform::local::LocalStack, settle: std::time::Duration, limit: std::time::Duration) -> Quiescence {
+pub fn quiesce(stack: &dyn crate::platform::stack::Stack, settle: std::time::Duration, limit: std::time::Duration) -> Quiescence {
     use std::time::{Duration, Instant};
     let start = Instant::now();
+    let endpoints = match stack.endpoints() {
+        Ok(e) => e,
+        Err(e) => return Quiescence { quiesced: false, note: Some(format!("the stack is unreachable: {e}")), waited: start.elapsed() },
+    };
     let mut last: Option<Vec<i64>> = None;
     let mut still_since = Instant::now();
     let mut down_since: Option<(Instant, Vec<String>)> = None;
     let mut sick_since: Option<(Instant, Vec<String>)> = None;
     let mut next_note = Instant::now() + Duration::from_secs(10);
     loop {
-        match crate::capture::positions(stack) {
+        match crate::capture::positions(&endpoints) {
             Ok(p) if last.as_ref() == Some(&p) => {}
             Ok(p) => {
                 last = Some(p);
@@ -200,42 +213,6 @@ pub fn quiesce(stack: &crate::platform::local::LocalStack, settle: std::time::Du
     }
 }
 
-/// Brings the stack up with `profile` unless it already runs healthy with it.
-fn ensure_stack(stack: &crate::platform::local::LocalStack, profile: &crate::Profile) -> Result<()> {
-    let rows = stack.status()?;
-    let state = crate::platform::state::StackState::load(&stack.layout.state_file())?;
-    let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
-    if healthy {
-        if state.profile.as_deref() != Some(profile.name.as_str()) {
-            return Err(Error::Usage(format!(
-                "the stack in {} runs profile {:?}, the scenario wants {:?}: run `cdc-chaos down` first",
-                stack.layout.home.display(),
-                state.profile.unwrap_or_default(),
-                profile.name
-            )));
-        }
-        crate::progress::step(&format!("stack is up (profile {})", profile.name));
-        return Ok(());
-    }
-    if !rows.is_empty() {
-        let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
-        crate::progress::step(&format!("stack is not healthy ({}): restarting it", sick.join(", ")));
-        stack.down(false)?;
-    }
-    stack.up(profile).map(|_| ())
-}
-
-fn copy_logs(stack: &crate::platform::local::LocalStack, dir: &Path) {
-    let logs = dir.join("logs");
-    let _ = std::fs::create_dir_all(&logs);
-    for r in stack.status().unwrap_or_default() {
-        let from = std::path::PathBuf::from(&r.log);
-        if from.is_file() {
-            let _ = std::fs::copy(&from, logs.join(format!("{}.log", r.name)));
-        }
-    }
-}
-
 /// Runs `scenario` end to end and checks it. Returns the run directory and the result.
 pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(std::path::PathBuf, crate::result::RunResult)> {
     use crate::progress::{note, step};
@@ -245,7 +222,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     let profile = crate::Profile::load(&scenario.profile)?;
     let schedule = scenario.schedule();
     if let Some(f) = schedule.iter().find(|f| f.kind.is_partition()) {
-        if opts.cfg.loopback || !crate::config::is_root() {
+        if matches!(opts.deployment, crate::platform::stack::Deployment::Local) && (opts.cfg.loopback || !crate::config::is_root()) {
             return Err(Error::Usage(format!(
                 "scenario {}: fault {} at {} is a network partition, which needs the Kafka nodes in network namespaces: run as root, without --loopback",
                 scenario.name,
@@ -254,6 +231,9 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
             )));
         }
     }
+    // The platform answers before anything is written.
+    let stack = crate::platform::stack::open(&opts.cfg, &opts.deployment)?;
+    let stack = stack.as_ref();
     let now_s = cdc_pipeline::record::now_us() / 1_000_000;
     let id = run_id(&scenario.name, now_s);
     let dir = opts.reports.join(&id);
@@ -266,21 +246,21 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     }
     std::fs::write(dir.join("faults.jsonl"), "").map_err(|e| Error::io("writing", dir.join("faults.jsonl"), e))?;
 
-    let stack = crate::platform::local::LocalStack::new(opts.cfg.clone());
     crate::nemesis::catch_interrupts();
-    let healed = crate::nemesis::heal_journal(&stack, true)?;
+    let healed = stack.heal_leftovers()?;
     if !healed.is_empty() {
         note(&format!("healed faults a previous run left: {}", healed.join(", ")));
     }
-    ensure_stack(&stack, &profile)?;
-    let supervisor = crate::supervisor::Supervisor::start(stack.topo.clone(), &dir)?;
+    stack.ensure(&profile)?;
+    let endpoints = stack.endpoints()?;
+    let supervisor = crate::supervisor::Supervisor::start(endpoints.topo.clone(), &dir)?;
 
     step("waiting for the pipeline to rest before marking positions");
-    let before = quiesce(&stack, Duration::from_secs(3), Duration::from_secs(120));
+    let before = quiesce(stack, Duration::from_secs(3), Duration::from_secs(120));
     if !before.quiesced {
         note(&format!("the pipeline did not rest before the run ({}); marking anyway", before.note.clone().unwrap_or_default()));
     }
-    let marks = capture::marks(&stack)?;
+    let marks = capture::marks(&endpoints)?;
 
     let rate = scenario.load.rate.0;
     step(&format!(
@@ -296,9 +276,9 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     } else {
         note(&format!("{} faults scheduled (timeline in faults.jsonl)", schedule.len()));
         let base = std::time::Instant::now() + scenario.warmup.0;
-        Some(crate::nemesis::Nemesis::start(crate::platform::local::LocalStack::new(opts.cfg.clone()), schedule, &dir, base, scenario.seed)?)
+        Some(crate::nemesis::Nemesis::start(stack.injector(&schedule)?, schedule, &dir, base, scenario.seed)?)
     };
-    let summary = load::drive(scenario, &load::Targets::local(&stack.cfg), history, Duration::from_secs(10), |c, elapsed| {
+    let summary = load::drive(scenario, &endpoints.sources, history, Duration::from_secs(10), |c, elapsed| {
         let [sent, ok, fail, unknown, events] = c.snapshot();
         note(&format!(
             "load {:>4.0}s/{:.0}s: {sent} transactions sent, {ok} ok, {fail} fail, {unknown} unknown, {events} row changes acknowledged",
@@ -321,7 +301,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     }
 
     step(&format!("waiting for every hop to quiesce (still for {}, at most {})", scenario.settle, scenario.quiesce_timeout));
-    let after = quiesce(&stack, scenario.settle.0, scenario.quiesce_timeout.0);
+    let after = quiesce(stack, scenario.settle.0, scenario.quiesce_timeout.0);
     match &after.note {
         None => note(&format!("quiesced after {:.0}s", after.waited.as_secs_f64())),
         Some(n) => note(&format!("not quiesced: {n}")),
@@ -329,12 +309,12 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
 
     step("capturing every hop and the final state");
     let mut extras = BTreeMap::new();
-    let (changes, changes_extras, earlier) = capture::changes(&stack, &marks)?;
+    let (changes, changes_extras, earlier) = capture::changes(&endpoints, &marks)?;
     for (hop, (obs, ex)) in [
-        (crate::observation::Hop::Raw, capture::raw(&stack, &marks)?),
+        (crate::observation::Hop::Raw, capture::raw(&endpoints, &marks)?),
         (crate::observation::Hop::Changes, (changes, changes_extras)),
-        (crate::observation::Hop::Warehouse, capture::warehouse_log(&stack, &marks, &earlier)?),
-        (crate::observation::Hop::Lake, capture::lake_rows(&stack, &marks, &earlier)?),
+        (crate::observation::Hop::Warehouse, capture::warehouse_log(&endpoints, &marks, &earlier)?),
+        (crate::observation::Hop::Lake, capture::lake_rows(&endpoints, &marks, &earlier)?),
     ] {
         let mut extra = String::new();
         if ex.malformed > 0 {
@@ -347,19 +327,19 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         observation::write(&dir, hop, &obs)?;
         extras.insert(hop.as_str().to_string(), ex);
     }
-    capture::final_state(&stack)?.write(&dir)?;
-    let dead_letters = capture::dead_letters(&stack, &marks)?;
+    capture::final_state(&endpoints)?.write(&dir)?;
+    let dead_letters = capture::dead_letters(&endpoints, &marks)?;
     supervisor.stop();
     let components_down: Vec<String> =
         stack.status()?.into_iter().filter(|r| r.health != "healthy").map(|r| format!("{} ({})", r.name, r.health)).collect();
-    copy_logs(&stack, &dir);
+    stack.copy_logs(&dir);
 
     let meta = RunMeta {
         run_id: id.clone(),
         scenario: scenario.name.clone(),
         seed: scenario.seed,
         profile: profile.name.clone(),
-        platform: "local".into(),
+        platform: stack.platform().into(),
         warmup_start_us: summary.warmup_start_us,
         load_start_us: summary.load_start_us,
         load_end_us: summary.load_end_us,

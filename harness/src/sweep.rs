@@ -261,6 +261,8 @@ pub fn sweep(scenario: &Scenario, opts: &SweepOptions) -> Result<(PathBuf, Sweep
         base.duration = d;
     }
     base.check().map_err(|e| Error::Usage(format!("sweep: scenario {} with --duration {}: {e}", base.name, base.duration)))?;
+    // The platform answers before anything is written (each step connects again).
+    drop(crate::platform::stack::open(&opts.run.cfg, &opts.run.deployment)?);
     let id = crate::run::run_id(&format!("sweep-{}", scenario.name), cdc_pipeline::record::now_us() / 1_000_000);
     let dir = opts.run.reports.join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the sweep directory", &dir, e))?;
@@ -284,7 +286,7 @@ pub fn sweep(scenario: &Scenario, opts: &SweepOptions) -> Result<(PathBuf, Sweep
         step(&format!("sweep {id}: step {}/{}: {rate} changes/s", i + 1, rates.len()));
         let mut s = base.clone();
         s.load.rate = Positive(*rate);
-        let step_opts = crate::run::RunOptions { cfg: opts.run.cfg.clone(), reports: dir.clone() };
+        let step_opts = crate::run::RunOptions { cfg: opts.run.cfg.clone(), reports: dir.clone(), deployment: opts.run.deployment.clone() };
         let result = crate::run::run(&s, &step_opts);
         let st = match result {
             Ok((_, r)) => Step::from_result(*rate, &r, &opts.objective),

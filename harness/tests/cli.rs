@@ -321,10 +321,29 @@ fn kind_up_and_down_without_a_cluster_say_how_to_create_one() {
 }
 
 #[test]
-fn kind_run_is_refused_as_not_yet_supported() {
+fn kind_run_and_status_without_a_cluster_say_how_to_create_one() {
     let home = temp_home("kind-run");
-    let (code, err) = cdc_chaos_kind(&home, &["--platform", "kind", "run", "scenarios/smoke.toml"]);
+    let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/smoke.toml");
+    for args in [&["--platform", "kind", "run", smoke][..], &["--platform", "kind", "status"], &["--platform", "kind", "sweep", smoke]] {
+        let (code, err) = cdc_chaos_kind(&home, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("no Kubernetes API reachable: https://127.0.0.1:9/"), "{args:?}: {err}");
+        assert!(err.contains("kind create cluster --config manifests/kind-cluster.yaml"), "{err}");
+    }
+    assert!(!std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports").exists(), "no run directory before the cluster answers");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[test]
+fn create_cluster_without_a_docker_engine_says_so_before_installing_anything() {
+    let home = temp_home("kind-create");
+    let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/smoke.toml");
+    let (code, err) = cdc_chaos_kind(&home, &["--platform", "kind", "--create-cluster", "run", smoke]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("not yet supported with --platform kind"), "{err}");
+    assert!(err.contains("--create-cluster needs a Docker engine"), "{err}");
+    assert!(!home.join("cache").exists(), "nothing installed without a Docker engine");
+    let (code, err) = cdc_chaos_kind(&home, &["--create-cluster", "status"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--create-cluster is for --platform kind"), "{err}");
     std::fs::remove_dir_all(&home).unwrap();
 }

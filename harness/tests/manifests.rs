@@ -427,7 +427,7 @@ fn check_kafka(b: &Built, required: bool) {
     let c = b.container("kafka", "kafka");
     assert_eq!(c.image.as_deref(), Some("apache/kafka:4.3.1"), "{o}");
     let ports: Vec<i32> = c.ports.iter().flatten().map(|p| p.container_port).collect();
-    assert_eq!(ports, [9092, 9093, 9094, 9095], "{o}");
+    assert_eq!(ports, [9092, 9093, 9094, 9095, 9096], "{o}");
     let anti = spec.template.spec.as_ref().unwrap().affinity.as_ref().and_then(|a| a.pod_anti_affinity.as_ref()).unwrap();
     assert_eq!(anti.required_during_scheduling_ignored_during_execution.is_some(), required, "{o}: required anti-affinity");
     assert_eq!(anti.preferred_during_scheduling_ignored_during_execution.is_some(), !required, "{o}: preferred anti-affinity");
@@ -484,6 +484,63 @@ fn requests(b: &Built, workload: &str, container: &str) -> (String, String) {
     (r["cpu"].0.clone(), r["memory"].0.clone())
 }
 
+/// Pod templates of the long-running workloads: (what, namespace, labels, spec).
+fn workloads(b: &Built) -> Vec<(String, String, BTreeMap<String, String>, &PodSpec)> {
+    b.objects
+        .iter()
+        .filter_map(|o| {
+            let (meta, template) = match o {
+                Object::StatefulSet(s) => (&s.metadata, &s.spec.as_ref()?.template),
+                Object::Deployment(d) => (&d.metadata, &d.spec.as_ref()?.template),
+                _ => return None,
+            };
+            let ns = meta.namespace.clone().unwrap_or_default();
+            let labels = template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+            Some((format!("{} {ns}/{}", b.overlay, meta.name.as_deref().unwrap_or("?")), ns, labels, template.spec.as_ref()?))
+        })
+        .collect()
+}
+
+/// What `run --platform kind` relies on: every port forward reaches a workload that exposes its
+/// port, Kafka has the harness listener its forwards serve, every long-running pod can be paused
+/// from inside (it shares its process namespace), and the pipeline's pods are ready only with a
+/// running session.
+fn check_run_reaches(b: &Built) {
+    use cdc_chaos::platform::kind::forward::PodChoice;
+    use cdc_chaos::platform::kind::stack::forward_specs;
+    let all = workloads(b);
+    for f in forward_specs() {
+        let matching: Vec<_> = all
+            .iter()
+            .filter(|(what, ns, labels, _)| {
+                ns == &f.namespace
+                    && match &f.pods {
+                        PodChoice::Named(pod) => pod.rsplit_once('-').is_some_and(|(set, _)| what.ends_with(&format!("/{set}"))),
+                        PodChoice::Labelled(sel) => {
+                            let values = sel.split_once('(').map(|(_, v)| v.trim_end_matches(')')).unwrap_or_default();
+                            labels.get("app.kubernetes.io/name").is_some_and(|n| values.split(',').any(|v| v == n))
+                        }
+                    }
+            })
+            .collect();
+        assert!(!matching.is_empty(), "{}: no workload for the forward to {} ({:?} in {})", b.overlay, f.component, f.pods, f.namespace);
+        for (what, _, _, spec) in matching {
+            let ports: Vec<i32> = spec.containers.iter().flat_map(|c| c.ports.iter().flatten().map(|p| p.container_port)).collect();
+            assert!(ports.contains(&i32::from(f.port)), "{what}: the forward to {} needs port {}, the pod exposes {ports:?}", f.component, f.port);
+        }
+    }
+    let server = b.properties("cdc-ingestion", "kafka-config", "server.properties");
+    assert!(server["listeners"].contains(&format!("HARNESS://0.0.0.0:{}", manifests::KAFKA_HARNESS_PORT)), "{}", b.overlay);
+    assert!(b.data("cdc-ingestion", "kafka-config", "start.sh").contains(&format!("harness_port=$(({} + ordinal))", manifests::HARNESS_LOCAL_BASE)));
+    for (what, _, labels, spec) in &all {
+        assert_eq!(spec.share_process_namespace, Some(true), "{what}: the pause fault needs shareProcessNamespace");
+        if ["join", "warehouse-sink", "lake-sink"].contains(&labels.get("app.kubernetes.io/name").map(String::as_str).unwrap_or("")) {
+            let probe = spec.containers[0].readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()).map(|h| h.path.clone().unwrap_or_default());
+            assert_eq!(probe.as_deref(), Some("/ready"), "{what}: ready only with a running session");
+        }
+    }
+}
+
 #[test]
 fn overlays_build_with_kustomize_into_the_durable_cluster() {
     let kustomize = kustomize_binary();
@@ -511,6 +568,8 @@ fn overlays_build_with_kustomize_into_the_durable_cluster() {
     }
     check_kafka(&kind, false);
     check_kafka(&production, true);
+    check_run_reaches(&kind);
+    check_run_reaches(&production);
     // The seed's sizing table in production, scaled down in kind.
     assert_eq!(requests(&production, "kafka", "kafka"), ("6".into(), "32Gi".into()));
     assert_eq!(requests(&kind, "kafka", "kafka"), ("250m".into(), "1Gi".into()));
@@ -675,14 +734,14 @@ impl Drop for Sandbox {
 }
 
 #[test]
-fn kafka_start_gives_each_pod_its_node_id_and_host() {
+fn kafka_start_gives_each_pod_its_node_id_host_and_harness_port() {
     let sb = Sandbox::new("kafka");
     let log = sb.run("kafka-config", "start.sh", &[("HOSTNAME", "kafka-2")]);
     let server = properties::parse(&std::fs::read_to_string(sb.dir.join("server.properties")).unwrap());
     assert_eq!(server["node.id"], "3");
     assert_eq!(
         server["advertised.listeners"],
-        "PLAINTEXT://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9092,CONNECT://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9094,PIPELINE://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9095"
+        "PLAINTEXT://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9092,CONNECT://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9094,PIPELINE://kafka-2.kafka.cdc-ingestion.svc.cluster.local:9095,HARNESS://127.0.0.1:39094"
     );
     assert!(server.values().all(|v| !v.contains('@') || v.contains("@kafka-")), "a placeholder is left: {server:?}");
     let id = generated_data()[&("kafka-config".to_string(), "cluster.id".to_string())].trim().to_string();

@@ -1,5 +1,6 @@
 //! Prometheus metrics of a pipeline process: counters and a commit-latency histogram, served in the
-//! text exposition format on `GET /metrics` of the process's own port.
+//! text exposition format on `GET /metrics` of the process's own port; `GET /ready` answers 200
+//! while a session processes input and 503 otherwise (the Kubernetes readiness probe).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -106,8 +107,14 @@ pub fn serve(addr: &str, component: &'static str, metrics: Arc<Metrics>) -> std:
             }
             let (status, body) = if request_line.starts_with("GET /metrics") {
                 ("200 OK", metrics.render(component))
+            } else if request_line.starts_with("GET /ready") {
+                // A readiness probe: ready while a session processes input.
+                match metrics.ready.load(Ordering::Relaxed) {
+                    1 => ("200 OK", "ready\n".to_string()),
+                    _ => ("503 Service Unavailable", "no running session\n".to_string()),
+                }
             } else {
-                ("404 Not Found", "try /metrics\n".to_string())
+                ("404 Not Found", "try /metrics or /ready\n".to_string())
             };
             let mut s = &stream;
             let _ = write!(
@@ -144,11 +151,22 @@ mod tests {
         let m = Metrics::new();
         m.commits.fetch_add(5, Ordering::Relaxed);
         let port = (22000..23000).find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok()).unwrap();
+        let m2 = m.clone();
         serve(&format!("127.0.0.1:{port}"), "sink", m).unwrap();
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut body = String::new();
         std::io::Read::read_to_string(&mut s, &mut body).unwrap();
         assert!(body.starts_with("HTTP/1.1 200") && body.contains("cdc_sink_commits_total 5"), "{body}");
+        let ready = || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(s, "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+            body
+        };
+        assert!(ready().starts_with("HTTP/1.1 503"));
+        m2.ready.store(1, Ordering::Relaxed);
+        assert!(ready().starts_with("HTTP/1.1 200"));
     }
 }

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod process;
 pub mod provision;
 pub mod roles;
+pub mod stack;
 pub mod state;
 pub mod topics;
 

@@ -13,21 +13,50 @@ use rdkafka::consumer::Consumer;
 use crate::error::{Error, Result};
 use crate::platform::kafka;
 use crate::platform::local::LocalStack;
+use crate::platform::Topology;
+use crate::scenario::Target;
 
 /// Longest wait for cluster metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest run of one Kafka tool (JVM start-up included).
 const TOOL_TIMEOUT: Duration = Duration::from_secs(25);
 
-/// Ids of every Kafka node of the stack.
-pub fn nodes(stack: &LocalStack) -> Vec<i32> {
-    stack.topo.nodes.iter().map(|n| i32::from(n.id)).collect()
+/// Ids of every Kafka node of `topo`.
+pub fn nodes(topo: &Topology) -> Vec<i32> {
+    topo.nodes.iter().map(|n| i32::from(n.id)).collect()
 }
 
-/// The node leading `topic`/`partition` now. An error if the partition has no leader (-1), or
-/// the topic or partition does not exist.
-pub fn partition_leader(stack: &LocalStack, topic: &str, partition: i32) -> Result<i32> {
-    let bootstrap = stack.topo.bootstrap();
+/// The transactional id of the join's producer: the `coordinator` target's.
+pub const JOIN_TRANSACTIONAL_ID: &str = "cdc-chaos-join";
+
+/// Resolves a role target (`leader:`, `controller`, `coordinator`, `group-coordinator:`) on
+/// the local stack to a node id.
+pub fn resolve(stack: &LocalStack, role: &Target) -> Result<u16> {
+    let n = match role {
+        Target::Leader { topic, partition } => partition_leader(&stack.topo, topic, *partition)?,
+        Target::Controller => active_controller(stack)?,
+        Target::Coordinator => transaction_coordinator(stack, JOIN_TRANSACTIONAL_ID)?,
+        Target::GroupCoordinator(group) => group_coordinator(&stack.topo, group)?,
+        other => return Err(Error::Usage(format!("{other} is not one Kafka node"))),
+    };
+    Ok(n as u16)
+}
+
+/// How `role` was resolved to node `n`, for the fault timeline.
+pub fn describe(role: &Target, n: u16) -> String {
+    match role {
+        Target::Leader { topic, partition } => format!("leader of {topic}/{partition} is node {n}"),
+        Target::Controller => format!("active controller is node {n}"),
+        Target::Coordinator => format!("transaction coordinator of {JOIN_TRANSACTIONAL_ID} is node {n}"),
+        Target::GroupCoordinator(group) => format!("coordinator of group {group} is node {n}"),
+        other => format!("{other} is node {n}"),
+    }
+}
+
+/// The node leading `topic`/`partition` now, from the metadata of `topo`'s cluster. An error if
+/// the partition has no leader (-1), or the topic or partition does not exist.
+pub fn partition_leader(topo: &Topology, topic: &str, partition: i32) -> Result<i32> {
+    let bootstrap = topo.bootstrap();
     let consumer = kafka::metadata_client(&bootstrap)?;
     let md = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
@@ -49,7 +78,7 @@ pub fn partition_leader(stack: &LocalStack, topic: &str, partition: i32) -> Resu
             format!("topic {topic} has no partition {partition} ({} partitions)", t.partitions().len()),
         )
     })?;
-    leader_of(topic, partition, p.leader(), p.replicas(), p.isr(), &nodes(stack))
+    leader_of(topic, partition, p.leader(), p.replicas(), p.isr(), &nodes(topo))
 }
 
 /// Checks a partition's leader from metadata: a node of the stack, not -1 (no leader).
@@ -73,7 +102,7 @@ fn leader_of(topic: &str, partition: i32, leader: i32, replicas: &[i32], isr: &[
 /// turn (`kafka-metadata-quorum --bootstrap-controller <node> describe --status`) until one
 /// answers with a leader.
 pub fn active_controller(stack: &LocalStack) -> Result<i32> {
-    let ids = nodes(stack);
+    let ids = nodes(&stack.topo);
     let mut errors = Vec::new();
     for node in &stack.topo.nodes {
         let addr = node.controller_addr();
@@ -97,13 +126,19 @@ pub fn transaction_coordinator(stack: &LocalStack, transactional_id: &str) -> Re
     let bootstrap = stack.topo.bootstrap();
     let args = ["--bootstrap-server", bootstrap.as_str(), "describe", "--transactional-id", transactional_id];
     let out = kafka::run_tool(&stack.layout, kafka::TRANSACTIONS_TOOL, &args, TOOL_TIMEOUT)?;
-    let id = parse_coordinator(&out).ok_or_else(|| {
+    coordinator_in(&out, transactional_id, &nodes(&stack.topo))
+}
+
+/// The coordinator of `transactional_id` in `kafka-transactions describe` output, checked
+/// against the cluster's node ids.
+pub fn coordinator_in(out: &str, transactional_id: &str, nodes: &[i32]) -> Result<i32> {
+    let id = parse_coordinator(out).ok_or_else(|| {
         Error::component(
             "kafka",
-            format!("no coordinator of {transactional_id:?} in the transactions tool's answer: {}", first_line(&out)),
+            format!("no coordinator of {transactional_id:?} in the transactions tool's answer: {}", first_line(out)),
         )
     })?;
-    if !nodes(stack).contains(&id) {
+    if !nodes.contains(&id) {
         return Err(Error::component(
             "kafka",
             format!("coordinator of {transactional_id:?} is node {id}, not a node of the stack"),
@@ -115,9 +150,9 @@ pub fn transaction_coordinator(stack: &LocalStack, transactional_id: &str) -> Re
 /// The coordinator of consumer or Connect group `group`: the leader of the `__consumer_offsets`
 /// partition the group hashes to, which is how brokers place a group
 /// (`abs(groupId.hashCode()) % partitions`, Java's `String.hashCode`).
-pub fn group_coordinator(stack: &LocalStack, group: &str) -> Result<i32> {
+pub fn group_coordinator(topo: &Topology, group: &str) -> Result<i32> {
     const OFFSETS: &str = "__consumer_offsets";
-    let bootstrap = stack.topo.bootstrap();
+    let bootstrap = topo.bootstrap();
     let consumer = kafka::metadata_client(&bootstrap)?;
     let md = consumer
         .fetch_metadata(Some(OFFSETS), METADATA_TIMEOUT)
@@ -126,7 +161,7 @@ pub fn group_coordinator(stack: &LocalStack, group: &str) -> Result<i32> {
     if partitions == 0 {
         return Err(Error::component("kafka", format!("{OFFSETS} does not exist yet: no group has committed or joined")));
     }
-    partition_leader(stack, OFFSETS, group_partition(group, partitions as i32))
+    partition_leader(topo, OFFSETS, group_partition(group, partitions as i32))
 }
 
 /// The `__consumer_offsets` partition of `group` among `partitions`.
@@ -146,7 +181,7 @@ fn parse_coordinator(out: &str) -> Option<i32> {
     columns(lines.next()?).get(column)?.parse().ok()
 }
 
-fn first_line(out: &str) -> &str {
+pub(crate) fn first_line(out: &str) -> &str {
     out.lines().find(|l| !l.trim().is_empty()).unwrap_or("empty output")
 }
 

@@ -16,11 +16,17 @@
 //! deletes the objects by label selector (so even a fault a crash kept out of the journal is
 //! healed by [`KindFaults::heal_all`]) and sends `kill -CONT -1` into the journaled paused pods.
 //!
+//! Partitions are iptables rules in the Kafka pods instead ([`Mechanism::Iptables`]) when their
+//! StatefulSet carries the [`NETFAULT_CONTAINER`] with `NET_ADMIN`, as the manifests' does: the
+//! local platform's DROP rules, independent of the network plugin; every rule is commented
+//! `cdc-chaos:fault:<id>`, journaled with its pod, and swept by that comment.
+//!
 //! Role targets resolve to a node id through [`Roles`]; Kafka node `N` is the pod `kafka-<N-1>`
 //! of the StatefulSet in [`NS_INGESTION`].
 
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
@@ -32,7 +38,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::cluster::{api_error, is_not_found, KindCluster, COMPONENT};
-use super::manifests::{KAFKA_NODES, KAFKA_SERVICE};
+use super::manifests::{KAFKA_CONNECT_PORT, KAFKA_NODES, KAFKA_PIPELINE_PORT, KAFKA_SERVICE};
 use super::{NAMESPACES, NS_INGESTION, NS_LAKE, NS_PROCESSING, NS_SOURCES, NS_WAREHOUSE};
 use crate::error::{Error, Result};
 use crate::scenario::{FaultKind, FaultSpec, Target};
@@ -61,8 +67,8 @@ pub trait Roles {
 }
 
 /// Resolves the targets that need no Kafka metadata: `kafka-<n>` and `random-broker` (drawn
-/// from the seed). The role targets need Kafka's metadata from inside the cluster and are an
-/// error naming them.
+/// from the seed). Role targets are resolved beforehand from the cluster's Kafka
+/// ([`super::stack::ClusterRoles`]); one reaching here is an error naming it.
 pub struct SeededRoles {
     pub rng: StdRng,
 }
@@ -77,11 +83,17 @@ impl Roles for SeededRoles {
                 Ok((n, format!("random node {n}")))
             }
             other => Err(Error::Usage(format!(
-                "target {other} on the kind platform: resolving a Kafka role needs the cluster's metadata, which this harness does not read from a cluster yet"
+                "target {other} on the kind platform: a Kafka role is resolved from the cluster's metadata (stack::ClusterRoles) before the fault is applied"
             ))),
         }
     }
 }
+
+/// The container of each Kafka pod that runs `iptables` with `NET_ADMIN` (the pod's network
+/// namespace is shared by its containers).
+pub const NETFAULT_CONTAINER: &str = "netfault";
+/// The comment of every iptables rule a fault adds: `cdc-chaos:fault:<id>`.
+pub const RULE_TAG: &str = "cdc-chaos:fault";
 
 /// How partitions and kills are made on this cluster.
 #[derive(Debug, Clone)]
@@ -89,6 +101,10 @@ pub enum Mechanism {
     /// NetworkPolicy objects and pod deletion (any cluster whose network plugin enforces
     /// NetworkPolicy).
     Native,
+    /// iptables DROP rules inside the Kafka pods (their [`NETFAULT_CONTAINER`]), as the local
+    /// platform drops inside the nodes' namespaces; pod deletion for kills. Works whatever the
+    /// network plugin.
+    Iptables,
     /// Chaos Mesh's `PodChaos` and `NetworkChaos`.
     ChaosMesh { pod_chaos: Box<ApiResource>, network_chaos: Box<ApiResource> },
 }
@@ -107,10 +123,109 @@ pub async fn detect(client: &Client) -> Result<Mechanism> {
                 )),
             }
         }
-        Err(e) if is_not_found(&e) => Ok(Mechanism::Native),
+        Err(e) if is_not_found(&e) => {
+            // Without Chaos Mesh: iptables where the Kafka pods carry the netfault container.
+            let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NS_INGESTION);
+            let set = sets.get_opt(KAFKA_SERVICE).await.map_err(|e| api_error(format!("reading StatefulSet {NS_INGESTION}/{KAFKA_SERVICE}"), e))?;
+            Ok(if set.as_ref().is_some_and(has_netfault) { Mechanism::Iptables } else { Mechanism::Native })
+        }
         Err(e) => Err(api_error(format!("discovering {CHAOS_MESH}/{CHAOS_MESH_VERSION} (Chaos Mesh)"), e)),
     }
 }
+
+/// Whether the StatefulSet's pods carry the [`NETFAULT_CONTAINER`] with `NET_ADMIN`.
+pub fn has_netfault(set: &StatefulSet) -> bool {
+    let containers = set.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|p| p.containers.as_slice()).unwrap_or_default();
+    containers.iter().any(|c| {
+        c.name == NETFAULT_CONTAINER
+            && c.security_context
+                .as_ref()
+                .and_then(|s| s.capabilities.as_ref())
+                .and_then(|c| c.add.as_ref())
+                .is_some_and(|add| add.iter().any(|a| a == "NET_ADMIN"))
+    })
+}
+
+/// One iptables rule in one Kafka pod: the pod's name and the arguments after `-A`/`-D`.
+pub type PodRule = (String, Vec<String>);
+
+fn rule(id: usize, args: &[&str]) -> Vec<String> {
+    let tag = format!("{RULE_TAG}:{id}");
+    args.iter().map(|s| s.to_string()).chain(["-m", "comment", "--comment", tag.as_str(), "-j", "DROP"].map(String::from)).collect()
+}
+
+/// The iptables rules of a partition fault, given each Kafka node's pod IP, with the pods it
+/// hits and how its target was resolved: the local platform's rules, in the pods.
+/// `isolate` drops everything but the pod's loopback (which port forwards use), `split` the
+/// other Kafka pods, `one-way a→b` what b receives from a, `cut-clients` the client's own
+/// listener port (9094 Connect, 9095 the pipeline) in every Kafka pod.
+pub fn iptables_rules(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, ips: &std::collections::BTreeMap<u16, String>) -> Result<(Vec<PodRule>, Vec<String>, String)> {
+    let ip = |n: u16| ips.get(&n).cloned().ok_or_else(|| Error::component(COMPONENT, format!("pod {NS_INGESTION}/{} has no IP (not running?)", kafka_pod(n))));
+    let mut rules = Vec::new();
+    match spec.kind {
+        FaultKind::Isolate | FaultKind::Split => {
+            let (n, detail) = roles.node(&spec.target)?;
+            let pod = kafka_pod(n);
+            let what = if spec.kind == FaultKind::Isolate {
+                rules.push((pod.clone(), rule(id, &["INPUT", "!", "-i", "lo"])));
+                rules.push((pod.clone(), rule(id, &["OUTPUT", "!", "-o", "lo"])));
+                "everything but its loopback".to_string()
+            } else {
+                let mut peers = Vec::new();
+                for p in (1..=KAFKA_NODES).filter(|p| *p != n) {
+                    let a = ip(p)?;
+                    rules.push((pod.clone(), rule(id, &["INPUT", "-s", &a])));
+                    rules.push((pod.clone(), rule(id, &["OUTPUT", "-d", &a])));
+                    peers.push(format!("{} ({a})", kafka_pod(p)));
+                }
+                peers.join(", ")
+            };
+            let detail = [detail, format!("{pod} cut from {what}")].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
+            Ok((rules, vec![format!("{NS_INGESTION}/{pod}")], detail))
+        }
+        FaultKind::OneWay => {
+            let to = spec.to.as_ref().ok_or_else(|| Error::Usage("one-way needs `to`".into()))?;
+            let (a, da) = roles.node(&spec.target)?;
+            let (b, db) = roles.node(to)?;
+            if a == b {
+                return Err(Error::Usage(format!("one-way: {} and {to} are both node {a}", spec.target)));
+            }
+            rules.push((kafka_pod(b), rule(id, &["INPUT", "-s", &ip(a)?])));
+            let detail = [da, db, format!("{} → {} dropped", kafka_pod(a), kafka_pod(b))].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
+            Ok((rules, vec![format!("{NS_INGESTION}/{}", kafka_pod(a)), format!("{NS_INGESTION}/{}", kafka_pod(b))], detail))
+        }
+        FaultKind::CutClients => {
+            let ports: Vec<u16> = match &spec.target {
+                Target::Cluster => vec![KAFKA_CONNECT_PORT, KAFKA_PIPELINE_PORT],
+                Target::Component(c) if c == "connect" => vec![KAFKA_CONNECT_PORT],
+                Target::Component(c) if c == "pipeline" => vec![KAFKA_PIPELINE_PORT],
+                other => return Err(Error::Usage(format!("cut-clients cuts cluster, connect or pipeline, not {other}"))),
+            };
+            let mut pods = Vec::new();
+            for n in 1..=KAFKA_NODES {
+                for port in &ports {
+                    let port = port.to_string();
+                    rules.push((kafka_pod(n), rule(id, &["INPUT", "-p", "tcp", "--dport", &port])));
+                    rules.push((kafka_pod(n), rule(id, &["OUTPUT", "-p", "tcp", "--sport", &port])));
+                }
+                pods.push(format!("{NS_INGESTION}/{}", kafka_pod(n)));
+            }
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            Ok((rules, pods, format!("{} cut from every Kafka node (listener port {})", spec.target, ports.join(", "))))
+        }
+        other => Err(Error::Usage(format!("{} is not a partition", other.as_str()))),
+    }
+}
+
+/// `sh -c` script that deletes `rule` if it is there (a pod replaced meanwhile has none).
+fn delete_script(rule: &[String]) -> String {
+    let r = rule.join(" ");
+    format!("if iptables -w -C {r} 2>/dev/null; then iptables -w -D {r}; fi")
+}
+
+/// `sh -c` script that deletes every rule any fault added in this pod.
+/// (`iptables -S` quotes the comment, hence `eval`.)
+const SWEEP_SCRIPT: &str = "iptables -w -S | grep -e 'cdc-chaos:fault:' | sed 's/^-A /-D /' | while read -r r; do eval iptables -w \"$r\"; done";
 
 /// A set of pods: one by name, or a component's pods by label.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -210,6 +325,9 @@ pub struct KindFault {
     /// Whether objects labelled [`FAULT_LABEL`]`=<id>` were created (partitions, Chaos Mesh).
     #[serde(default)]
     pub labelled: bool,
+    /// iptables rules added in Kafka pods ([`Mechanism::Iptables`]).
+    #[serde(default)]
+    pub rules: Vec<PodRule>,
 }
 
 fn load_journal(path: &Path) -> Result<Vec<KindFault>> {
@@ -399,13 +517,23 @@ impl KindFaults {
     }
 
     async fn signal(&self, namespace: &str, pod: &str, container: Option<&str>, signal: &str) -> Result<()> {
+        self.run_in(namespace, pod, container, ["sh".into(), "-c".into(), format!("kill -{signal} -1")].to_vec()).await
+    }
+
+    /// Runs `command` in `container` of pod `namespace/pod`; an error carries the status's
+    /// message.
+    async fn run_in(&self, namespace: &str, pod: &str, container: Option<&str>, command: Vec<String>) -> Result<()> {
         let api: Api<Pod> = Api::namespaced(self.client(), namespace);
         let mut params = AttachParams::default().stdout(true).stderr(true);
         if let Some(c) = container {
             params = params.container(c);
         }
-        let what = format!("`kill -{signal} -1` in pod {namespace}/{pod}");
-        let mut process = api.exec(pod, ["sh", "-c", &format!("kill -{signal} -1")], &params).await.map_err(|e| api_error(&what, e))?;
+        let shown = match command.as_slice() {
+            [sh, c, script] if sh == "sh" && c == "-c" => script.clone(),
+            _ => command.join(" "),
+        };
+        let what = format!("`{shown}` in pod {namespace}/{pod}");
+        let mut process = api.exec(pod, command, &params).await.map_err(|e| api_error(&what, e))?;
         let status = match process.take_status() {
             Some(s) => s.await,
             None => None,
@@ -431,7 +559,7 @@ impl KindFaults {
 
     /// Applies `spec` as fault `id`, journaling it first. Returns what is in force.
     pub async fn apply(&self, id: usize, spec: &FaultSpec, roles: &mut dyn Roles) -> Result<KindFault> {
-        let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false };
+        let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false, rules: vec![] };
         match spec.kind {
             FaultKind::Kill | FaultKind::Restart | FaultKind::Pause => {
                 let (targets, detail) = process_targets(&spec.target, roles)?;
@@ -475,6 +603,26 @@ impl KindFaults {
                     }
                 }
             }
+            _ if matches!(self.mechanism, Mechanism::Iptables) => {
+                let mut ips = std::collections::BTreeMap::new();
+                let api: Api<Pod> = Api::namespaced(self.client(), NS_INGESTION);
+                for n in 1..=KAFKA_NODES {
+                    let pod = api.get_opt(&kafka_pod(n)).await.map_err(|e| api_error(format!("reading pod {NS_INGESTION}/{}", kafka_pod(n)), e))?;
+                    if let Some(ip) = pod.and_then(|p| p.status).and_then(|s| s.pod_ip) {
+                        ips.insert(n, ip);
+                    }
+                }
+                let (rules, pods, detail) = iptables_rules(id, spec, roles, &ips)?;
+                fault.pods = pods;
+                fault.detail = detail;
+                fault.rules = rules;
+                self.journal_push(&fault).await?;
+                for (pod, r) in &fault.rules {
+                    let mut cmd = vec!["iptables".to_string(), "-w".into(), "-A".into()];
+                    cmd.extend(r.iter().cloned());
+                    self.run_in(NS_INGESTION, pod, Some(NETFAULT_CONTAINER), cmd).await?;
+                }
+            }
             _ => {
                 let (objects, pods, detail) = partition_objects(id, spec, roles, &self.mechanism)?;
                 fault.pods = pods;
@@ -484,7 +632,7 @@ impl KindFaults {
                 for object in &objects {
                     let ar = match &self.mechanism {
                         Mechanism::ChaosMesh { network_chaos, .. } => network_chaos.as_ref().clone(),
-                        Mechanism::Native => ApiResource::erase::<NetworkPolicy>(&()),
+                        Mechanism::Native | Mechanism::Iptables => ApiResource::erase::<NetworkPolicy>(&()),
                     };
                     self.create(&ar, object).await?;
                 }
@@ -548,6 +696,20 @@ impl KindFaults {
                 errors.push(e.to_string());
             }
         }
+        for (pod, r) in &f.rules {
+            // A pod deleted meanwhile took its rules with its network namespace.
+            match Api::<Pod>::namespaced(self.client(), NS_INGESTION).get_opt(pod).await {
+                Ok(None) => continue,
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    errors.push(api_error(format!("reading pod {NS_INGESTION}/{pod}"), e).to_string());
+                    continue;
+                }
+            }
+            if let Err(e) = self.run_in(NS_INGESTION, pod, Some(NETFAULT_CONTAINER), vec!["sh".into(), "-c".into(), delete_script(r)]).await {
+                errors.push(e.to_string());
+            }
+        }
         if f.labelled {
             errors.extend(self.delete_labelled(&format!("{FAULT_LABEL}={}", f.id)).await);
         }
@@ -571,6 +733,21 @@ impl KindFaults {
             }
         }
         errors.extend(self.delete_labelled(FAULT_LABEL).await);
+        if matches!(self.mechanism, Mechanism::Iptables) {
+            // Rules a crash kept out of the journal: every tagged rule of every Kafka pod.
+            for n in 1..=KAFKA_NODES {
+                let pod = kafka_pod(n);
+                match Api::<Pod>::namespaced(self.client(), NS_INGESTION).get_opt(&pod).await {
+                    Ok(Some(_)) => {
+                        if let Err(e) = self.run_in(NS_INGESTION, &pod, Some(NETFAULT_CONTAINER), vec!["sh".into(), "-c".into(), SWEEP_SCRIPT.into()]).await {
+                            errors.push(e.to_string());
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => errors.push(api_error(format!("reading pod {NS_INGESTION}/{pod}"), e).to_string()),
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(healed)
         } else {
@@ -615,6 +792,9 @@ mod tests {
             if seen.method == "GET" && seen.path.starts_with("/api/v1/namespaces/") && seen.path.contains("/pods/") {
                 return Reply::Json(404, mock::status(404, "NotFound", "pods not found"));
             }
+            if seen.method == "GET" && seen.path == "/apis/apps/v1/namespaces/cdc-ingestion/statefulsets/kafka" {
+                return Reply::Json(404, mock::status(404, "NotFound", "statefulsets not found"));
+            }
             match mock::discovery(&seen.path) {
                 Some(list) => Reply::Json(200, list),
                 None => Reply::Json(200, mock::echo(seen)),
@@ -656,6 +836,9 @@ mod tests {
         let (client, recorder) = mock::serve(|seen| {
             if seen.path == "/apis/chaos-mesh.org/v1alpha1" {
                 return Reply::Json(404, mock::status(404, "NotFound", "not found"));
+            }
+            if seen.path == "/apis/apps/v1/namespaces/cdc-ingestion/statefulsets/kafka" {
+                return Reply::Json(404, mock::status(404, "NotFound", "statefulsets not found"));
             }
             if seen.method == "GET" && seen.path == "/api/v1/namespaces/cdc-processing/pods" {
                 return Reply::Json(200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
@@ -816,5 +999,116 @@ mod tests {
         assert!(roles.node(&Target::Node(4)).unwrap_err().to_string().contains("there is no kafka-4"));
         let err = roles.node(&Target::Controller).unwrap_err().to_string();
         assert!(err.contains("target controller on the kind platform"), "{err}");
+    }
+
+    fn ips() -> std::collections::BTreeMap<u16, String> {
+        [(1, "10.244.1.5"), (2, "10.244.2.7"), (3, "10.244.3.9")].into_iter().map(|(n, ip)| (n, ip.to_string())).collect()
+    }
+
+    fn rules_text(rules: &[PodRule]) -> Vec<String> {
+        rules.iter().map(|(pod, r)| format!("{pod}: {}", r.join(" "))).collect()
+    }
+
+    #[test]
+    fn iptables_partitions_are_the_local_platforms_rules_in_the_pods() {
+        let (rules, pods, detail) = iptables_rules(3, &spec(FaultKind::Split, "leader:crm.public.customers/0"), &mut LeaderIsTwo, &ips()).unwrap();
+        assert_eq!(
+            rules_text(&rules),
+            [
+                "kafka-1: INPUT -s 10.244.1.5 -m comment --comment cdc-chaos:fault:3 -j DROP",
+                "kafka-1: OUTPUT -d 10.244.1.5 -m comment --comment cdc-chaos:fault:3 -j DROP",
+                "kafka-1: INPUT -s 10.244.3.9 -m comment --comment cdc-chaos:fault:3 -j DROP",
+                "kafka-1: OUTPUT -d 10.244.3.9 -m comment --comment cdc-chaos:fault:3 -j DROP",
+            ]
+        );
+        assert_eq!(pods, ["cdc-ingestion/kafka-1"]);
+        assert_eq!(detail, "leader of crm.public.customers/0 is node 2; kafka-1 cut from kafka-0 (10.244.1.5), kafka-2 (10.244.3.9)");
+        let (rules, _, _) = iptables_rules(4, &spec(FaultKind::Isolate, "kafka-3"), &mut LeaderIsTwo, &ips()).unwrap();
+        assert_eq!(rules_text(&rules), ["kafka-2: INPUT ! -i lo -m comment --comment cdc-chaos:fault:4 -j DROP", "kafka-2: OUTPUT ! -o lo -m comment --comment cdc-chaos:fault:4 -j DROP"]);
+        let mut one_way = spec(FaultKind::OneWay, "kafka-1");
+        one_way.to = Some(Target::Node(3));
+        let (rules, pods, _) = iptables_rules(5, &one_way, &mut LeaderIsTwo, &ips()).unwrap();
+        assert_eq!(rules_text(&rules), ["kafka-2: INPUT -s 10.244.1.5 -m comment --comment cdc-chaos:fault:5 -j DROP"]);
+        assert_eq!(pods, ["cdc-ingestion/kafka-0", "cdc-ingestion/kafka-2"]);
+        let (rules, pods, detail) = iptables_rules(6, &spec(FaultKind::CutClients, "connect"), &mut LeaderIsTwo, &ips()).unwrap();
+        assert_eq!(rules.len(), 6);
+        assert_eq!(rules_text(&rules)[..2], ["kafka-0: INPUT -p tcp --dport 9094 -m comment --comment cdc-chaos:fault:6 -j DROP", "kafka-0: OUTPUT -p tcp --sport 9094 -m comment --comment cdc-chaos:fault:6 -j DROP"]);
+        assert_eq!(pods.len(), 3);
+        assert_eq!(detail, "connect cut from every Kafka node (listener port 9094)");
+        let (rules, _, _) = iptables_rules(7, &spec(FaultKind::CutClients, "cluster"), &mut LeaderIsTwo, &ips()).unwrap();
+        assert_eq!(rules.len(), 12);
+        // A node without an IP (its pod not running) is named.
+        let mut missing = ips();
+        missing.remove(&3);
+        let err = iptables_rules(8, &spec(FaultKind::Split, "kafka-1"), &mut LeaderIsTwo, &missing).unwrap_err().to_string();
+        assert!(err.contains("pod cdc-ingestion/kafka-2 has no IP"), "{err}");
+    }
+
+    /// The scripts the netfault container runs, run here by this host's iptables in a network
+    /// namespace of their own: the rules go in, `delete_script` removes one (and is a no-op when
+    /// it is gone), the sweep removes every tagged rule and only those.
+    #[test]
+    fn the_iptables_scripts_add_and_remove_exactly_the_tagged_rules() {
+        use std::process::Command;
+        assert!(crate::config::is_root(), "this test runs iptables in a network namespace: run it as root");
+        let ns = format!("cdcu-netfault-{}", std::process::id());
+        let sh = |script: &str| {
+            let out = Command::new("ip").args(["netns", "exec", &ns, "sh", "-c", script]).output().expect("ip netns exec");
+            assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+        let (mut rules, _, _) = iptables_rules(3, &spec(FaultKind::Split, "kafka-1"), &mut LeaderIsTwo, &ips()).unwrap();
+        rules.extend(iptables_rules(4, &spec(FaultKind::Isolate, "kafka-1"), &mut LeaderIsTwo, &ips()).unwrap().0);
+        for (_, r) in &rules {
+            sh(&format!("iptables -w -A {}", r.join(" ")));
+        }
+        sh("iptables -w -A INPUT -s 192.0.2.1 -m comment --comment someone-else -j DROP");
+        let tagged = |listing: &str| listing.lines().filter(|l| l.contains("cdc-chaos:fault:")).count();
+        assert_eq!(tagged(&sh("iptables -w -S")), 6);
+        sh(&delete_script(&rules[0].1));
+        sh(&delete_script(&rules[0].1));
+        assert_eq!(tagged(&sh("iptables -w -S")), 5);
+        sh(SWEEP_SCRIPT);
+        let left = sh("iptables -w -S");
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        assert_eq!(tagged(&left), 0, "{left}");
+        assert!(left.contains("someone-else"), "the sweep removes only the faults' rules: {left}");
+    }
+
+    #[tokio::test]
+    async fn a_kafka_statefulset_with_netfault_makes_partitions_iptables_rules_by_exec() {
+        let dir = tempdir("iptables");
+        let (client, recorder) = mock::serve(|seen| {
+            if seen.path == "/apis/chaos-mesh.org/v1alpha1" {
+                return Reply::Json(404, mock::status(404, "NotFound", "not found"));
+            }
+            if seen.method == "GET" && seen.path == "/apis/apps/v1/namespaces/cdc-ingestion/statefulsets/kafka" {
+                return Reply::Json(200, json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "kafka"}, "spec": {"selector": {}, "serviceName": "kafka", "template": {"spec": {"containers": [
+                    {"name": "kafka"},
+                    {"name": "netfault", "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}
+                ]}}}}));
+            }
+            if let Some(pod) = seen.path.strip_prefix("/api/v1/namespaces/cdc-ingestion/pods/").filter(|p| !p.contains('/')) {
+                let ip = format!("10.244.0.{}", 10 + pod.bytes().last().unwrap() - b'0');
+                return Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod}, "status": {"podIP": ip}}));
+            }
+            Reply::Json(200, mock::echo(seen))
+        });
+        let faults = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(&dir)).await.unwrap();
+        assert!(matches!(faults.mechanism(), Mechanism::Iptables));
+        // The mock does not upgrade the exec: the first rule's exec fails naming it, after the
+        // journal holds every rule.
+        let err = faults.apply(9, &spec(FaultKind::Isolate, "kafka-2"), &mut LeaderIsTwo).await.unwrap_err().to_string();
+        assert!(err.contains("`iptables -w -A INPUT ! -i lo -m comment --comment cdc-chaos:fault:9 -j DROP` in pod cdc-ingestion/kafka-1"), "{err}");
+        let exec = recorder.seen().into_iter().find(|s| s.path.ends_with("/exec")).unwrap();
+        assert_eq!(exec.path, "/api/v1/namespaces/cdc-ingestion/pods/kafka-1/exec");
+        assert_eq!(exec.param("container"), Some(NETFAULT_CONTAINER));
+        assert_eq!(exec.query["command"][..4], ["iptables", "-w", "-A", "INPUT"]);
+        let journal = load_journal(&KindFaults::journal_path(&dir)).unwrap();
+        assert_eq!(journal[0].rules.len(), 2);
+        assert!(!journal[0].labelled, "no object to delete by label");
+        assert!(recorder.writes().iter().all(|w| !w.path.contains("networkpolicies")), "no NetworkPolicy");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -19,35 +19,37 @@ pub fn binary(cache: &Path) -> PathBuf {
     cache.join("bin").join("kustomize")
 }
 
-/// The command that installs it, as the error messages show it.
-pub fn install_command(cache: &Path) -> String {
-    format!("GOBIN={} go install {MODULE}@{VERSION}", cache.join("bin").display())
-}
-
 /// `<cache>/bin/kustomize` at [`VERSION`], installed if missing. Needs the Go toolchain and the
 /// Go module proxy the first time.
 pub fn provision(cache: &Path) -> Result<PathBuf> {
-    let bin = binary(cache);
-    let marker = cache.join("bin").join("kustomize.version");
-    if bin.is_file() && std::fs::read_to_string(&marker).map(|v| v.trim() == VERSION).unwrap_or(false) {
+    go_tool(cache, "kustomize", MODULE, VERSION)
+}
+
+/// `<cache>/bin/<name>`, built by `go install <module>@<version>` if missing or of another
+/// version (a `<name>.version` marker records it), so that a second use needs no network.
+pub fn go_tool(cache: &Path, name: &str, module: &str, version: &str) -> Result<PathBuf> {
+    let bin = cache.join("bin").join(name);
+    let marker = cache.join("bin").join(format!("{name}.version"));
+    if bin.is_file() && std::fs::read_to_string(&marker).map(|v| v.trim() == version).unwrap_or(false) {
         return Ok(bin);
     }
-    let missing = |why: String| Error::Missing { what: format!("kustomize {VERSION} ({why})"), remedy: install_command(cache) };
+    let remedy = format!("GOBIN={} go install {module}@{version}", cache.join("bin").display());
+    let missing = |why: String| Error::Missing { what: format!("{name} {version} ({why})"), remedy: remedy.clone() };
     if !on_path("go") {
         return Err(missing("it is installed from the Go module proxy and `go` is not on PATH".into()));
     }
-    let staging = cache.join("bin").join("kustomize.staging");
+    let staging = cache.join("bin").join(format!("{name}.staging"));
     ensure_dir(&staging)?;
-    let log = cache.join("kustomize-install.log");
-    progress::note(&format!("kustomize {VERSION}: installing from the Go module proxy (log: {})", log.display()));
+    let log = cache.join(format!("{name}-install.log"));
+    progress::note(&format!("{name} {version}: installing from the Go module proxy (log: {})", log.display()));
     let mut cmd = Command::new("go");
-    cmd.args(["install", &format!("{MODULE}@{VERSION}")]).env("GOBIN", &staging);
-    crate::platform::provision::run_logged(&log, &format!("go install {MODULE}@{VERSION}"), &mut cmd)
+    cmd.args(["install", &format!("{module}@{version}")]).env("GOBIN", &staging);
+    crate::platform::provision::run_logged(&log, &format!("go install {module}@{version}"), &mut cmd)
         .map_err(|e| missing(format!("`go install` failed: {e}")))?;
-    let built = staging.join("kustomize");
-    std::fs::rename(&built, &bin).map_err(|e| Error::io("installing kustomize", &bin, e))?;
+    let built = staging.join(name);
+    std::fs::rename(&built, &bin).map_err(|e| Error::io(format!("installing {name}"), &bin, e))?;
     let _ = std::fs::remove_dir(&staging);
-    write_file(&marker, VERSION)?;
+    write_file(&marker, version)?;
     Ok(bin)
 }
 

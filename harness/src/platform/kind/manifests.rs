@@ -44,6 +44,12 @@ pub const KAFKA_PORT: u16 = 9092;
 pub const CONTROLLER_PORT: u16 = 9093;
 pub const KAFKA_CONNECT_PORT: u16 = 9094;
 pub const KAFKA_PIPELINE_PORT: u16 = 9095;
+/// The harness's listener when it runs outside the cluster: reached through a port forward, so
+/// each node advertises `127.0.0.1:<HARNESS_LOCAL_BASE + ordinal>`, the local end of its forward.
+pub const KAFKA_HARNESS_PORT: u16 = 9096;
+pub const HARNESS_LOCAL_BASE: u16 = 39092;
+/// Placeholder of the harness listener's advertised port, substituted by `start.sh`.
+pub const HARNESS_PORT: &str = "@HARNESS_PORT@";
 /// Kafka's log directory: a subdirectory of the persistent volume's mount (whose root may hold
 /// `lost+found`, which Kafka refuses as a log directory).
 pub const KAFKA_LOG_DIR: &str = "/var/lib/kafka/data/kraft-logs";
@@ -156,7 +162,11 @@ pub fn render(profile: &Profile) -> Result<Rendering> {
     let mut server = kafka::server_properties(profile, &topo, &template, KAFKA_LOG_DIR);
     server.insert("node.id".into(), NODE_ID.into());
     let listeners = server.get("listeners").cloned().unwrap_or_default().replace(&template.host, "0.0.0.0");
-    server.insert("listeners".into(), listeners);
+    server.insert("listeners".into(), format!("{listeners},HARNESS://0.0.0.0:{KAFKA_HARNESS_PORT}"));
+    let advertised = server.get("advertised.listeners").cloned().unwrap_or_default();
+    server.insert("advertised.listeners".into(), format!("{advertised},HARNESS://127.0.0.1:{HARNESS_PORT}"));
+    let map = server.get("listener.security.protocol.map").cloned().unwrap_or_default();
+    server.insert("listener.security.protocol.map".into(), format!("{map},HARNESS:PLAINTEXT"));
 
     let mut worker = connect::worker_properties(profile, &topo, CONNECT_PLUGINS);
     worker.insert("rest.advertised.host.name".into(), POD_IP.into());
@@ -245,7 +255,9 @@ fn kafka_start() -> String {
 set -euo pipefail
 ordinal="${{HOSTNAME##*-}}"
 node_id=$((ordinal + 1))
-sed -e "s/{ORDINAL}/${{ordinal}}/g" -e "s/{NODE_ID}/${{node_id}}/g" {KAFKA_CONFIG_DIR}/server.properties > /tmp/server.properties
+# The harness's listener advertises the local end of its port forward to this pod.
+harness_port=$(({HARNESS_LOCAL_BASE} + ordinal))
+sed -e "s/{ORDINAL}/${{ordinal}}/g" -e "s/{NODE_ID}/${{node_id}}/g" -e "s/{HARNESS_PORT}/${{harness_port}}/g" {KAFKA_CONFIG_DIR}/server.properties > /tmp/server.properties
 mkdir -p {KAFKA_LOG_DIR}
 /opt/kafka/bin/kafka-storage.sh format --ignore-formatted --cluster-id "$(cat {KAFKA_CONFIG_DIR}/cluster.id)" --config /tmp/server.properties
 exec /opt/kafka/bin/kafka-server-start.sh /tmp/server.properties
@@ -647,7 +659,7 @@ mod tests {
                     &format!("{name}: server.properties of {}", node.name),
                     &l,
                     &r.server_properties,
-                    &["node.id", "listeners", "advertised.listeners", "controller.quorum.voters", "log.dirs"],
+                    &["node.id", "listeners", "advertised.listeners", "listener.security.protocol.map", "controller.quorum.voters", "log.dirs"],
                     &[],
                 );
             }
@@ -657,9 +669,13 @@ mod tests {
             assert_eq!(r.server_properties["node.id"], NODE_ID);
             assert_eq!(
                 r.server_properties["advertised.listeners"],
-                format!("PLAINTEXT://{h}:9092,CONNECT://{h}:9094,PIPELINE://{h}:9095", h = kafka_host(ORDINAL))
+                format!("PLAINTEXT://{h}:9092,CONNECT://{h}:9094,PIPELINE://{h}:9095,HARNESS://127.0.0.1:{HARNESS_PORT}", h = kafka_host(ORDINAL))
             );
-            assert_eq!(r.server_properties["listeners"], "PLAINTEXT://0.0.0.0:9092,CONNECT://0.0.0.0:9094,PIPELINE://0.0.0.0:9095,CONTROLLER://0.0.0.0:9093");
+            assert_eq!(
+                r.server_properties["listeners"],
+                "PLAINTEXT://0.0.0.0:9092,CONNECT://0.0.0.0:9094,PIPELINE://0.0.0.0:9095,CONTROLLER://0.0.0.0:9093,HARNESS://0.0.0.0:9096"
+            );
+            assert_eq!(r.server_properties["listener.security.protocol.map"], "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,CONNECT:PLAINTEXT,PIPELINE:PLAINTEXT,HARNESS:PLAINTEXT");
             assert_eq!(
                 r.server_properties["controller.quorum.voters"],
                 "1@kafka-0.kafka.cdc-ingestion.svc.cluster.local:9093,2@kafka-1.kafka.cdc-ingestion.svc.cluster.local:9093,3@kafka-2.kafka.cdc-ingestion.svc.cluster.local:9093"

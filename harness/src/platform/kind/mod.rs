@@ -12,8 +12,9 @@
 //! [`cluster`] talks to a cluster's API through `kube`: server-side apply of the built overlay,
 //! readiness by watching, deletion (`up`/`down --platform kind`). [`faults`] injects and heals
 //! faults through the same API: pod deletion, exec (SIGSTOP/SIGCONT), NetworkPolicy partitions,
-//! or Chaos Mesh objects when the cluster serves them. Running scenarios against a cluster (the
-//! load generator, the checker, the nemesis timeline) is not written yet.
+//! or Chaos Mesh objects when the cluster serves them. [`stack`] is the stack a run drives on a
+//! cluster (`run`/`replay`/`sweep`/`status --platform kind`): health from the API, the
+//! harness's clients through the port forwards of [`forward`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,9 +22,12 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 pub mod cluster;
+pub mod create;
 pub mod faults;
+pub mod forward;
 pub mod kustomize;
 pub mod manifests;
+pub mod stack;
 #[cfg(test)]
 mod mock;
 
@@ -57,7 +61,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `kustomize build <overlay>`, kustomize installed into `cache` if missing.
-fn build_overlay(cache: &Path, overlay: &Path) -> Result<String> {
+pub(crate) fn build_overlay(cache: &Path, overlay: &Path) -> Result<String> {
     if !overlay.join("kustomization.yaml").is_file() {
         return Err(Error::Usage(format!(
             "{} is not a kustomize overlay (no kustomization.yaml): run from the repository's root or pass --overlay",
