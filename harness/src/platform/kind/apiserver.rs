@@ -102,12 +102,14 @@ pub fn binary(cache: &Path) -> PathBuf {
     cache.join("bin").join("kube-apiserver")
 }
 
-/// The commands that build it by hand, as the error messages show them.
+/// How it is built, as the error messages show it.
 pub fn build_command(cache: &Path) -> String {
     format!(
-        "in a directory holding the go.mod of apiserver::go_mod() and cmd/kube-apiserver's main.go: go mod tidy && go build -trimpath -ldflags '{}' -o {} .",
+        "with `go` on PATH and the Go module proxy reachable, the harness writes {src}/go.mod (k8s.io/kubernetes {VERSION}, staging modules {STAGING_VERSION}) and main.go, then runs `go mod tidy` and `go build -trimpath -buildvcs=false -ldflags '{}' -o {} .` there (log: {})",
         ldflags(),
-        binary(cache).display()
+        binary(cache).display(),
+        cache.join("kube-apiserver-build.log").display(),
+        src = cache.join("bin").join("kube-apiserver.src").display(),
     )
 }
 
@@ -138,7 +140,7 @@ pub fn provision(cache: &Path) -> Result<PathBuf> {
         .map_err(|e| missing(format!("resolving the modules failed: {e}")))?;
     let staging = bin.with_extension("staging");
     let mut build = Command::new("go");
-    build.current_dir(&src).args(["build", "-trimpath", "-ldflags", &ldflags(), "-o"]).arg(&staging).arg(".");
+    build.current_dir(&src).args(["build", "-trimpath", "-buildvcs=false", "-ldflags", &ldflags(), "-o"]).arg(&staging).arg(".");
     crate::platform::provision::run_logged(&log, &format!("go build kube-apiserver {VERSION}"), &mut build)
         .map_err(|e| missing(format!("the build failed: {e}")))?;
     std::fs::rename(&staging, &bin).map_err(|e| Error::io("installing kube-apiserver", &bin, e))?;
