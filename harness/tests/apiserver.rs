@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use cdc_chaos::platform::kind::apiserver::{self, LocalApiServer};
 use cdc_chaos::platform::kind::cluster::{parse_manifests, KindCluster, ObjectRef, FIELD_MANAGER};
 use cdc_chaos::platform::kind::faults::{KindFault, KindFaults, Roles, SeededRoles, FAULT_LABEL};
-use cdc_chaos::platform::kind::{self, kustomize, NAMESPACES, NS_INGESTION, NS_PROCESSING, NS_SOURCES, NS_WAREHOUSE};
+use cdc_chaos::platform::kind::{self, kustomize, NAMESPACES, NS_INGESTION, NS_PROCESSING, NS_WAREHOUSE};
 use cdc_chaos::scenario::{Dur, FaultKind, FaultSpec, Target};
 
 /// Longest any one test may run once the binaries are there.
@@ -324,46 +324,77 @@ fn fault(kind: FaultKind, target: &str, to: Option<&str>) -> FaultSpec {
     FaultSpec { at: Dur::secs(0), kind, target: Target::parse(target).unwrap(), for_: Dur::secs(10), to: to.map(|t| Target::parse(t).unwrap()) }
 }
 
-/// The pod template labels of a workload of the built overlay.
-fn template_labels(yaml: &str, kind: &str, name: &str) -> serde_json::Map<String, Value> {
-    let m = parse_manifests(yaml).unwrap().into_iter().find(|m| m.at.kind == kind && m.at.name == name).unwrap_or_else(|| panic!("no {kind} {name}"));
-    m.object.data["spec"]["template"]["metadata"]["labels"].as_object().cloned().unwrap_or_default()
+/// The built overlay with the Kafka StatefulSet's `netfault` container removed: a cluster
+/// whose partitions are NetworkPolicies.
+fn without_netfault(yaml: &str) -> String {
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let mut v: Value = serde::Deserialize::deserialize(doc).unwrap();
+        if v["kind"] == "StatefulSet" && v["metadata"]["name"] == "kafka" {
+            let containers = v["spec"]["template"]["spec"]["containers"].as_array_mut().unwrap();
+            let before = containers.len();
+            containers.retain(|c| c["name"] != kind::faults::NETFAULT_CONTAINER);
+            assert_eq!(containers.len(), before - 1, "the manifests' Kafka pods carry netfault");
+        }
+        docs.push(serde_yaml::to_string(&v).unwrap());
+    }
+    docs.join("---\n")
 }
 
-/// Pods as the workloads' controllers would create them (labelled like their templates; the
-/// StatefulSet's with its pod-name label), and the `default` service account each namespace
-/// gets from the controller manager. Nothing schedules them: they stay Pending.
-async fn create_pods(client: &Client, yaml: &str) -> Vec<(String, String)> {
+/// Kafka's pods.
+const KAFKA_PODS: &[(&str, &str, &str)] = &[("StatefulSet", "kafka", "kafka-0"), ("StatefulSet", "kafka", "kafka-1"), ("StatefulSet", "kafka", "kafka-2")];
+/// A pod of each workload the faults below hit.
+const PODS: &[(&str, &str, &str)] = &[
+    ("StatefulSet", "kafka", "kafka-0"),
+    ("StatefulSet", "kafka", "kafka-1"),
+    ("StatefulSet", "kafka", "kafka-2"),
+    ("Deployment", "connect", "connect-6d5f-abcde"),
+    ("Deployment", "join", "join-7c9b-fghij"),
+    ("Deployment", "warehouse-sink", "warehouse-sink-5b8d-klmno"),
+    ("Deployment", "lake-sink", "lake-sink-64f7-pqrst"),
+];
+
+/// Creates `pods` as the controllers of their workloads in `yaml` would — the template's
+/// labels (a StatefulSet's pods with their pod-name label too), containers (by name; no image
+/// is ever pulled) and process namespace sharing — after the `default` service account that
+/// the controller manager gives each namespace. Nothing schedules them: they stay Pending,
+/// without an IP.
+async fn create_pods(client: &Client, yaml: &str, pods: &[(&str, &str, &str)]) {
     for ns in NAMESPACES {
         let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
-        Api::<ServiceAccount>::namespaced(client.clone(), ns).create(&PostParams::default(), &sa).await.unwrap();
+        match Api::<ServiceAccount>::namespaced(client.clone(), ns).create(&PostParams::default(), &sa).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("creating the default service account of {ns}: {e}"),
+        }
     }
-    let mut pods = Vec::new();
-    let mut add = |ns: &str, name: String, labels: serde_json::Map<String, Value>, share: bool, container: &str| {
-        pods.push((ns.to_string(), name.clone(), json!({
+    let manifests = parse_manifests(yaml).unwrap();
+    for (kind, workload, name) in pods {
+        let m = manifests.iter().find(|m| m.at.kind == *kind && m.at.name == *workload).unwrap_or_else(|| panic!("no {kind} {workload}"));
+        let ns = m.at.namespace.clone().unwrap();
+        let template = &m.object.data["spec"]["template"];
+        let mut labels = template["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+        if *kind == "StatefulSet" {
+            labels.insert("statefulset.kubernetes.io/pod-name".into(), json!(name));
+        }
+        let containers: Vec<Value> =
+            template["spec"]["containers"].as_array().unwrap().iter().map(|c| json!({"name": c["name"], "image": "registry.invalid/none:0"})).collect();
+        let pod = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": ns, "labels": labels},
-            "spec": {"shareProcessNamespace": share, "containers": [{"name": container, "image": "registry.invalid/none:0"}]},
-        })));
-    };
-    for i in 0..3 {
-        let mut labels = template_labels(yaml, "StatefulSet", "kafka");
-        labels.insert("statefulset.kubernetes.io/pod-name".into(), json!(format!("kafka-{i}")));
-        add(NS_INGESTION, format!("kafka-{i}"), labels, true, "kafka");
+            "spec": {"shareProcessNamespace": template["spec"]["shareProcessNamespace"], "containers": containers},
+        });
+        Api::<Pod>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &serde_json::from_value(pod).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("creating pod {ns}/{name}: {e}"));
     }
-    let mut postgres = template_labels(yaml, "StatefulSet", "postgres");
-    postgres.insert("statefulset.kubernetes.io/pod-name".into(), json!("postgres-0"));
-    add(NS_SOURCES, "postgres-0".into(), postgres, false, "postgres");
-    add(NS_INGESTION, "connect-6d5f-abcde".into(), template_labels(yaml, "Deployment", "connect"), false, "connect");
-    for (d, suffix) in [("join", "7c9b-fghij"), ("warehouse-sink", "5b8d-klmno"), ("lake-sink", "64f7-pqrst")] {
-        add(NS_PROCESSING, format!("{d}-{suffix}"), template_labels(yaml, "Deployment", d), false, d);
-    }
-    let mut created = Vec::new();
-    for (ns, name, pod) in pods {
-        Api::<Pod>::namespaced(client.clone(), &ns).create(&PostParams::default(), &serde_json::from_value(pod).unwrap()).await.unwrap_or_else(|e| panic!("creating pod {ns}/{name}: {e}"));
-        created.push((ns, name));
-    }
-    created
+}
+
+/// Writes a Kafka pod's IP into its status, as the kubelet does once its sandbox runs.
+async fn give_ip(client: &Client, pod: &str, ip: &str) {
+    let status = json!({"status": {"podIP": ip, "podIPs": [{"ip": ip}]}});
+    Api::<Pod>::namespaced(client.clone(), NS_INGESTION).patch_status(pod, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap_or_else(|e| panic!("writing the IP of {pod}: {e}"));
 }
 
 async fn pod_exists(client: &Client, ns: &str, name: &str) -> bool {
@@ -403,16 +434,16 @@ fn tempdir(name: &str) -> PathBuf {
 async fn faults_create_labelled_network_policies_and_delete_pods_and_heal_removes_them() {
     binaries();
     let overlay = Overlay::new("faults");
-    let yaml = overlay.build();
+    let yaml = without_netfault(&overlay.build());
     let home = tempdir("faults");
     bounded("faults", async {
         let server = server().await;
         let client = server.client().await.unwrap();
         let cluster = KindCluster::new(client.clone());
         cluster.apply(&yaml).await.unwrap();
-        create_pods(&client, &yaml).await;
+        create_pods(&client, &yaml, PODS).await;
         let faults = KindFaults::new(cluster.clone(), KindFaults::journal_path(&home)).await.unwrap();
-        assert!(matches!(faults.mechanism(), kind::faults::Mechanism::Native), "no Chaos Mesh on this server");
+        assert!(matches!(faults.mechanism(), kind::faults::Mechanism::Native), "no Chaos Mesh, no netfault container");
 
         // Every partition kind makes NetworkPolicies the server accepts, labelled with the fault.
         let isolate = faults.apply(1, &fault(FaultKind::Isolate, "kafka-3", None), &mut Named).await.unwrap();
@@ -465,10 +496,7 @@ async fn faults_create_labelled_network_policies_and_delete_pods_and_heal_remove
         assert!(err.contains("no pod of cdc-processing/join+warehouse-sink+lake-sink"), "{err}");
         faults.heal(&journal(&home).into_iter().find(|f| f.id == 8).unwrap()).await.unwrap();
 
-        // Pause: refused where the server would be PID 1; elsewhere the pod is journaled before
-        // the exec, which a server without nodes cannot run.
-        let err = faults.apply(9, &fault(FaultKind::Pause, "postgres", None), &mut Named).await.unwrap_err().to_string();
-        assert!(err.contains("pause of pod cdc-sources/postgres-0") && err.contains("shareProcessNamespace"), "{err}");
+        // Pause: the pod is journaled before the exec, which a server without nodes cannot run.
         let err = faults.apply(10, &fault(FaultKind::Pause, "kafka-1", None), &mut Named).await.unwrap_err().to_string();
         assert!(err.contains("`kill -STOP -1` in pod cdc-ingestion/kafka-0") && err.contains("does not have a host assigned"), "{err}");
         let paused = journal(&home).into_iter().find(|f| f.id == 10).expect("the paused pod is journaled");
@@ -499,7 +527,7 @@ async fn faults_create_labelled_network_policies_and_delete_pods_and_heal_remove
 async fn heal_all_after_a_crash_removes_every_labelled_object_and_nothing_else() {
     binaries();
     let overlay = Overlay::new("crash");
-    let yaml = overlay.build();
+    let yaml = without_netfault(&overlay.build());
     let home = tempdir("crash");
     bounded("heal_all", async {
         let server = server().await;
@@ -548,6 +576,72 @@ async fn heal_all_after_a_crash_removes_every_labelled_object_and_nothing_else()
     let _ = std::fs::remove_dir_all(&home);
 }
 
+#[tokio::test]
+async fn iptables_partitions_are_journaled_before_their_exec_and_pods_without_an_ip_hold_none() {
+    binaries();
+    let overlay = Overlay::new("iptables");
+    let yaml = overlay.build();
+    let home = tempdir("iptables");
+    bounded("iptables", async {
+        let server = server().await;
+        let client = server.client().await.unwrap();
+        let cluster = KindCluster::new(client.clone());
+        cluster.apply(&yaml).await.unwrap();
+        create_pods(&client, &yaml, KAFKA_PODS).await;
+        // The manifests' Kafka StatefulSet carries the netfault container: partitions are
+        // iptables rules in the pods, whatever the network plugin.
+        let faults = KindFaults::new(cluster.clone(), KindFaults::journal_path(&home)).await.unwrap();
+        assert!(matches!(faults.mechanism(), kind::faults::Mechanism::Iptables));
+
+        // No pod has an IP yet: a split (which drops the peers' addresses) cannot be made, and
+        // nothing is journaled.
+        let err = faults.apply(1, &fault(FaultKind::Split, "kafka-1", None), &mut Named).await.unwrap_err().to_string();
+        assert!(err.contains("pod cdc-ingestion/kafka-1 has no IP (not running?)"), "{err}");
+        assert!(journal(&home).is_empty());
+        // Pending pods hold no rule: healing everything has nothing to do and fails nowhere.
+        assert!(faults.heal_all().await.unwrap().is_empty());
+
+        // With the IPs their kubelets would report, the rules name them; each fault is
+        // journaled before its first exec, which this server cannot run (no node).
+        for (pod, ip) in [("kafka-0", "10.244.1.10"), ("kafka-1", "10.244.2.11"), ("kafka-2", "10.244.3.12")] {
+            give_ip(&client, pod, ip).await;
+        }
+        let err = faults.apply(2, &fault(FaultKind::Split, "kafka-1", None), &mut Named).await.unwrap_err().to_string();
+        assert!(
+            err.contains("`iptables -w -A INPUT -s 10.244.2.11 -m comment --comment cdc-chaos:fault:2 -j DROP` in pod cdc-ingestion/kafka-0")
+                && err.contains("does not have a host assigned"),
+            "{err}"
+        );
+        let split = journal(&home).into_iter().find(|f| f.id == 2).expect("journaled before the exec");
+        let rules: Vec<String> = split.rules.iter().map(|(pod, r)| format!("{pod}: {}", r.join(" "))).collect();
+        assert_eq!(
+            rules,
+            [
+                "kafka-0: INPUT -s 10.244.2.11 -m comment --comment cdc-chaos:fault:2 -j DROP",
+                "kafka-0: OUTPUT -d 10.244.2.11 -m comment --comment cdc-chaos:fault:2 -j DROP",
+                "kafka-0: INPUT -s 10.244.3.12 -m comment --comment cdc-chaos:fault:2 -j DROP",
+                "kafka-0: OUTPUT -d 10.244.3.12 -m comment --comment cdc-chaos:fault:2 -j DROP",
+            ]
+        );
+        assert!(network_policies(&client).await.is_empty(), "no NetworkPolicy with iptables");
+        // A pod that may hold the rules but cannot be reached keeps the fault journaled.
+        let err = faults.heal(&split).await.unwrap_err().to_string();
+        assert!(err.contains("in pod cdc-ingestion/kafka-0") && err.contains("does not have a host assigned"), "{err}");
+        assert_eq!(journal(&home).len(), 1);
+        // Its pod deleted (and back from its controller, Pending, without an IP): the rules went
+        // with the old pod's network namespace, and the heal is done.
+        Api::<Pod>::namespaced(client.clone(), NS_INGESTION).delete("kafka-0", &DeleteParams::default().grace_period(0)).await.unwrap();
+        create_pods(&client, &yaml, &KAFKA_PODS[..1]).await;
+        faults.heal(&split).await.unwrap();
+        assert!(journal(&home).is_empty());
+        // The sweep of unjournaled rules execs into every pod that may hold one.
+        let err = faults.heal_all().await.unwrap_err().to_string();
+        assert!(err.contains("in pod cdc-ingestion/kafka-1") && err.contains("in pod cdc-ingestion/kafka-2") && !err.contains("kafka-0"), "{err}");
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&home);
+}
+
 /// Runs `f` (which makes a runtime of its own, as `kind::up` and `kind::down` do) on a thread
 /// of its own, for at most two minutes.
 async fn off_runtime<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -588,13 +682,20 @@ async fn up_and_down_reach_the_server_through_the_kubeconfig() {
         let applied = off_runtime("up", move || kind::up(&cache(), &d, Duration::from_secs(30))).await.unwrap_or_else(|e| panic!("up once every workload is ready: {e}"));
         assert_eq!(applied, expected);
 
-        // A fault in force, journaled in the run directory.
+        // Kafka's pods never started (Pending: nothing schedules them), and a fault journaled
+        // whose exec could not run.
+        create_pods(&client, &yaml, KAFKA_PODS).await;
         let faults = KindFaults::new(KindCluster::new(client.clone()), KindFaults::journal_path(&home)).await.unwrap();
-        faults.apply(1, &fault(FaultKind::Isolate, "random-broker", None), &mut SeededRoles { rng: rand::SeedableRng::seed_from_u64(3) }).await.unwrap();
-        assert_eq!(network_policies(&client).await.len(), 1);
+        let err = faults
+            .apply(1, &fault(FaultKind::Isolate, "random-broker", None), &mut SeededRoles { rng: rand::SeedableRng::seed_from_u64(3) })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not have a host assigned"), "{err}");
+        assert_eq!(journal(&home).len(), 1);
 
-        // `down` heals it and deletes everything, namespaces last; without a namespace
-        // controller the namespaces stay Terminating.
+        // `down` heals it (a pod without an IP holds no rule) and deletes everything,
+        // namespaces last; without a namespace controller the namespaces stay Terminating.
         let (d, h) = (dir.clone(), home.clone());
         let deleted = off_runtime("down", move || kind::down(&cache(), &h, &d)).await.unwrap_or_else(|e| panic!("down: {e}"));
         let mut reversed = expected.clone();
