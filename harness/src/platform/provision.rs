@@ -63,7 +63,7 @@ pub fn provision(layout: &Layout, namespaces: bool) -> Result<()> {
                 remedy: format!("sudo apt-get update && sudo apt-get install -y --no-install-recommends {}", missing.join(" ")),
             });
         }
-        apt_install(layout, &missing)?;
+        apt_install(&layout.home.join("provision.log"), &missing)?;
         let still = missing_packages(namespaces);
         if !still.is_empty() {
             return Err(Error::Missing { what: format!("Debian packages {}", still.join(", ")), remedy: format!("apt-get install -y {}", still.join(" ")) });
@@ -74,8 +74,9 @@ pub fn provision(layout: &Layout, namespaces: bool) -> Result<()> {
     resolve_jars(layout)
 }
 
-fn apt_install(layout: &Layout, packages: &[&str]) -> Result<()> {
-    let log = layout.home.join("provision.log");
+/// Installs Debian `packages` with apt-get (as root), their output appended to `log`, without
+/// letting them start system services.
+pub(crate) fn apt_install(log: &Path, packages: &[&str]) -> Result<()> {
     progress::note(&format!("installing {} with apt-get (log: {})", packages.join(" "), log.display()));
     // Packages must not start system services (a system MariaDB on port 3306, a PostgreSQL
     // cluster): policy-rc.d answers "not allowed" while we install, as Debian's docs describe.
@@ -87,10 +88,10 @@ fn apt_install(layout: &Layout, packages: &[&str]) -> Result<()> {
         let _ = std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755));
     }
     let result = (|| {
-        run_logged(&log, "apt-get update", Command::new("apt-get").arg("update"))?;
+        run_logged(log, "apt-get update", Command::new("apt-get").arg("update"))?;
         let mut cmd = Command::new("apt-get");
         cmd.args(["install", "-y", "--no-install-recommends"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive");
-        run_logged(&log, &format!("apt-get install {}", packages.join(" ")), &mut cmd)
+        run_logged(log, &format!("apt-get install {}", packages.join(" ")), &mut cmd)
     })();
     if own_policy {
         let _ = std::fs::remove_file(policy);

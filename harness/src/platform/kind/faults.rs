@@ -545,6 +545,17 @@ impl KindFaults {
         }
     }
 
+    /// Whether Kafka pod `pod` may hold iptables rules: a pod deleted meanwhile took its rules
+    /// with its network namespace, and a pod without an IP (not scheduled, or its sandbox not
+    /// started yet) has no network namespace of its own that a rule could be in — nor a running
+    /// container to exec into, so `down` would otherwise fail on a Pending Kafka pod.
+    async fn may_hold_rules(&self, pod: &str) -> Result<bool> {
+        match Api::<Pod>::namespaced(self.client(), NS_INGESTION).get_opt(pod).await {
+            Ok(found) => Ok(found.and_then(|p| p.status).and_then(|s| s.pod_ip).is_some()),
+            Err(e) => Err(api_error(format!("reading pod {NS_INGESTION}/{pod}"), e)),
+        }
+    }
+
     /// A pod can be paused from inside only if its server is not its PID namespace's init.
     async fn check_pausable(&self, namespace: &str, pod: &str) -> Result<()> {
         let found = Api::<Pod>::namespaced(self.client(), namespace).get(pod).await.map_err(|e| api_error(format!("reading pod {namespace}/{pod}"), e))?;
@@ -697,12 +708,11 @@ impl KindFaults {
             }
         }
         for (pod, r) in &f.rules {
-            // A pod deleted meanwhile took its rules with its network namespace.
-            match Api::<Pod>::namespaced(self.client(), NS_INGESTION).get_opt(pod).await {
-                Ok(None) => continue,
-                Ok(Some(_)) => {}
+            match self.may_hold_rules(pod).await {
+                Ok(false) => continue,
+                Ok(true) => {}
                 Err(e) => {
-                    errors.push(api_error(format!("reading pod {NS_INGESTION}/{pod}"), e).to_string());
+                    errors.push(e.to_string());
                     continue;
                 }
             }
@@ -737,14 +747,14 @@ impl KindFaults {
             // Rules a crash kept out of the journal: every tagged rule of every Kafka pod.
             for n in 1..=KAFKA_NODES {
                 let pod = kafka_pod(n);
-                match Api::<Pod>::namespaced(self.client(), NS_INGESTION).get_opt(&pod).await {
-                    Ok(Some(_)) => {
+                match self.may_hold_rules(&pod).await {
+                    Ok(true) => {
                         if let Err(e) = self.run_in(NS_INGESTION, &pod, Some(NETFAULT_CONTAINER), vec!["sh".into(), "-c".into(), SWEEP_SCRIPT.into()]).await {
                             errors.push(e.to_string());
                         }
                     }
-                    Ok(None) => {}
-                    Err(e) => errors.push(api_error(format!("reading pod {NS_INGESTION}/{pod}"), e).to_string()),
+                    Ok(false) => {}
+                    Err(e) => errors.push(e.to_string()),
                 }
             }
         }

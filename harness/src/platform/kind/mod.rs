@@ -14,13 +14,16 @@
 //! faults through the same API: pod deletion, exec (SIGSTOP/SIGCONT), NetworkPolicy partitions,
 //! or Chaos Mesh objects when the cluster serves them. [`stack`] is the stack a run drives on a
 //! cluster (`run`/`replay`/`sweep`/`status --platform kind`): health from the API, the
-//! harness's clients through the port forwards of [`forward`].
+//! harness's clients through the port forwards of [`forward`]. [`apiserver`] runs a real
+//! kube-apiserver on an etcd on this host, without nodes, which [`cluster`] and [`faults`] are
+//! tested against.
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+pub mod apiserver;
 pub mod cluster;
 pub mod create;
 pub mod faults;
