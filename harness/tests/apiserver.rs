@@ -725,3 +725,67 @@ async fn up_and_down_reach_the_server_through_the_kubeconfig() {
     .await;
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// `cdc-chaos` itself against the server (its own process, its own `KUBECONFIG`).
+fn cdc_chaos_on(server: &LocalApiServer, home: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdc-chaos"))
+        .args(args)
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("CDC_CHAOS_HOME", home)
+        .output()
+        .expect("runs cdc-chaos");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// What `run --platform kind` reads of a cluster before it offers any load: the credentials
+/// from the Secrets the overlay generated, every component's health from its pods, and the
+/// profile the cluster was deployed with — a scenario of another profile is refused before
+/// anything is applied.
+#[tokio::test]
+async fn a_run_reads_credentials_health_and_profile_from_the_cluster() {
+    use cdc_chaos::platform::kind::stack;
+    binaries();
+    let overlay = Overlay::new("run");
+    let home = tempdir("run");
+    let yaml = overlay.build();
+    bounded("run's view of the cluster", async {
+        let server = server().await;
+        let client = server.client().await.unwrap();
+        KindCluster::new(client.clone()).apply(&yaml).await.unwrap();
+
+        let creds = stack::credentials(&client).await.unwrap_or_else(|e| panic!("credentials from the overlay's Secrets: {e}"));
+        let test_value = "test-only-value".to_string();
+        assert_eq!(
+            creds,
+            stack::Credentials { crm_password: test_value.clone(), fleet_password: test_value.clone(), warehouse_password: test_value.clone(), lake_access_key: test_value.clone(), lake_secret_key: test_value },
+        );
+        assert_eq!(stack::profile_of_overlay(&yaml).as_deref(), Some("durable"));
+
+        // Kafka's pods exist; kafka-0 runs and is ready, as a kubelet would report it (without
+        // an IP: with one, the run's first step — sweeping fault rules a crash may have left —
+        // would exec into it, and this server has no kubelet to exec through).
+        create_pods(&client, &yaml, KAFKA_PODS).await;
+        let ready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        Api::<Pod>::namespaced(client.clone(), NS_INGESTION).patch_status("kafka-0", &PatchParams::default(), &Patch::Merge(&ready)).await.unwrap();
+
+        let (server_ref, home_ref) = (&server, home.clone());
+        let (code, out, err) = cdc_chaos_on(server_ref, &home_ref, &["--platform", "kind", "status", "--json"]);
+        assert_eq!(code, 3, "not every component is healthy: {out}{err}");
+        let rows: Vec<Value> = serde_json::from_str(&out).unwrap_or_else(|e| panic!("status --json: {e}: {out}"));
+        let health = |name: &str| rows.iter().find(|r| r["name"] == name).map(|r| (r["health"].as_str().unwrap().to_string(), r["detail"].as_str().unwrap().to_string())).unwrap();
+        assert_eq!(health("kafka-1"), ("healthy".into(), "kafka-0 Running ready".into()));
+        assert_eq!(health("kafka-2").0, "down");
+        assert_eq!(health("kafka-2").1, "kafka-1 Pending not ready");
+        assert_eq!(health("join"), ("down".into(), "no pod".into()));
+        assert_eq!(rows.len(), 11, "{out}");
+
+        // The cluster runs durable; a weak scenario is refused, naming both.
+        let reports = home.join("reports");
+        let scenario = repo().join("scenarios/weak-negative-control.toml");
+        let (code, out, err) = cdc_chaos_on(server_ref, &home_ref, &["--platform", "kind", "run", scenario.to_str().unwrap(), "--reports", reports.to_str().unwrap()]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains(r#"the cluster runs profile "durable", the scenario wants "weak""#), "{err}");
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&home);
+}

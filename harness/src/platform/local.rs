@@ -720,6 +720,68 @@ fn purge_home(home: &Path) -> Result<()> {
     Ok(())
 }
 
+impl crate::platform::stack::Stack for LocalStack {
+    fn platform(&self) -> &'static str {
+        "local"
+    }
+
+    fn endpoints(&self) -> Result<crate::platform::stack::Endpoints> {
+        Ok(crate::platform::stack::Endpoints {
+            topo: self.topo.clone(),
+            sources: crate::load::Targets::local(&self.cfg),
+            warehouse: postgres::warehouse_dsn(self.cfg.warehouse_port),
+            lake: lake::lake_config(&self.cfg),
+        })
+    }
+
+    fn status(&self) -> Result<Vec<ComponentStatus>> {
+        LocalStack::status(self)
+    }
+
+    fn ensure(&self, profile: &Profile) -> Result<()> {
+        let rows = self.status()?;
+        let state = StackState::load(&self.layout.state_file())?;
+        let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
+        if healthy {
+            if state.profile.as_deref() != Some(profile.name.as_str()) {
+                return Err(Error::Usage(format!(
+                    "the stack in {} runs profile {:?}, the scenario wants {:?}: run `cdc-chaos down` first",
+                    self.layout.home.display(),
+                    state.profile.unwrap_or_default(),
+                    profile.name
+                )));
+            }
+            progress::step(&format!("stack is up (profile {})", profile.name));
+            return Ok(());
+        }
+        if !rows.is_empty() {
+            let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
+            progress::step(&format!("stack is not healthy ({}): restarting it", sick.join(", ")));
+            self.down(false)?;
+        }
+        self.up(profile).map(|_| ())
+    }
+
+    fn heal_leftovers(&self) -> Result<Vec<String>> {
+        crate::nemesis::heal_journal(self, true)
+    }
+
+    fn injector(&self, schedule: &[crate::scenario::FaultSpec]) -> Result<Box<dyn crate::nemesis::Injector>> {
+        Ok(Box::new(crate::nemesis::LocalFaults::new(LocalStack::new(self.cfg.clone()), schedule)?))
+    }
+
+    fn copy_logs(&self, dir: &Path) {
+        let logs = dir.join("logs");
+        let _ = std::fs::create_dir_all(&logs);
+        for r in self.status().unwrap_or_default() {
+            let from = std::path::PathBuf::from(&r.log);
+            if from.is_file() {
+                let _ = std::fs::copy(&from, logs.join(format!("{}.log", r.name)));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -830,67 +892,5 @@ mod tests {
         let t = status_table(&rows);
         assert!(t.contains("kafka-1") && t.contains("10.231.0.11:9092") && t.contains("healthy") && t.contains(" 2 "), "{t}");
         assert!(status_table(&[]).contains("no stack is running"));
-    }
-}
-
-impl crate::platform::stack::Stack for LocalStack {
-    fn platform(&self) -> &'static str {
-        "local"
-    }
-
-    fn endpoints(&self) -> Result<crate::platform::stack::Endpoints> {
-        Ok(crate::platform::stack::Endpoints {
-            topo: self.topo.clone(),
-            sources: crate::load::Targets::local(&self.cfg),
-            warehouse: postgres::warehouse_dsn(self.cfg.warehouse_port),
-            lake: lake::lake_config(&self.cfg),
-        })
-    }
-
-    fn status(&self) -> Result<Vec<ComponentStatus>> {
-        LocalStack::status(self)
-    }
-
-    fn ensure(&self, profile: &Profile) -> Result<()> {
-        let rows = self.status()?;
-        let state = StackState::load(&self.layout.state_file())?;
-        let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
-        if healthy {
-            if state.profile.as_deref() != Some(profile.name.as_str()) {
-                return Err(Error::Usage(format!(
-                    "the stack in {} runs profile {:?}, the scenario wants {:?}: run `cdc-chaos down` first",
-                    self.layout.home.display(),
-                    state.profile.unwrap_or_default(),
-                    profile.name
-                )));
-            }
-            progress::step(&format!("stack is up (profile {})", profile.name));
-            return Ok(());
-        }
-        if !rows.is_empty() {
-            let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
-            progress::step(&format!("stack is not healthy ({}): restarting it", sick.join(", ")));
-            self.down(false)?;
-        }
-        self.up(profile).map(|_| ())
-    }
-
-    fn heal_leftovers(&self) -> Result<Vec<String>> {
-        crate::nemesis::heal_journal(self, true)
-    }
-
-    fn injector(&self, schedule: &[crate::scenario::FaultSpec]) -> Result<Box<dyn crate::nemesis::Injector>> {
-        Ok(Box::new(crate::nemesis::LocalFaults::new(LocalStack::new(self.cfg.clone()), schedule)?))
-    }
-
-    fn copy_logs(&self, dir: &Path) {
-        let logs = dir.join("logs");
-        let _ = std::fs::create_dir_all(&logs);
-        for r in self.status().unwrap_or_default() {
-            let from = std::path::PathBuf::from(&r.log);
-            if from.is_file() {
-                let _ = std::fs::copy(&from, logs.join(format!("{}.log", r.name)));
-            }
-        }
     }
 }

@@ -617,7 +617,7 @@ mod tests {
         assert_eq!(e.sources.postgres, r"host=127.0.0.1 port=40008 user=cdc password='p\'w\\d' dbname=crm connect_timeout=3");
         assert_eq!(e.sources.mariadb, "mysql://cdc:a%20b%2Fc%40d@127.0.0.1:40007/fleet");
         assert!(mysql_async::Opts::from_url(&e.sources.mariadb).is_ok());
-        assert_eq!(mysql_async::Opts::from_url(&e.sources.mariadb).unwrap().pass().as_deref(), Some("a b/c@d"));
+        assert_eq!(mysql_async::Opts::from_url(&e.sources.mariadb).unwrap().pass(), Some("a b/c@d"));
         let pg: tokio_postgres::Config = e.sources.postgres.parse().unwrap();
         assert_eq!(pg.get_password(), Some(&b"p'w\\d"[..]));
         assert!(e.warehouse.contains("port=40009 user=postgres password='wh' dbname=warehouse"));
