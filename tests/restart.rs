@@ -46,9 +46,9 @@ fn killed_components_restart_as_up_started_them() {
     stack.up(&Profile::load("durable").unwrap()).expect("up");
     eprintln!("up: {:.1}s", t.elapsed().as_secs_f64());
 
-    assert_eq!(roles::nodes(&stack), vec![1, 2, 3]);
+    assert_eq!(roles::nodes(&stack.topo), vec![1, 2, 3]);
     let t = Instant::now();
-    let leader = roles::partition_leader(&stack, topics::CUSTOMERS, 0).expect("partition leader");
+    let leader = roles::partition_leader(&stack.topo, topics::CUSTOMERS, 0).expect("partition leader");
     let leader_time = t.elapsed();
     let t = Instant::now();
     let controller = roles::active_controller(&stack).expect("active controller");
@@ -91,7 +91,7 @@ fn killed_components_restart_as_up_started_them() {
             let mut now = leader;
             while now == leader && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(500));
-                now = roles::partition_leader(&stack, topics::CUSTOMERS, 0).unwrap_or(leader);
+                now = roles::partition_leader(&stack.topo, topics::CUSTOMERS, 0).unwrap_or(leader);
             }
             assert_ne!(now, leader, "{}/0 still led by the dead node {leader}", topics::CUSTOMERS);
             eprintln!("  {}/0 now led by node {now}", topics::CUSTOMERS);
