@@ -1067,7 +1067,15 @@ mod tests {
             assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8_lossy(&out.stdout).to_string()
         };
+        /// Removes the namespace, with its rules, however the test ends.
+        struct Netns(String);
+        impl Drop for Netns {
+            fn drop(&mut self) {
+                let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+            }
+        }
         assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
+        let _guard = Netns(ns.clone());
         let (mut rules, _, _) = iptables_rules(3, &spec(FaultKind::Split, "kafka-1"), &mut LeaderIsTwo, &ips()).unwrap();
         rules.extend(iptables_rules(4, &spec(FaultKind::Isolate, "kafka-1"), &mut LeaderIsTwo, &ips()).unwrap().0);
         for (_, r) in &rules {
@@ -1081,7 +1089,6 @@ mod tests {
         assert_eq!(tagged(&sh("iptables -w -S")), 5);
         sh(SWEEP_SCRIPT);
         let left = sh("iptables -w -S");
-        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         assert_eq!(tagged(&left), 0, "{left}");
         assert!(left.contains("someone-else"), "the sweep removes only the faults' rules: {left}");
     }
