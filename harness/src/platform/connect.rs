@@ -280,6 +280,26 @@ fn parse_status(name: &str, v: &Value) -> ConnectorStatus {
     ConnectorStatus { name: name.into(), connector: s(&v["connector"]["state"]), tasks: tasks.iter().map(|t| s(&t["state"])).collect(), trace }
 }
 
+/// Whether both connectors of `topo`'s Connect run, with each one's state (`status`'s detail
+/// for Connect, on every platform).
+pub fn connectors_health(topo: &Topology) -> (bool, String) {
+    let mut running = true;
+    let mut states = Vec::new();
+    for name in [CRM_CONNECTOR, FLEET_CONNECTOR] {
+        match status(topo, name) {
+            Ok(s) => {
+                running &= s.running();
+                states.push(format!("{name}: {} tasks {:?}", s.connector, s.tasks));
+            }
+            Err(_) => {
+                running = false;
+                states.push(format!("{name}: not registered"));
+            }
+        }
+    }
+    (running, states.join(", "))
+}
+
 /// Restarts a connector's failed instance and failed tasks
 /// (`POST /connectors/<name>/restart?includeTasks=true&onlyFailed=true`). Returns whether the
 /// worker accepted the request; a worker in a rebalance answers 409 and is asked again later.

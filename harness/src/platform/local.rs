@@ -577,22 +577,11 @@ impl LocalStack {
                 detail = "no running session (rebuilding, or retrying after an error: see its log)".into();
             }
             if c.name == connect::NAME && reachable {
-                let mut states = Vec::new();
-                for name in [connect::CRM_CONNECTOR, connect::FLEET_CONNECTOR] {
-                    match connect::status(&topo, name) {
-                        Ok(s) => {
-                            if !s.running() {
-                                health = "degraded";
-                            }
-                            states.push(format!("{name}: {} tasks {:?}", s.connector, s.tasks));
-                        }
-                        Err(_) => {
-                            health = "degraded";
-                            states.push(format!("{name}: not registered"));
-                        }
-                    }
+                let (running, states) = connect::connectors_health(&topo);
+                if !running {
+                    health = "degraded";
                 }
-                detail = states.join(", ");
+                detail = states;
             }
             out.push(ComponentStatus {
                 name: c.name.clone(),

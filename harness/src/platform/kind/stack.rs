@@ -138,7 +138,6 @@ fn url_encode(v: &str) -> String {
 
 /// The endpoints of a cluster whose forwards listen at `local(component)`.
 pub fn endpoints(local: impl Fn(&str) -> String, creds: &Credentials) -> Endpoints {
-    let host_port = |c: &str| local(c);
     let port = |c: &str| -> u16 { local(c).rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(0) };
     let nodes = (1..=KAFKA_NODES)
         .map(|id| KafkaNode {
@@ -157,14 +156,14 @@ pub fn endpoints(local: impl Fn(&str) -> String, creds: &Credentials) -> Endpoin
         bridge: None,
         bridge_addr: None,
         nodes,
-        postgres: host_port("postgres"),
-        mariadb: host_port("mariadb"),
-        connect: host_port("connect"),
-        warehouse: host_port("warehouse"),
+        postgres: local("postgres"),
+        mariadb: local("mariadb"),
+        connect: local("connect"),
+        warehouse: local("warehouse"),
         join_metrics: String::new(),
         sink_metrics: String::new(),
         lake_sink_metrics: String::new(),
-        lake: host_port("lake"),
+        lake: local("lake"),
     };
     Endpoints {
         sources: Targets {
@@ -173,7 +172,7 @@ pub fn endpoints(local: impl Fn(&str) -> String, creds: &Credentials) -> Endpoin
         },
         warehouse: format!("host=127.0.0.1 port={} user=postgres password={} dbname=warehouse connect_timeout=10", port("warehouse"), pq_quote(&creds.warehouse_password)),
         lake: LakeConfig {
-            endpoint: format!("http://{}", host_port("lake")),
+            endpoint: format!("http://{}", local("lake")),
             bucket: LAKE_BUCKET.into(),
             region: "us-east-1".into(),
             access_key: creds.lake_access_key.clone(),
@@ -410,22 +409,11 @@ impl Stack for KindStack {
             let (mut health, mut detail) = pod_health(&pods);
             if c.name == connect::NAME && health == "healthy" {
                 if let Ok(e) = self.open() {
-                    let mut states = Vec::new();
-                    for name in [connect::CRM_CONNECTOR, connect::FLEET_CONNECTOR] {
-                        match connect::status(&e.topo, name) {
-                            Ok(s) => {
-                                if !s.running() {
-                                    health = "degraded";
-                                }
-                                states.push(format!("{name}: {} tasks {:?}", s.connector, s.tasks));
-                            }
-                            Err(_) => {
-                                health = "degraded";
-                                states.push(format!("{name}: not registered"));
-                            }
-                        }
+                    let (running, states) = connect::connectors_health(&e.topo);
+                    if !running {
+                        health = "degraded";
                     }
-                    detail = states.join(", ");
+                    detail = states;
                 }
             }
             out.push(ComponentStatus {
