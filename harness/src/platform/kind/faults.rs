@@ -146,6 +146,35 @@ pub fn has_netfault(set: &StatefulSet) -> bool {
     })
 }
 
+/// The Kafka nodes a node partition cuts, resolved once for every way of making it.
+enum NodeCut {
+    /// `isolate` or `split` of one node.
+    One(u16),
+    /// `one-way`: what node `.0` sends node `.1` is dropped.
+    OneWay(u16, u16),
+}
+
+/// Resolves the nodes of an `isolate`, `split` or `one-way` fault, with how each target was
+/// resolved.
+fn node_cut(spec: &FaultSpec, roles: &mut dyn Roles) -> Result<(NodeCut, Vec<String>)> {
+    if spec.kind != FaultKind::OneWay {
+        let (n, detail) = roles.node(&spec.target)?;
+        return Ok((NodeCut::One(n), vec![detail]));
+    }
+    let to = spec.to.as_ref().ok_or_else(|| Error::Usage("one-way needs `to`".into()))?;
+    let (a, da) = roles.node(&spec.target)?;
+    let (b, db) = roles.node(to)?;
+    if a == b {
+        return Err(Error::Usage(format!("one-way: {} and {to} are both node {a}", spec.target)));
+    }
+    Ok((NodeCut::OneWay(a, b), vec![da, db]))
+}
+
+/// A fault's detail: its non-empty parts, `; `-separated.
+fn joined(parts: Vec<String>) -> String {
+    parts.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
 /// One iptables rule in one Kafka pod: the pod's name and the arguments after `-A`/`-D`.
 pub type PodRule = (String, Vec<String>);
 
@@ -163,37 +192,32 @@ pub fn iptables_rules(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, ips: &
     let ip = |n: u16| ips.get(&n).cloned().ok_or_else(|| Error::component(COMPONENT, format!("pod {NS_INGESTION}/{} has no IP (not running?)", kafka_pod(n))));
     let mut rules = Vec::new();
     match spec.kind {
-        FaultKind::Isolate | FaultKind::Split => {
-            let (n, detail) = roles.node(&spec.target)?;
-            let pod = kafka_pod(n);
-            let what = if spec.kind == FaultKind::Isolate {
-                rules.push((pod.clone(), rule(id, &["INPUT", "!", "-i", "lo"])));
-                rules.push((pod.clone(), rule(id, &["OUTPUT", "!", "-o", "lo"])));
-                "everything but its loopback".to_string()
-            } else {
-                let mut peers = Vec::new();
-                for p in (1..=KAFKA_NODES).filter(|p| *p != n) {
-                    let a = ip(p)?;
-                    rules.push((pod.clone(), rule(id, &["INPUT", "-s", &a])));
-                    rules.push((pod.clone(), rule(id, &["OUTPUT", "-d", &a])));
-                    peers.push(format!("{} ({a})", kafka_pod(p)));
-                }
-                peers.join(", ")
-            };
-            let detail = [detail, format!("{pod} cut from {what}")].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
-            Ok((rules, vec![format!("{NS_INGESTION}/{pod}")], detail))
-        }
-        FaultKind::OneWay => {
-            let to = spec.to.as_ref().ok_or_else(|| Error::Usage("one-way needs `to`".into()))?;
-            let (a, da) = roles.node(&spec.target)?;
-            let (b, db) = roles.node(to)?;
-            if a == b {
-                return Err(Error::Usage(format!("one-way: {} and {to} are both node {a}", spec.target)));
+        FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay => match node_cut(spec, roles)? {
+            (NodeCut::One(n), mut details) => {
+                let pod = kafka_pod(n);
+                let what = if spec.kind == FaultKind::Isolate {
+                    rules.push((pod.clone(), rule(id, &["INPUT", "!", "-i", "lo"])));
+                    rules.push((pod.clone(), rule(id, &["OUTPUT", "!", "-o", "lo"])));
+                    "everything but its loopback".to_string()
+                } else {
+                    let mut peers = Vec::new();
+                    for p in (1..=KAFKA_NODES).filter(|p| *p != n) {
+                        let a = ip(p)?;
+                        rules.push((pod.clone(), rule(id, &["INPUT", "-s", &a])));
+                        rules.push((pod.clone(), rule(id, &["OUTPUT", "-d", &a])));
+                        peers.push(format!("{} ({a})", kafka_pod(p)));
+                    }
+                    peers.join(", ")
+                };
+                details.push(format!("{pod} cut from {what}"));
+                Ok((rules, vec![format!("{NS_INGESTION}/{pod}")], joined(details)))
             }
-            rules.push((kafka_pod(b), rule(id, &["INPUT", "-s", &ip(a)?])));
-            let detail = [da, db, format!("{} → {} dropped", kafka_pod(a), kafka_pod(b))].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
-            Ok((rules, vec![format!("{NS_INGESTION}/{}", kafka_pod(a)), format!("{NS_INGESTION}/{}", kafka_pod(b))], detail))
-        }
+            (NodeCut::OneWay(a, b), mut details) => {
+                rules.push((kafka_pod(b), rule(id, &["INPUT", "-s", &ip(a)?])));
+                details.push(format!("{} → {} dropped", kafka_pod(a), kafka_pod(b)));
+                Ok((rules, vec![format!("{NS_INGESTION}/{}", kafka_pod(a)), format!("{NS_INGESTION}/{}", kafka_pod(b))], joined(details)))
+            }
+        },
         FaultKind::CutClients => {
             let ports: Vec<u16> = match &spec.target {
                 Target::Cluster => vec![KAFKA_CONNECT_PORT, KAFKA_PIPELINE_PORT],
@@ -401,48 +425,43 @@ pub fn partition_objects(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, mec
     let chaos = matches!(mechanism, Mechanism::ChaosMesh { .. });
     let kafka_all = Pods::component(NS_INGESTION, &[KAFKA_SERVICE]);
     match spec.kind {
-        FaultKind::Isolate | FaultKind::Split => {
-            let (n, detail) = roles.node(&spec.target)?;
-            let pod = Pods::kafka(n);
-            let peers: Vec<String> = (1..=KAFKA_NODES).filter(|p| *p != n).map(kafka_pod).collect();
-            let objects = match (spec.kind, chaos) {
-                // Cut from everything but DNS.
-                (FaultKind::Isolate, false) => vec![network_policy(id, "isolate", &pod, &["Ingress", "Egress"], json!([]), json!([dns_egress()]))],
-                (FaultKind::Isolate, true) => vec![network_chaos(id, &pod, "both", json!({"namespaces": NAMESPACES}))],
-                // Cut from the other Kafka nodes only; clients reach both sides.
-                (_, false) => vec![network_policy(
-                    id,
-                    "split",
-                    &pod,
-                    &["Ingress", "Egress"],
-                    json!([{"from": [not_kafka()]}]),
-                    json!([{"to": [not_kafka()]}, dns_egress()]),
-                )],
-                (_, true) => vec![network_chaos(id, &pod, "both", json!({"pods": {NS_INGESTION: peers}}))],
-            };
-            let what = if spec.kind == FaultKind::Isolate { "every pod" } else { "the other Kafka nodes" };
-            let detail = [detail, format!("{} cut from {what}", kafka_pod(n))].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
-            Ok((objects, vec![pod.describe()], detail))
-        }
-        FaultKind::OneWay => {
-            let to = spec.to.as_ref().ok_or_else(|| Error::Usage("one-way needs `to`".into()))?;
-            let (a, da) = roles.node(&spec.target)?;
-            let (b, db) = roles.node(to)?;
-            if a == b {
-                return Err(Error::Usage(format!("one-way: {} and {to} are both node {a}", spec.target)));
+        FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay => match node_cut(spec, roles)? {
+            (NodeCut::One(n), mut details) => {
+                let pod = Pods::kafka(n);
+                let peers: Vec<String> = (1..=KAFKA_NODES).filter(|p| *p != n).map(kafka_pod).collect();
+                let objects = match (spec.kind, chaos) {
+                    // Cut from everything but DNS.
+                    (FaultKind::Isolate, false) => vec![network_policy(id, "isolate", &pod, &["Ingress", "Egress"], json!([]), json!([dns_egress()]))],
+                    (FaultKind::Isolate, true) => vec![network_chaos(id, &pod, "both", json!({"namespaces": NAMESPACES}))],
+                    // Cut from the other Kafka nodes only; clients reach both sides.
+                    (_, false) => vec![network_policy(
+                        id,
+                        "split",
+                        &pod,
+                        &["Ingress", "Egress"],
+                        json!([{"from": [not_kafka()]}]),
+                        json!([{"to": [not_kafka()]}, dns_egress()]),
+                    )],
+                    (_, true) => vec![network_chaos(id, &pod, "both", json!({"pods": {NS_INGESTION: peers}}))],
+                };
+                let what = if spec.kind == FaultKind::Isolate { "every pod" } else { "the other Kafka nodes" };
+                details.push(format!("{} cut from {what}", kafka_pod(n)));
+                Ok((objects, vec![pod.describe()], joined(details)))
             }
-            let (pa, pb) = (Pods::kafka(a), Pods::kafka(b));
-            let objects = if chaos {
-                vec![network_chaos(id, &pa, "to", json!({"pods": {NS_INGESTION: [kafka_pod(b)]}}))]
-            } else {
-                // Connections node a opens to node b are dropped; NetworkPolicy is stateful, so
-                // replies on connections node b opened still flow.
-                let from = json!({"namespaceSelector": {}, "podSelector": {"matchExpressions": [{"key": POD_NAME_LABEL, "operator": "NotIn", "values": [kafka_pod(a)]}]}});
-                vec![network_policy(id, "one-way", &pb, &["Ingress"], json!([{"from": [from]}]), Value::Null)]
-            };
-            let detail = [da, db, format!("{} → {} dropped", kafka_pod(a), kafka_pod(b))].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
-            Ok((objects, vec![pa.describe(), pb.describe()], detail))
-        }
+            (NodeCut::OneWay(a, b), mut details) => {
+                let (pa, pb) = (Pods::kafka(a), Pods::kafka(b));
+                let objects = if chaos {
+                    vec![network_chaos(id, &pa, "to", json!({"pods": {NS_INGESTION: [kafka_pod(b)]}}))]
+                } else {
+                    // Connections node a opens to node b are dropped; NetworkPolicy is stateful,
+                    // so replies on connections node b opened still flow.
+                    let from = json!({"namespaceSelector": {}, "podSelector": {"matchExpressions": [{"key": POD_NAME_LABEL, "operator": "NotIn", "values": [kafka_pod(a)]}]}});
+                    vec![network_policy(id, "one-way", &pb, &["Ingress"], json!([{"from": [from]}]), Value::Null)]
+                };
+                details.push(format!("{} → {} dropped", kafka_pod(a), kafka_pod(b)));
+                Ok((objects, vec![pa.describe(), pb.describe()], joined(details)))
+            }
+        },
         FaultKind::CutClients => {
             let cut = clients(&spec.target)?;
             let objects = cut
