@@ -32,9 +32,8 @@ use cdc_chaos::scenario::{Dur, FaultKind, FaultSpec, Target};
 /// Longest any one test may run once the binaries are there.
 const TEST_BOUND: Duration = Duration::from_secs(240);
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+mod common;
+use common::repo;
 
 fn cache() -> PathBuf {
     cdc_chaos::StackConfig::default().cache
@@ -79,23 +78,9 @@ struct Overlay {
 
 impl Overlay {
     fn new(name: &str) -> Overlay {
-        fn copy(from: &Path, to: &Path) {
-            std::fs::create_dir_all(to).unwrap();
-            for entry in std::fs::read_dir(from).unwrap().map(|e| e.unwrap()) {
-                let (src, dst) = (entry.path(), to.join(entry.file_name()));
-                if src.is_dir() {
-                    copy(&src, &dst);
-                } else if src.extension().is_some_and(|e| e == "example") {
-                    let text = std::fs::read_to_string(&src).unwrap().replace("CHANGE-ME", "test-only-value");
-                    std::fs::write(dst.with_extension(""), text).unwrap();
-                } else if src.extension().is_none_or(|e| e != "env") {
-                    std::fs::copy(&src, &dst).unwrap();
-                }
-            }
-        }
         let root = std::env::temp_dir().join(format!("cdcc-apiserver-manifests-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        copy(&repo().join("manifests"), &root);
+        common::copy_manifests(&root);
         Overlay { root }
     }
 

@@ -22,9 +22,8 @@ use cdc_chaos::platform::kind::{kustomize, manifests};
 use cdc_chaos::platform::{mariadb, postgres};
 use cdc_chaos::properties;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+mod common;
+use common::repo;
 
 /// A Kubernetes object of a kind the manifests use.
 #[derive(Debug)]
@@ -286,23 +285,9 @@ impl Built {
 /// Copies `manifests/` into a temporary directory, with every `secrets/*.env` made from its
 /// `.env.example` (test values only), and runs `kustomize build` on `overlay`.
 fn build(kustomize: &Path, overlay: &str) -> Built {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap().map(|e| e.unwrap()) {
-            let (src, dst) = (entry.path(), to.join(entry.file_name()));
-            if src.is_dir() {
-                copy(&src, &dst);
-            } else if src.extension().is_some_and(|e| e == "example") {
-                let text = std::fs::read_to_string(&src).unwrap().replace("CHANGE-ME", "test-only-value");
-                std::fs::write(dst.with_extension(""), text).unwrap();
-            } else if src.extension().is_none_or(|e| e != "env") {
-                std::fs::copy(&src, &dst).unwrap();
-            }
-        }
-    }
     let tmp = std::env::temp_dir().join(format!("cdcc-manifests-{overlay}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    copy(&repo().join("manifests"), &tmp);
+    common::copy_manifests(&tmp);
     let out = kustomize::build(kustomize, &tmp.join("overlays").join(overlay)).unwrap_or_else(|e| panic!("kustomize build of overlay {overlay}: {e}"));
     let _ = std::fs::remove_dir_all(&tmp);
     let objects = parse_stream(&format!("kustomize build overlays/{overlay}"), &out).unwrap_or_else(|e| panic!("{e}"));

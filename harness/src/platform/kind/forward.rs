@@ -99,7 +99,15 @@ pub async fn start(client: Client, spec: ForwardSpec) -> Result<Forward> {
         let spec = spec.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
+                let socket = match listener.accept().await {
+                    Ok((socket, _)) => socket,
+                    Err(e) => {
+                        // Out of file descriptors, say: back off rather than spin.
+                        tracing::warn!("port forward to {}: accepting: {e}", spec.component);
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
                 let (client, spec) = (client.clone(), spec.clone());
                 tokio::spawn(async move {
                     if let Err(e) = relay(client, &spec, socket).await {
