@@ -4,6 +4,9 @@
 //! feeds the four hops and builds the report; throughput is in events (each checked at four
 //! hops). Also the latency measurement over the same run.
 //!
+//! Then `cdc-chaos check` on a recorded run of 1M events (reading and parsing the files included);
+//! `examples/synthetic_run.rs` records larger ones for measuring the command itself.
+//!
 //! `cargo bench -p cdc-chaos --bench checker`
 
 use std::hint::black_box;
@@ -12,80 +15,12 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use cdc_chaos::checker::Checker;
-use cdc_chaos::history::{EventKey, Kind, Operation, Outcome, Phase, RowOp, Tx};
+use cdc_chaos::history::Operation;
 use cdc_chaos::latency::Latency;
-use cdc_chaos::observation::{FinalState, Hop, ObsOp, Observation};
-use cdc_pipeline::decode::Table;
+use cdc_chaos::observation::{FinalState, Hop, Observation};
 
-const T0: i64 = 1_700_000_000_000_000;
-/// Rows per table the load writes to.
-const KEYS: u64 = 200_000;
-
-/// A synthetic run of about `events` acknowledged events: the operations and one hop's
-/// observations (the other hops deliver the same records, later).
-fn run(events: usize) -> (Vec<Operation>, Vec<Observation>) {
-    let mut seed: u64 = 7;
-    let mut next = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        seed >> 33
-    };
-    let mut ops = Vec::with_capacity(events / 2 + 1);
-    let mut observed = Vec::with_capacity(events + events / 50);
-    let mut i: u64 = 0;
-    while observed.len() < events {
-        let r = next();
-        let fleet = r % 3 == 0;
-        let rows: Vec<RowOp> = (0..1 + next() % 3)
-            .map(|n| {
-                let table = if fleet {
-                    Table::Vehicles
-                } else if (r >> 2) % 2 == 0 {
-                    Table::Customers
-                } else {
-                    Table::Flights
-                };
-                // Distinct keys within one transaction.
-                let pk = ((next() % (KEYS / 4)) * 4 + n) as i64;
-                RowOp { table, pk, kind: Kind::Update, customer_id: None, affected: Some(true) }
-            })
-            .collect();
-        let outcome = match r % 100 {
-            0 => Outcome::Fail,
-            1 => Outcome::Unknown,
-            _ => Outcome::Ok,
-        };
-        let tx = if fleet { format!("0-1-{}", 1000 + i) } else { (1000 + i).to_string() };
-        let intended_us = T0 + i as i64 * 20;
-        let op = Operation {
-            index: i,
-            worker: "w".into(),
-            phase: Phase::Load,
-            intended_us,
-            invoke_us: intended_us + 5,
-            complete_us: Some(intended_us + 500),
-            outcome,
-            tx: (outcome != Outcome::Fail).then_some(tx),
-            rows,
-            error: None,
-        };
-        if outcome == Outcome::Ok {
-            let table = op.rows[0].table;
-            let tx = Tx::parse(table, op.tx.as_deref().unwrap()).unwrap();
-            for row in &op.rows {
-                observed.push(Observation {
-                    key: EventKey { table: row.table, pk: row.pk, tx },
-                    op: ObsOp::Upsert,
-                    partition: (row.pk % 6) as i32,
-                    offset: observed.len() as i64,
-                    ts_us: intended_us + 2_000,
-                });
-            }
-        }
-        ops.push(op);
-        i += 1;
-    }
-    (ops, observed)
-}
+mod synthetic;
+use synthetic::{run, T0};
 
 /// Checks the run: index the history, feed four hops, report.
 fn check<'a>(ops: &'a [Operation], observed: &[Observation], final_state: &FinalState) -> Checker<'a> {
@@ -124,5 +59,21 @@ fn checker(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, checker);
+/// `cdc-chaos check` on a recorded run: read `history.jsonl` and the four `observed/<hop>.tsv`,
+/// check, measure latency, write `result.json` and `latency.hlog`.
+fn check_run(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("cdc-chaos-bench-run-{}", std::process::id()));
+    let events = 1_000_000;
+    synthetic::write_run_dir(&dir, events, include_str!("../../scenarios/smoke.toml"));
+    let mut group = c.benchmark_group("check_run");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(40));
+    group.throughput(Throughput::Elements(events as u64));
+    group.bench_function("1M events x 4 hops, recorded", |b| b.iter(|| black_box(cdc_chaos::result::check_run(&dir).unwrap())));
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, checker, check_run);
 criterion_main!(benches);

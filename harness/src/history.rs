@@ -200,76 +200,180 @@ impl HistoryWriter {
     }
 }
 
+/// The kind of a history line (its `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LineType {
+    Invoke,
+    Ok,
+    Fail,
+    Unknown,
+}
+
+/// A history line as read: every variant's fields flat, so that a line deserializes in one pass
+/// (an internally tagged enum buffers each line before deserializing it); which fields a `type`
+/// needs is checked after.
+#[derive(serde::Deserialize)]
+struct FlatLine<'a> {
+    #[serde(rename = "type")]
+    kind: LineType,
+    index: u64,
+    time_us: i64,
+    #[serde(default, borrow)]
+    worker: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    phase: Option<Phase>,
+    #[serde(default)]
+    intended_us: Option<i64>,
+    #[serde(default)]
+    rows: Option<Vec<RowOp>>,
+    #[serde(default, borrow)]
+    tx: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    affected: Option<Vec<bool>>,
+    #[serde(default, borrow)]
+    error: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Lines parsed per batch handed from the parsing thread to the merging one.
+const BATCH: usize = 8_192;
+
+/// One parsed line: its number in the file (0-based) and what it says.
+type Numbered = (usize, Line);
+
 /// Reads a history file: operations in index order. A completion without its invoke, a bad line
 /// or a duplicate completion is an error naming the line.
+///
+/// A second thread reads and parses the lines while this one merges invokes and completions into
+/// operations, batch by batch through a bounded channel.
 pub fn read(path: &Path) -> Result<Vec<Operation>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io("reading the history", path, e))?;
-    let mut ops: rustc_hash::FxHashMap<u64, Operation> = Default::default();
+    let expected = f.metadata().map(|m| m.len() / 300).unwrap_or(0) as usize;
     let bad = |n: usize, m: String| Error::Usage(format!("{}:{}: {m}", path.display(), n + 1));
-    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| Error::io("reading the history", path, e))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Numbered>>(4);
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(|| parse_lines(f, path, tx));
+        let mut ops: Vec<Operation> = Vec::with_capacity(expected);
+        let mut slot: rustc_hash::FxHashMap<u64, u32> = rustc_hash::FxHashMap::with_capacity_and_hasher(expected, Default::default());
+        for batch in rx {
+            for (n, line) in batch {
+                merge(&mut ops, &mut slot, line).map_err(|m| bad(n, m))?;
+            }
+        }
+        parser.join().unwrap_or_else(|_| Err(Error::Usage(format!("{}: the parser panicked", path.display()))))?;
+        for op in ops.iter_mut().filter(|o| o.complete_us.is_none()) {
+            op.error = Some("no completion recorded".into());
+        }
+        ops.sort_by_key(|o| o.index);
+        Ok(ops)
+    })
+}
+
+/// Reads and parses history lines into batches sent to `out`; stops early if the receiver is
+/// gone.
+fn parse_lines(f: std::fs::File, path: &Path, out: std::sync::mpsc::SyncSender<Vec<Numbered>>) -> Result<()> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut line = String::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    for n in 0.. {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|e| Error::io("reading the history", path, e))? == 0 {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(n, format!("not a history line: {e}")))?;
-        let index = match &parsed {
-            Line::Invoke { index, .. } | Line::Ok { index, .. } | Line::Fail { index, .. } | Line::Unknown { index, .. } => *index,
-        };
-        if let Line::Invoke { index, worker, phase, intended_us, time_us, rows } = parsed {
-            if ops.contains_key(&index) {
-                return Err(bad(n, format!("operation {index} invoked twice")));
-            }
-            ops.insert(
-                index,
-                Operation {
-                    index,
-                    worker,
-                    phase,
-                    intended_us,
-                    invoke_us: time_us,
-                    complete_us: None,
-                    outcome: Outcome::Unknown,
-                    tx: None,
-                    rows,
-                    error: Some("no completion recorded".into()),
-                },
-            );
-            continue;
-        }
-        let op = ops.get_mut(&index).ok_or_else(|| bad(n, format!("completion of operation {index}, which was never invoked")))?;
-        if op.complete_us.is_some() {
-            return Err(bad(n, format!("operation {index} completed twice")));
-        }
-        match parsed {
-            Line::Ok { time_us, tx, affected, .. } => {
-                if affected.len() != op.rows.len() {
-                    return Err(bad(n, format!("operation {index}: {} affected flags for {} rows", affected.len(), op.rows.len())));
-                }
-                for (r, a) in op.rows.iter_mut().zip(affected) {
-                    r.affected = Some(a);
-                }
-                op.complete_us = Some(time_us);
-                op.outcome = Outcome::Ok;
-                op.tx = tx;
-                op.error = None;
-            }
-            Line::Fail { time_us, error, .. } => {
-                op.complete_us = Some(time_us);
-                op.outcome = Outcome::Fail;
-                op.error = Some(error);
-            }
-            Line::Unknown { time_us, tx, error, .. } => {
-                op.complete_us = Some(time_us);
-                op.outcome = Outcome::Unknown;
-                op.tx = tx;
-                op.error = Some(error);
-            }
-            Line::Invoke { .. } => unreachable!(),
+        let parsed = parse_line(&line).map_err(|m| Error::Usage(format!("{}:{}: {m}", path.display(), n + 1)))?;
+        batch.push((n, parsed));
+        if batch.len() == BATCH && out.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            return Ok(());
         }
     }
-    let mut out: Vec<Operation> = ops.into_values().collect();
-    out.sort_by_key(|o| o.index);
-    Ok(out)
+    if !batch.is_empty() {
+        let _ = out.send(batch);
+    }
+    Ok(())
+}
+
+/// Parses one line of `history.jsonl`.
+fn parse_line(line: &str) -> std::result::Result<Line, String> {
+    let p: FlatLine = serde_json::from_str(line).map_err(|e| format!("not a history line: {e}"))?;
+    let (index, time_us) = (p.index, p.time_us);
+    let missing = |field: &str| format!("not a history line: {:?} line of operation {index} without `{field}`", p.kind);
+    let text = |v: Option<std::borrow::Cow<'_, str>>, field: &str| v.map(String::from).ok_or_else(|| missing(field));
+    Ok(match p.kind {
+        LineType::Invoke => Line::Invoke {
+            index,
+            worker: text(p.worker.clone(), "worker")?,
+            phase: p.phase.ok_or_else(|| missing("phase"))?,
+            intended_us: p.intended_us.ok_or_else(|| missing("intended_us"))?,
+            time_us,
+            rows: p.rows.ok_or_else(|| missing("rows"))?,
+        },
+        LineType::Ok => Line::Ok { index, time_us, tx: p.tx.map(String::from), affected: p.affected.ok_or_else(|| missing("affected"))? },
+        LineType::Fail => Line::Fail { index, time_us, error: text(p.error.clone(), "error")? },
+        LineType::Unknown => Line::Unknown { index, time_us, tx: p.tx.map(String::from), error: text(p.error.clone(), "error")? },
+    })
+}
+
+/// Merges one line into the operations read so far (`slot`: index → position in `ops`).
+fn merge(ops: &mut Vec<Operation>, slot: &mut rustc_hash::FxHashMap<u64, u32>, line: Line) -> std::result::Result<(), String> {
+    let (index, time_us) = match &line {
+        Line::Invoke { index, time_us, .. } | Line::Ok { index, time_us, .. } | Line::Fail { index, time_us, .. } | Line::Unknown { index, time_us, .. } => {
+            (*index, *time_us)
+        }
+    };
+    if let Line::Invoke { worker, phase, intended_us, rows, .. } = line {
+        if slot.contains_key(&index) {
+            return Err(format!("operation {index} invoked twice"));
+        }
+        let position = u32::try_from(ops.len()).map_err(|_| "more than 2^32 operations".to_string())?;
+        slot.insert(index, position);
+        ops.push(Operation {
+            index,
+            worker,
+            phase,
+            intended_us,
+            invoke_us: time_us,
+            complete_us: None,
+            outcome: Outcome::Unknown,
+            tx: None,
+            rows,
+            error: None,
+        });
+        return Ok(());
+    }
+    let op = match slot.get(&index) {
+        Some(&p) => &mut ops[p as usize],
+        None => return Err(format!("completion of operation {index}, which was never invoked")),
+    };
+    if op.complete_us.is_some() {
+        return Err(format!("operation {index} completed twice"));
+    }
+    op.complete_us = Some(time_us);
+    match line {
+        Line::Ok { tx, affected, .. } => {
+            if affected.len() != op.rows.len() {
+                return Err(format!("operation {index}: {} affected flags for {} rows", affected.len(), op.rows.len()));
+            }
+            for (r, a) in op.rows.iter_mut().zip(affected) {
+                r.affected = Some(a);
+            }
+            op.outcome = Outcome::Ok;
+            op.tx = tx;
+        }
+        Line::Fail { error, .. } => {
+            op.outcome = Outcome::Fail;
+            op.error = Some(error);
+        }
+        Line::Unknown { tx, error, .. } => {
+            op.outcome = Outcome::Unknown;
+            op.tx = tx;
+            op.error = Some(error);
+        }
+        Line::Invoke { .. } => unreachable!("handled above"),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -363,5 +467,44 @@ mod tests {
         ]);
         let e = read(&path).unwrap_err().to_string();
         assert!(e.contains(":3:") && e.contains("completed twice"), "{e}");
+    }
+
+    #[test]
+    fn lines_missing_a_field_or_malformed_name_the_line_and_the_field() {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("history.jsonl");
+        let good = serde_json::to_string(&invoke(0, vec![row(Table::Customers, 1, Kind::Insert)])).unwrap();
+        for (second, wanted) in [
+            (r#"{"type":"ok","index":0,"time_us":5,"tx":"9"}"#, "without `affected`"),
+            (r#"{"type":"fail","index":0,"time_us":5}"#, "without `error`"),
+            (r#"{"type":"invoke","index":1,"time_us":5,"worker":"w","phase":"load","intended_us":1}"#, "without `rows`"),
+            (r#"{"type":"retry","index":0,"time_us":5}"#, "unknown variant"),
+            (r#"{"type":"ok","index":0"#, "not a history line"),
+        ] {
+            std::fs::write(&path, format!("{good}\n\n{second}\n")).unwrap();
+            let e = read(&path).unwrap_err().to_string();
+            assert!(e.contains("history.jsonl:3:") && e.contains(wanted), "{second}: {e}");
+        }
+    }
+
+    #[test]
+    fn long_histories_read_back_whole_and_an_error_far_in_names_its_line() {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("history.jsonl");
+        let mut w = HistoryWriter::create(&path).unwrap();
+        let n = 3 * BATCH as u64 + 17;
+        for i in 0..n {
+            w.write(&invoke(i, vec![row(Table::Flights, i as i64, Kind::Update)])).unwrap();
+            w.write(&Line::Ok { index: i, time_us: 20 + i as i64, tx: Some((1000 + i).to_string()), affected: vec![true] }).unwrap();
+        }
+        w.flush().unwrap();
+        let ops = read(&path).unwrap();
+        assert_eq!(ops.len() as u64, n);
+        assert!(ops.iter().enumerate().all(|(i, o)| o.index == i as u64 && o.outcome == Outcome::Ok && o.events().count() == 1));
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"type\":\"ok\",\"index\":5,\"time_us\":1,\"tx\":null,\"affected\":[true]}\n");
+        std::fs::write(&path, text).unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains(&format!("history.jsonl:{}:", 2 * n + 1)) && e.contains("completed twice"), "{e}");
     }
 }

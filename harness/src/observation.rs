@@ -108,9 +108,16 @@ impl Observation {
 
     /// Parses one line of an observation file.
     pub fn parse(line: &str) -> std::result::Result<Observation, String> {
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 8 {
-            return Err(format!("{} fields, expected 8 ({HEADER})", f.len()));
+        let mut f = [""; 8];
+        let mut fields = 0;
+        for (i, part) in line.split('\t').enumerate() {
+            if i < f.len() {
+                f[i] = part;
+            }
+            fields = i + 1;
+        }
+        if fields != f.len() {
+            return Err(format!("{fields} fields, expected 8 ({HEADER})"));
         }
         let num = |i: usize, name: &str| f[i].parse::<i64>().map_err(|_| format!("{name} {:?} is not an integer", f[i]));
         let table = table_of(f[3]).ok_or_else(|| format!("unknown table {:?}", f[3]))?;
@@ -123,13 +130,9 @@ impl Observation {
             "delete" => ObsOp::Delete,
             other => return Err(format!("unknown op {other:?}")),
         };
-        Ok(Observation {
-            key: EventKey { table, pk: num(4, "pk")?, tx },
-            op,
-            partition: num(0, "partition")? as i32,
-            offset: num(1, "offset")?,
-            ts_us: num(7, "ts_us")?,
-        })
+        let partition = num(0, "partition")?;
+        let partition = i32::try_from(partition).map_err(|_| format!("partition {partition} is out of range"))?;
+        Ok(Observation { key: EventKey { table, pk: num(4, "pk")?, tx }, op, partition, offset: num(1, "offset")?, ts_us: num(7, "ts_us")? })
     }
 }
 
@@ -154,22 +157,46 @@ pub fn write(run_dir: &Path, hop: Hop, observations: &[Observation]) -> Result<(
     out.write_all(buf.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("writing observations", &path, e))
 }
 
+/// Observations parsed per batch handed from the parsing thread to the visitor.
+const BATCH: usize = 16_384;
+
 /// Streams a hop's observations in file order into `visit`. A malformed line is an error naming
-/// the file and line.
+/// the file and line; the observations before it have been visited.
+///
+/// A second thread reads and parses while `visit` runs on the caller's thread, batch by batch
+/// through a bounded channel, so memory stays a few batches whatever the file's size.
 pub fn for_each(run_dir: &Path, hop: Hop, mut visit: impl FnMut(Observation)) -> Result<()> {
     let path = hop.file(run_dir);
     let f = std::fs::File::open(&path).map_err(|e| Error::io("reading observations", &path, e))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Observation>>(4);
+    std::thread::scope(|scope| {
+        let parser = scope.spawn(|| parse_file(f, &path, tx));
+        for batch in rx {
+            batch.into_iter().for_each(&mut visit);
+        }
+        parser.join().unwrap_or_else(|_| Err(Error::Usage(format!("{}: the parser panicked", path.display()))))
+    })
+}
+
+/// Reads and parses an observation file into batches sent to `out`; stops early if the receiver
+/// is gone.
+fn parse_file(f: std::fs::File, path: &Path, out: std::sync::mpsc::SyncSender<Vec<Observation>>) -> Result<()> {
     let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
-    let mut line = String::new();
+    let mut raw = Vec::with_capacity(256);
+    let mut batch = Vec::with_capacity(BATCH);
     let mut n = 0usize;
     loop {
-        line.clear();
-        let read = reader.read_line(&mut line).map_err(|e| Error::io("reading observations", &path, e))?;
+        raw.clear();
+        let read = reader.read_until(b'\n', &mut raw).map_err(|e| Error::io("reading observations", path, e))?;
         if read == 0 {
-            return Ok(());
+            break;
         }
         n += 1;
-        let l = line.trim_end_matches(['\n', '\r']);
+        let Ok(l) = std::str::from_utf8(&raw) else {
+            let _ = out.send(batch);
+            return Err(Error::Usage(format!("{}:{n}: not UTF-8", path.display())));
+        };
+        let l = l.trim_end_matches(['\n', '\r']);
         if n == 1 {
             if l != HEADER {
                 return Err(Error::Usage(format!("{}:1: header {l:?}, expected {HEADER:?}", path.display())));
@@ -179,8 +206,24 @@ pub fn for_each(run_dir: &Path, hop: Hop, mut visit: impl FnMut(Observation)) ->
         if l.is_empty() {
             continue;
         }
-        visit(Observation::parse(l).map_err(|e| Error::Usage(format!("{}:{n}: {e}", path.display())))?);
+        match Observation::parse(l) {
+            Ok(o) => batch.push(o),
+            Err(e) => {
+                let _ = out.send(batch);
+                return Err(Error::Usage(format!("{}:{n}: {e}", path.display())));
+            }
+        }
+        if batch.len() == BATCH && out.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            return Ok(());
+        }
     }
+    if n == 0 {
+        return Err(Error::Usage(format!("{}: empty, expected the header {HEADER:?}", path.display())));
+    }
+    if !batch.is_empty() {
+        let _ = out.send(batch);
+    }
+    Ok(())
 }
 
 /// Reads a hop's observations into memory.
@@ -251,6 +294,25 @@ mod tests {
         assert!(e.contains("lake.tsv:3") && e.contains("bad transaction id"), "{e}");
         std::fs::write(&path, "partition\toffset\n").unwrap();
         assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("header"));
+        std::fs::write(&path, "").unwrap();
+        assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("empty"));
+        std::fs::write(&path, format!("{HEADER}\n1\t2\tcrm\tflights\t3\t4\tupsert\t5\textra\n")).unwrap();
+        assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("lake.tsv:2: 9 fields"));
+        std::fs::write(&path, format!("{HEADER}\n9999999999\t2\tcrm\tflights\t3\t4\tupsert\t5\n")).unwrap();
+        assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("partition 9999999999 is out of range"));
+
+        // Many batches through the parsing thread, in order, and an error far in names its line.
+        let many: Vec<Observation> = (0..3 * BATCH as i64 + 5).map(|i| Observation { offset: i, ..obs[0] }).collect();
+        write(&dir, Hop::Raw, &many).unwrap();
+        assert_eq!(read(&dir, Hop::Raw).unwrap(), many);
+        let path = Hop::Raw.file(&dir);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("x\n");
+        std::fs::write(&path, text).unwrap();
+        let mut visited = 0;
+        let e = for_each(&dir, Hop::Raw, |_| visited += 1).unwrap_err().to_string();
+        assert!(e.contains(&format!("raw.tsv:{}:", many.len() + 2)), "{e}");
+        assert_eq!(visited, many.len(), "every observation before the bad line is visited");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
