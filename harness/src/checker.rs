@@ -18,20 +18,22 @@
 //!   is commit order for one row). Each first arrival after an event of the same row that
 //!   committed later is one **out of order**.
 //!
-//! The work is linear: one hash lookup per observation, and memory is a hash map from
-//! [`EventKey`] to a `u32` index into a vector of small per-event records (per hop a saturating
-//! copy count and the first arrival time). Totals are exact; only examples are capped.
+//! The work is linear: one hash lookup per observation. Memory is per event its [`EventKey`]
+//! (32 bytes), a small record (48 bytes: per hop a saturating copy count and the first arrival
+//! time) and a `u32` slot in a hash table of positions, about 90 bytes in all. Totals are exact;
+//! only examples are capped.
 //!
 //! [`Checker`] is the streaming form (feed observations hop by hop, e.g. straight from
 //! `observed/<hop>.tsv`); [`check`] and [`check_dir`] are the one-call forms. The per-event
 //! arrival times the checker keeps feed the latency figures ([`Checker::arrivals`]).
 
-use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::path::Path;
 
 use cdc_pipeline::decode::Table;
-use rustc_hash::{FxHashMap, FxHashSet};
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 use serde_json::{Map, Value};
 
 use crate::history::{EventKey, Operation, Outcome, Tx};
@@ -264,7 +266,10 @@ impl CheckReport {
 /// order, then asked for its [`CheckReport`].
 pub struct Checker<'a> {
     ops: &'a [Operation],
-    index: FxHashMap<EventKey, u32>,
+    /// Positions in `keys` / `events`, hashed by key.
+    index: HashTable<u32>,
+    /// Each event's key, by position.
+    keys: Vec<EventKey>,
     events: Vec<EventState>,
     /// Per hop and source row, the latest-committed event seen so far (acknowledged events are
     /// indexed in commit order), or [`NONE`]. One array per hop keeps a hop's working set small.
@@ -284,7 +289,8 @@ impl<'a> Checker<'a> {
         let capacity: usize = ops.iter().filter(|o| o.outcome == Outcome::Ok).map(|o| o.rows.len()).sum();
         let mut c = Checker {
             ops,
-            index: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            index: HashTable::with_capacity(capacity),
+            keys: Vec::with_capacity(capacity),
             events: Vec::with_capacity(capacity),
             rows: Default::default(),
             unknown_events: FxHashSet::default(),
@@ -322,16 +328,15 @@ impl<'a> Checker<'a> {
         let mut row_index: FxHashMap<(Table, i64), u32> = FxHashMap::default();
         for pos in ok {
             for key in ops[pos as usize].events() {
-                match c.index.entry(key) {
-                    Entry::Occupied(e) => {
-                        let ev = &mut c.events[*e.get() as usize];
+                match c.find(&key) {
+                    Some(e) => {
+                        let ev = &mut c.events[e as usize];
                         ev.allowed = ev.allowed.saturating_add(1);
                     }
-                    Entry::Vacant(v) => {
+                    None => {
                         let next = row_index.len() as u32;
                         let row = *row_index.entry(key.row()).or_insert(next);
-                        v.insert(c.events.len() as u32);
-                        c.events.push(EventState::new(pos, row, 1, Origin::Acknowledged));
+                        c.push(key, EventState::new(pos, row, 1, Origin::Acknowledged));
                         c.acknowledged += 1;
                     }
                 }
@@ -339,6 +344,22 @@ impl<'a> Checker<'a> {
         }
         c.rows = std::array::from_fn(|_| vec![NONE; row_index.len()]);
         c
+    }
+
+    /// The position of `key`, if indexed.
+    fn find(&self, key: &EventKey) -> Option<u32> {
+        let keys = &self.keys;
+        self.index.find(FxBuildHasher.hash_one(key), |&e| keys[e as usize] == *key).copied()
+    }
+
+    /// Indexes a new event; returns its position.
+    fn push(&mut self, key: EventKey, state: EventState) -> u32 {
+        let e = self.events.len() as u32;
+        self.keys.push(key);
+        self.events.push(state);
+        let keys = &self.keys;
+        self.index.insert_unique(FxBuildHasher.hash_one(key), e, |&x| FxBuildHasher.hash_one(keys[x as usize]));
+        e
     }
 
     /// Records the rows of an operation that may have committed without acknowledgement.
@@ -362,17 +383,14 @@ impl<'a> Checker<'a> {
         } else {
             EventState::new(NONE, NONE, 0, Origin::Phantom)
         };
-        let e = self.events.len() as u32;
-        self.events.push(state);
-        self.index.insert(*key, e);
-        e
+        self.push(*key, state)
     }
 
     /// Feeds one observation of `hop`. Observations of one hop must come in the hop's order.
     pub fn observe(&mut self, hop: Hop, o: &Observation) {
         let h = hop as usize;
-        let e = match self.index.get(&o.key) {
-            Some(&e) => e,
+        let e = match self.find(&o.key) {
+            Some(e) => e,
             None => self.unacknowledged(&o.key),
         };
         let tally = &mut self.tallies[h];
@@ -458,21 +476,7 @@ impl<'a> Checker<'a> {
             }
         }
 
-        // Names of the events the examples refer to, in one pass over the index.
-        let mut names: FxHashMap<u32, String> = FxHashMap::default();
-        for (t, lost) in self.tallies.iter().zip(&lost_examples) {
-            let wanted = lost.iter().map(|(e, _)| *e).chain(t.duplicate_examples.iter().copied());
-            let wanted = wanted.chain(t.order_examples.iter().flat_map(|(a, b, _, _)| [*a, *b]));
-            names.extend(wanted.map(|e| (e, String::new())));
-        }
-        if !names.is_empty() {
-            for (key, e) in &self.index {
-                if let Some(n) = names.get_mut(e) {
-                    *n = key.to_string();
-                }
-            }
-        }
-        let name = |e: &u32| names[e].clone();
+        let name = |e: &u32| self.keys[*e as usize].to_string();
 
         for hop in Hop::ALL {
             let h = hop as usize;

@@ -283,8 +283,14 @@ fn parse_lines(f: std::fs::File, path: &Path, out: std::sync::mpsc::SyncSender<V
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = parse_line(&line).map_err(|m| Error::Usage(format!("{}:{}: {m}", path.display(), n + 1)))?;
-        batch.push((n, parsed));
+        match parse_line(&line) {
+            Ok(parsed) => batch.push((n, parsed)),
+            Err(m) => {
+                // The lines before it go first, so that an earlier inconsistency is the one reported.
+                let _ = out.send(batch);
+                return Err(Error::Usage(format!("{}:{}: {m}", path.display(), n + 1)));
+            }
+        }
         if batch.len() == BATCH && out.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
             return Ok(());
         }
@@ -298,21 +304,21 @@ fn parse_lines(f: std::fs::File, path: &Path, out: std::sync::mpsc::SyncSender<V
 /// Parses one line of `history.jsonl`.
 fn parse_line(line: &str) -> std::result::Result<Line, String> {
     let p: FlatLine = serde_json::from_str(line).map_err(|e| format!("not a history line: {e}"))?;
-    let (index, time_us) = (p.index, p.time_us);
-    let missing = |field: &str| format!("not a history line: {:?} line of operation {index} without `{field}`", p.kind);
+    let (kind, index, time_us) = (p.kind, p.index, p.time_us);
+    let missing = |field: &str| format!("not a history line: {kind:?} line of operation {index} without `{field}`");
     let text = |v: Option<std::borrow::Cow<'_, str>>, field: &str| v.map(String::from).ok_or_else(|| missing(field));
-    Ok(match p.kind {
+    Ok(match kind {
         LineType::Invoke => Line::Invoke {
             index,
-            worker: text(p.worker.clone(), "worker")?,
+            worker: text(p.worker, "worker")?,
             phase: p.phase.ok_or_else(|| missing("phase"))?,
             intended_us: p.intended_us.ok_or_else(|| missing("intended_us"))?,
             time_us,
             rows: p.rows.ok_or_else(|| missing("rows"))?,
         },
         LineType::Ok => Line::Ok { index, time_us, tx: p.tx.map(String::from), affected: p.affected.ok_or_else(|| missing("affected"))? },
-        LineType::Fail => Line::Fail { index, time_us, error: text(p.error.clone(), "error")? },
-        LineType::Unknown => Line::Unknown { index, time_us, tx: p.tx.map(String::from), error: text(p.error.clone(), "error")? },
+        LineType::Fail => Line::Fail { index, time_us, error: text(p.error, "error")? },
+        LineType::Unknown => Line::Unknown { index, time_us, tx: p.tx.map(String::from), error: text(p.error, "error")? },
     })
 }
 

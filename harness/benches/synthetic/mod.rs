@@ -3,8 +3,8 @@
 //! acknowledged event once, in commit order, each hop 1 ms after the one upstream.
 //!
 //! [`run`] builds one in memory; [`write_run_dir`] records one as `cdc-chaos run` does
-//! (`scenario.toml`, `run.json`, `history.jsonl`, `observed/<hop>.tsv`, `final_state.json`), so
-//! that `cdc-chaos check <dir>` can be measured on it.
+//! (`scenario.toml`, `run.json`, `history.jsonl`, `observed/<hop>.tsv`, `final_state.json`, an
+//! empty `faults.jsonl`), so that `cdc-chaos check <dir>` can be measured on it.
 
 #![allow(dead_code)]
 
@@ -124,6 +124,7 @@ pub fn write_run_dir(dir: &Path, events: usize, scenario: &str) {
         observation::write(dir, hop, &later).unwrap();
     }
     FinalState::default().write(dir).unwrap();
+    std::fs::write(dir.join("faults.jsonl"), "").unwrap();
     let end = ops.last().map_or(T0, |o| o.intended_us + STEP_US);
     let meta = RunMeta {
         run_id: "synthetic".into(),
