@@ -211,6 +211,18 @@ fn service_account_key() -> Result<(String, String)> {
     Ok((pem("PRIVATE KEY", pkcs8.as_ref()), pem("PUBLIC KEY", &spki)))
 }
 
+/// Starts tried when a chosen port turns out to be taken.
+pub const START_ATTEMPTS: usize = 4;
+
+/// Whether a failed start failed because a port it had found free was bound by then.
+fn port_taken(e: &Error) -> bool {
+    const IN_USE: &str = "address already in use";
+    match e {
+        Error::Component { message, tail, .. } => message.contains(IN_USE) || tail.as_deref().is_some_and(|t| t.contains(IN_USE)),
+        _ => false,
+    }
+}
+
 /// The component named in this module's errors.
 const COMPONENT: &str = "local API server";
 
@@ -232,9 +244,26 @@ pub struct LocalApiServer {
 
 impl LocalApiServer {
     /// Starts etcd and `kube_apiserver` in a new temporary directory on free loopback ports and
-    /// waits until `/readyz` answers, at most `timeout`. An error carries the failing process's
-    /// last log lines.
+    /// waits until `/readyz` answers, at most `timeout` per attempt. An error carries the failing
+    /// process's last log lines.
+    ///
+    /// A port found free can be taken before the server binds it (any outgoing connection of
+    /// this machine draws its local port from the same range), so a start that fails with
+    /// "address already in use" is tried again on other ports, up to [`START_ATTEMPTS`] times.
     pub async fn start(kube_apiserver: &Path, etcd: &Path, timeout: Duration) -> Result<LocalApiServer> {
+        let mut attempt = 1;
+        loop {
+            match LocalApiServer::start_once(kube_apiserver, etcd, timeout).await {
+                Err(e) if attempt < START_ATTEMPTS && port_taken(&e) => {
+                    tracing::warn!("local API server: a port was taken before it was bound, starting again on other ports: {e}");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(kube_apiserver: &Path, etcd: &Path, timeout: Duration) -> Result<LocalApiServer> {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!("cdc-chaos-apiserver-{}-{}", std::process::id(), STARTED.fetch_add(1, Ordering::SeqCst)));
@@ -409,5 +438,22 @@ mod tests {
         let (private, public) = service_account_key().unwrap();
         assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n") && private.ends_with("-----END PRIVATE KEY-----\n"), "{private}");
         assert!(public.starts_with("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"), "{public}");
+    }
+
+    #[test]
+    fn a_port_taken_before_the_bind_is_told_from_other_failures() {
+        let exited = |tail: &str| Error::Component {
+            component: format!("{COMPONENT} (kube-apiserver)"),
+            message: "kube-apiserver exited (exit status: 1)".into(),
+            log: Some("/tmp/kube-apiserver.log".into()),
+            tail: Some(tail.into()),
+        };
+        // As kube-apiserver v1.34.4 and etcd 3.4 say it.
+        assert!(port_taken(&exited(
+            r#"E1129 10:41:02.982304   28306 run.go:72] "command failed" err="failed to create listener: failed to listen on 127.0.0.1:33855: listen tcp 127.0.0.1:33855: bind: address already in use""#
+        )));
+        assert!(port_taken(&exited("listen tcp 127.0.0.1:40123: bind: address already in use")));
+        assert!(!port_taken(&exited(r#"err="error creating self-signed certificates: permission denied""#)));
+        assert!(!port_taken(&Error::Usage("address already in use".into())), "only a component's failure to start");
     }
 }
