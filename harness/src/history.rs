@@ -12,7 +12,7 @@
 //! `Copy` value, so that ten million of them fit in a hash map.
 
 use std::fmt;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use cdc_pipeline::decode::Table;
@@ -235,70 +235,22 @@ struct FlatLine<'a> {
     error: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// Lines parsed per batch handed from the parsing thread to the merging one.
-const BATCH: usize = 8_192;
-
-/// One parsed line: its number in the file (0-based) and what it says.
-type Numbered = (usize, Line);
-
 /// Reads a history file: operations in index order. A completion without its invoke, a bad line
-/// or a duplicate completion is an error naming the line.
-///
-/// A second thread reads and parses the lines while this one merges invokes and completions into
-/// operations, batch by batch through a bounded channel.
+/// or a duplicate completion is an error naming the line. The lines are parsed on a second
+/// thread while this one merges invokes and completions into operations ([`crate::lines`]).
 pub fn read(path: &Path) -> Result<Vec<Operation>> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io("reading the history", path, e))?;
-    let expected = f.metadata().map(|m| m.len() / 300).unwrap_or(0) as usize;
-    let bad = |n: usize, m: String| Error::Usage(format!("{}:{}: {m}", path.display(), n + 1));
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Numbered>>(4);
-    std::thread::scope(|scope| {
-        let parser = scope.spawn(|| parse_lines(f, path, tx));
-        let mut ops: Vec<Operation> = Vec::with_capacity(expected);
-        let mut slot: rustc_hash::FxHashMap<u64, u32> = rustc_hash::FxHashMap::with_capacity_and_hasher(expected, Default::default());
-        for batch in rx {
-            for (n, line) in batch {
-                merge(&mut ops, &mut slot, line).map_err(|m| bad(n, m))?;
-            }
-        }
-        parser.join().unwrap_or_else(|_| Err(Error::Usage(format!("{}: the parser panicked", path.display()))))?;
-        for op in ops.iter_mut().filter(|o| o.complete_us.is_none()) {
-            op.error = Some("no completion recorded".into());
-        }
-        ops.sort_by_key(|o| o.index);
-        Ok(ops)
-    })
-}
-
-/// Reads and parses history lines into batches sent to `out`; stops early if the receiver is
-/// gone.
-fn parse_lines(f: std::fs::File, path: &Path, out: std::sync::mpsc::SyncSender<Vec<Numbered>>) -> Result<()> {
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
-    let mut line = String::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    for n in 0.. {
-        line.clear();
-        if reader.read_line(&mut line).map_err(|e| Error::io("reading the history", path, e))? == 0 {
-            break;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(&line) {
-            Ok(parsed) => batch.push((n, parsed)),
-            Err(m) => {
-                // The lines before it go first, so that an earlier inconsistency is the one reported.
-                let _ = out.send(batch);
-                return Err(Error::Usage(format!("{}:{}: {m}", path.display(), n + 1)));
-            }
-        }
-        if batch.len() == BATCH && out.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
-            return Ok(());
-        }
+    let expected = std::fs::metadata(path).map(|m| m.len() / 300).unwrap_or(0) as usize;
+    let mut ops: Vec<Operation> = Vec::with_capacity(expected);
+    let mut slot: rustc_hash::FxHashMap<u64, u32> = rustc_hash::FxHashMap::with_capacity_and_hasher(expected, Default::default());
+    let parse = |n: usize, l: &str| if l.trim().is_empty() { Ok(None) } else { parse_line(l).map(|line| Some((n, line))) };
+    crate::lines::parse(path, "the history", parse, |(n, line)| {
+        merge(&mut ops, &mut slot, line).map_err(|m| Error::Usage(format!("{}:{n}: {m}", path.display())))
+    })?;
+    for op in ops.iter_mut().filter(|o| o.complete_us.is_none()) {
+        op.error = Some("no completion recorded".into());
     }
-    if !batch.is_empty() {
-        let _ = out.send(batch);
-    }
-    Ok(())
+    ops.sort_by_key(|o| o.index);
+    Ok(ops)
 }
 
 /// Parses one line of `history.jsonl`.
@@ -498,7 +450,7 @@ mod tests {
         let dir = tempdir::Dir::new();
         let path = dir.0.join("history.jsonl");
         let mut w = HistoryWriter::create(&path).unwrap();
-        let n = 3 * BATCH as u64 + 17;
+        let n = 3 * 8_192 + 17;
         for i in 0..n {
             w.write(&invoke(i, vec![row(Table::Flights, i as i64, Kind::Update)])).unwrap();
             w.write(&Line::Ok { index: i, time_us: 20 + i as i64, tx: Some((1000 + i).to_string()), affected: vec![true] }).unwrap();

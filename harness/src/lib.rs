@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod history;
 pub mod latency;
+pub mod lines;
 pub mod load;
 pub mod nemesis;
 pub mod observation;

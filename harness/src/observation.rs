@@ -8,7 +8,7 @@
 //! topics, by `seq` for the warehouse log, by offset for the lake. A row always lives in one
 //! partition, so per-row order is the file's order.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use cdc_pipeline::decode::Table;
@@ -157,71 +157,23 @@ pub fn write(run_dir: &Path, hop: Hop, observations: &[Observation]) -> Result<(
     out.write_all(buf.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("writing observations", &path, e))
 }
 
-/// Observations parsed per batch handed from the parsing thread to the visitor.
-const BATCH: usize = 16_384;
-
 /// Streams a hop's observations in file order into `visit`. A malformed line is an error naming
-/// the file and line; the observations before it have been visited.
-///
-/// A second thread reads and parses while `visit` runs on the caller's thread, batch by batch
-/// through a bounded channel, so memory stays a few batches whatever the file's size.
+/// the file and line; the observations before it have been visited. The file is parsed on a
+/// second thread while `visit` runs ([`crate::lines`]).
 pub fn for_each(run_dir: &Path, hop: Hop, mut visit: impl FnMut(Observation)) -> Result<()> {
     let path = hop.file(run_dir);
-    let f = std::fs::File::open(&path).map_err(|e| Error::io("reading observations", &path, e))?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Observation>>(4);
-    std::thread::scope(|scope| {
-        let parser = scope.spawn(|| parse_file(f, &path, tx));
-        for batch in rx {
-            batch.into_iter().for_each(&mut visit);
-        }
-        parser.join().unwrap_or_else(|_| Err(Error::Usage(format!("{}: the parser panicked", path.display()))))
-    })
-}
-
-/// Reads and parses an observation file into batches sent to `out`; stops early if the receiver
-/// is gone.
-fn parse_file(f: std::fs::File, path: &Path, out: std::sync::mpsc::SyncSender<Vec<Observation>>) -> Result<()> {
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
-    let mut raw = Vec::with_capacity(256);
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut n = 0usize;
-    loop {
-        raw.clear();
-        let read = reader.read_until(b'\n', &mut raw).map_err(|e| Error::io("reading observations", path, e))?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        let Ok(l) = std::str::from_utf8(&raw) else {
-            let _ = out.send(batch);
-            return Err(Error::Usage(format!("{}:{n}: not UTF-8", path.display())));
-        };
-        let l = l.trim_end_matches(['\n', '\r']);
-        if n == 1 {
-            if l != HEADER {
-                return Err(Error::Usage(format!("{}:1: header {l:?}, expected {HEADER:?}", path.display())));
-            }
-            continue;
-        }
-        if l.is_empty() {
-            continue;
-        }
-        match Observation::parse(l) {
-            Ok(o) => batch.push(o),
-            Err(e) => {
-                let _ = out.send(batch);
-                return Err(Error::Usage(format!("{}:{n}: {e}", path.display())));
-            }
-        }
-        if batch.len() == BATCH && out.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
-            return Ok(());
-        }
-    }
-    if n == 0 {
+    let parse = |n: usize, l: &str| match (n, l) {
+        (1, HEADER) => Ok(None),
+        (1, _) => Err(format!("header {l:?}, expected {HEADER:?}")),
+        (_, "") => Ok(None),
+        _ => Observation::parse(l).map(Some),
+    };
+    let lines = crate::lines::parse(&path, "observations", parse, |o| {
+        visit(o);
+        Ok(())
+    })?;
+    if lines == 0 {
         return Err(Error::Usage(format!("{}: empty, expected the header {HEADER:?}", path.display())));
-    }
-    if !batch.is_empty() {
-        let _ = out.send(batch);
     }
     Ok(())
 }
@@ -302,7 +254,7 @@ mod tests {
         assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("partition 9999999999 is out of range"));
 
         // Many batches through the parsing thread, in order, and an error far in names its line.
-        let many: Vec<Observation> = (0..3 * BATCH as i64 + 5).map(|i| Observation { offset: i, ..obs[0] }).collect();
+        let many: Vec<Observation> = (0..40_000).map(|i| Observation { offset: i, ..obs[0] }).collect();
         write(&dir, Hop::Raw, &many).unwrap();
         assert_eq!(read(&dir, Hop::Raw).unwrap(), many);
         let path = Hop::Raw.file(&dir);
