@@ -14,7 +14,8 @@ CREATE TABLE IF NOT EXISTS customers (
     email       TEXT,
     birth_date  DATE,
     profession  TEXT,
-    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    write_id    BIGINT
 );
 -- No foreign key: a flight may reference a customer that does not exist (yet).
 CREATE TABLE IF NOT EXISTS flights (
@@ -23,8 +24,13 @@ CREATE TABLE IF NOT EXISTS flights (
     airport      TEXT,
     airline      TEXT,
     iata_code    TEXT,
-    updated_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+    updated_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    write_id     BIGINT
 );
+-- The operation of the harness's load that wrote the row last (run tag << 32 | operation index):
+-- every change event names the operation that made it. Added to tables of older stacks.
+ALTER TABLE customers ADD COLUMN IF NOT EXISTS write_id BIGINT;
+ALTER TABLE flights ADD COLUMN IF NOT EXISTS write_id BIGINT;
 -- Deletes and updates carry the whole before image.
 ALTER TABLE customers REPLICA IDENTITY FULL;
 ALTER TABLE flights REPLICA IDENTITY FULL;

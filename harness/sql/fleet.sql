@@ -16,5 +16,9 @@ CREATE TABLE IF NOT EXISTS fleet.vehicles (
     manufacturer  VARCHAR(100),
     vehicle_year  INT,
     category      VARCHAR(50),
-    updated_at    TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    updated_at    TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    write_id      BIGINT
 ) ENGINE = InnoDB;
+-- The operation of the harness's load that wrote the row last (run tag << 32 | operation index):
+-- every change event names the operation that made it. Added to tables of older stacks.
+ALTER TABLE fleet.vehicles ADD COLUMN IF NOT EXISTS write_id BIGINT;

@@ -5,13 +5,20 @@
 //! Kafka is read with `isolation.level=read_committed` (what a downstream consumer may see,
 //! whatever the profile's own consumers use), from the marks to the end of every partition.
 //! Records that are not events are counted, never dropped silently: undecodable records (with
-//! their coordinates and reason) and snapshot reads.
+//! their coordinates and reason) and snapshot reads. Every event is kept with the write id its
+//! record carries, whichever run that names: telling this run's events from earlier runs' is the
+//! checker's work, not the capture's, and nothing here trusts the coordinates a record says it
+//! came from. The lake, whose object keys the sink chooses, is read whole: its rows past the
+//! `changes` mark, and any row of this run below it.
+//!
+//! The decoding of one record of each hop is a pure function ([`raw_record`], [`change_record`],
+//! [`applied_event`], [`lake_row`], [`fold_lake`]); the rest reads the stores.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cdc_pipeline::decode::{decode, Decoded, Op, Table};
-use cdc_pipeline::lake::Lake;
+use cdc_pipeline::lake::{Lake, LakeRow};
 use cdc_pipeline::record::parse_change;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -22,8 +29,8 @@ use serde_json::{Map, Value};
 
 use ::postgres as postgres_client;
 
-use crate::history::{EventKey, Tx};
-use crate::observation::{FinalState, ObsOp, Observation};
+use crate::history::{EventKey, EventOp, WriteId};
+use crate::observation::{FinalState, Observation};
 use crate::platform::stack::Endpoints;
 use crate::platform::topics;
 use crate::run::{HopExtras, Marks};
@@ -149,56 +156,136 @@ fn note(extras: &mut HopExtras, what: String) {
     }
 }
 
-fn key(table: Table, pk: i64, tx: &str) -> std::result::Result<EventKey, String> {
-    let tx = Tx::parse(table, tx).ok_or_else(|| format!("transaction id {tx:?} is not a {} id", table.database()))?;
-    Ok(EventKey { table, pk, tx })
+fn event_op(op: Op) -> EventOp {
+    match op {
+        Op::Upsert => EventOp::Upsert,
+        Op::Delete => EventOp::Delete,
+    }
 }
 
-fn obs_op(op: Op) -> ObsOp {
-    match op {
-        Op::Upsert => ObsOp::Upsert,
-        Op::Delete => ObsOp::Delete,
+fn table_named(s: &str) -> Option<Table> {
+    [Table::Customers, Table::Flights, Table::Vehicles].into_iter().find(|t| t.as_str() == s)
+}
+
+/// The event of a record naming `table`, `pk`, `op` and `write_id` as text or columns.
+fn event(table: &str, pk: i64, op: &str, write_id: Option<i64>) -> std::result::Result<EventKey, String> {
+    let table = table_named(table).ok_or_else(|| format!("unknown table {table:?}"))?;
+    let op = EventOp::parse(op).ok_or_else(|| format!("unknown op {op:?}"))?;
+    Ok(EventKey { table, pk, write: WriteId::from_column(write_id), op })
+}
+
+/// What one record of a hop is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// An event.
+    Event(Observation),
+    /// A snapshot read (`op: r`) of a raw topic: a connector re-snapshotted.
+    Snapshot,
+    /// Not an event and nothing to count (a tombstone after a delete).
+    Nothing,
+    /// Undecodable: why.
+    Malformed(String),
+}
+
+impl Record {
+    fn count(self, out: &mut Vec<Observation>, extras: &mut HopExtras, at: impl FnOnce() -> String) {
+        match self {
+            Record::Event(o) => out.push(o),
+            Record::Snapshot => extras.snapshot_records += 1,
+            Record::Nothing => {}
+            Record::Malformed(e) => note(extras, format!("{}: {e}", at())),
+        }
     }
+}
+
+/// One record of a raw CDC topic; `ts_us` is its Kafka timestamp.
+pub fn raw_record(topic: &str, partition: i32, offset: i64, ts_us: i64, value: Option<&[u8]>) -> Record {
+    match decode(topic, value) {
+        Ok(Decoded::Tombstone) => Record::Nothing,
+        Ok(Decoded::Change(c)) if c.id.tx == "snapshot" => Record::Snapshot,
+        Ok(Decoded::Change(c)) => Record::Event(Observation {
+            key: EventKey { table: c.id.table, pk: c.id.pk, write: WriteId::from_column(c.id.write_id), op: event_op(c.op) },
+            partition,
+            offset,
+            ts_us,
+        }),
+        Err(e) => Record::Malformed(e.to_string()),
+    }
+}
+
+/// One record of `customer_360.changes`, timed by the join's processing time.
+pub fn change_record(partition: i32, offset: i64, value: Option<&[u8]>) -> Record {
+    let Some(value) = value else { return Record::Malformed("null value".into()) };
+    match parse_change(value) {
+        Ok(r) => Record::Event(Observation {
+            key: EventKey { table: r.event.table, pk: r.event.pk, write: WriteId::from_column(r.event.write_id), op: event_op(r.op) },
+            partition,
+            offset,
+            ts_us: r.join_ts_us,
+        }),
+        Err(e) => Record::Malformed(e),
+    }
+}
+
+/// One row of the warehouse's `applied_events`: (seq, table, pk, op, write_id, commit time).
+pub fn applied_event(seq: i64, table: &str, pk: i64, op: &str, write_id: Option<i64>, ts_us: i64) -> Record {
+    match event(table, pk, op, write_id) {
+        Ok(key) => Record::Event(Observation { key, partition: 0, offset: seq, ts_us }),
+        Err(e) => Record::Malformed(e),
+    }
+}
+
+/// One row of the lake, if it is to be checked: past `mark` (the `changes` mark of its
+/// partition), or below it but written by this run (`run`): a sink that wrote one of this run's
+/// events under old coordinates does not hide it that way.
+pub fn lake_row(r: &LakeRow, mark: i64, run: u32) -> Option<Record> {
+    if r.kafka_offset < mark && WriteId::from_column(Some(r.write_id)).run() != run {
+        return None;
+    }
+    Some(match event(&r.table_name, r.pk, &r.op, Some(r.write_id)) {
+        Ok(key) => Record::Event(Observation { key, partition: r.kafka_partition, offset: r.kafka_offset, ts_us: r.sink_ts_us }),
+        Err(e) => Record::Malformed(e),
+    })
+}
+
+/// The lake's documents: its change records folded in the join's processing order
+/// (`join_ts_us`, then partition and offset), each record's documents replacing (or, when
+/// `null`, deleting) the customer's document. What a data scientist reading the whole lake gets.
+pub fn fold_lake(rows: &[LakeRow]) -> std::result::Result<BTreeMap<i64, Value>, String> {
+    let mut order: Vec<&LakeRow> = rows.iter().collect();
+    order.sort_by_key(|r| (r.join_ts_us, r.kafka_partition, r.kafka_offset));
+    let mut docs = BTreeMap::new();
+    for r in order {
+        let changes: Vec<cdc_pipeline::join::DocumentChange> = serde_json::from_str(&r.documents)
+            .map_err(|e| format!("lake row at {}/{}: documents are not a list of document changes: {e}", r.kafka_partition, r.kafka_offset))?;
+        for d in changes {
+            match d.document {
+                Some(doc) => docs.insert(d.customer_id, doc),
+                None => docs.remove(&d.customer_id),
+            };
+        }
+    }
+    Ok(docs)
 }
 
 /// The raw CDC topics after the marks. Timestamps are the Kafka record timestamps.
 pub fn raw(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
-    read_topics(stack, topics::RAW, &marks.raw, |topic, partition, offset, ts_us, value| match decode(topic, value) {
-        Ok(Decoded::Tombstone) => {}
-        Ok(Decoded::Change(c)) if c.id.tx == "snapshot" => extras.snapshot_records += 1,
-        Ok(Decoded::Change(c)) => match key(c.id.table, c.id.pk, &c.id.tx) {
-            Ok(key) => out.push(Observation { key, op: obs_op(c.op), partition, offset, ts_us }),
-            Err(e) => note(&mut extras, format!("{topic}/{partition}/{offset}: {e}")),
-        },
-        Err(e) => note(&mut extras, format!("{topic}/{partition}/{offset}: {e}")),
+    read_topics(stack, topics::RAW, &marks.raw, |topic, partition, offset, ts_us, value| {
+        raw_record(topic, partition, offset, ts_us, value).count(&mut out, &mut extras, || format!("{topic}/{partition}/{offset}"))
     })?;
     Ok((out, extras))
 }
 
-/// Output records (partition, offset) of changes made before the run.
-pub type Earlier = BTreeSet<(i32, i64)>;
-
-/// `customer_360.changes` after the marks. Timestamps are the join's processing times. Records
-/// whose input precedes the raw marks belong to changes made before the run (a backlog): they are
-/// counted, not observed, and returned so that the sinks' copies of them are skipped too.
-pub fn changes(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras, Earlier)> {
+/// `customer_360.changes` after the marks. Timestamps are the join's processing times.
+pub fn changes(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
-    let mut earlier = Earlier::new();
     read_topics(stack, &[topics::CUSTOMER_360], &marks.changes, |topic, partition, offset, _, value| {
-        let Some(value) = value else { return note(&mut extras, format!("{topic}/{partition}/{offset}: null value")) };
-        match parse_change(value).and_then(|r| Ok((key(r.event.table, r.event.pk, &r.event.tx)?, r))) {
-            Ok((_, r)) if r.input.offset < marks.raw.get(&format!("{}/{}", r.input.topic, r.input.partition)).copied().unwrap_or(0) => {
-                extras.earlier_records += 1;
-                earlier.insert((partition, offset));
-            }
-            Ok((key, r)) => out.push(Observation { key, op: obs_op(r.op), partition, offset, ts_us: r.join_ts_us }),
-            Err(e) => note(&mut extras, format!("{topic}/{partition}/{offset}: {e}")),
-        }
+        change_record(partition, offset, value).count(&mut out, &mut extras, || format!("{topic}/{partition}/{offset}"))
     })?;
-    Ok((out, extras, earlier))
+    Ok((out, extras))
 }
 
 /// Records on the dead-letter topic after the marks.
@@ -210,11 +297,11 @@ pub fn dead_letters(stack: &Endpoints, marks: &Marks) -> Result<u64> {
 
 /// The warehouse's applied-event log after the mark, in `seq` order. Timestamps are the sink's
 /// commit times.
-pub fn warehouse_log(stack: &Endpoints, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
+pub fn warehouse_log(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
     let mut db = warehouse(stack)?;
     let rows = db
         .query(
-            "SELECT seq, table_name, pk, tx, op, (extract(epoch FROM sink_commit_ts) * 1000000)::bigint, topic_partition, topic_offset
+            "SELECT seq, table_name, pk, op, write_id, (extract(epoch FROM sink_commit_ts) * 1000000)::bigint
              FROM applied_events WHERE seq > $1 ORDER BY seq",
             &[&marks.warehouse_seq],
         )
@@ -222,66 +309,32 @@ pub fn warehouse_log(stack: &Endpoints, marks: &Marks, earlier: &Earlier) -> Res
     let mut out = Vec::with_capacity(rows.len());
     let mut extras = HopExtras::default();
     for r in rows {
-        let (seq, table, pk, tx, op, ts): (i64, String, i64, String, String, i64) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
-        if earlier.contains(&(r.get::<_, i32>(6), r.get::<_, i64>(7))) {
-            extras.earlier_records += 1;
-            continue;
-        }
-        let parsed = table_named(&table)
-            .ok_or_else(|| format!("unknown table {table:?}"))
-            .and_then(|t| key(t, pk, &tx))
-            .and_then(|k| Ok((k, op_named(&op).ok_or_else(|| format!("unknown op {op:?}"))?)));
-        match parsed {
-            Ok((key, op)) => out.push(Observation { key, op, partition: 0, offset: seq, ts_us: ts }),
-            Err(e) => note(&mut extras, format!("applied_events seq {seq}: {e}")),
-        }
+        let seq: i64 = r.get(0);
+        applied_event(seq, r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)).count(&mut out, &mut extras, || format!("applied_events seq {seq}"));
     }
     Ok((out, extras))
 }
 
-fn table_named(s: &str) -> Option<Table> {
-    [Table::Customers, Table::Flights, Table::Vehicles].into_iter().find(|t| t.as_str() == s)
-}
-
-fn op_named(s: &str) -> Option<ObsOp> {
-    match s {
-        "upsert" => Some(ObsOp::Upsert),
-        "delete" => Some(ObsOp::Delete),
-        _ => None,
-    }
-}
-
-/// The lake's rows whose offsets are past the mark, in object-key (offset) order. Timestamps are
-/// the sink's object write times.
-pub fn lake_rows(stack: &Endpoints, marks: &Marks, earlier: &Earlier) -> Result<(Vec<Observation>, HopExtras)> {
+/// The lake's rows to check ([`lake_row`]), in object-key (offset) order, and its documents
+/// ([`fold_lake`]). Timestamps are the sink's object write times.
+pub fn lake(stack: &Endpoints, marks: &Marks, run: u32) -> Result<(Vec<Observation>, HopExtras, BTreeMap<i64, Value>)> {
     let lake = Lake::new(&stack.lake).map_err(|e| Error::component("lake", e))?;
     let rows = lake.read_all().map_err(|e| Error::component("lake", e))?;
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
-    for r in rows {
+    for r in &rows {
         let mark = marks.changes.get(&format!("{}/{}", topics::CUSTOMER_360, r.kafka_partition)).copied().unwrap_or(0);
-        if r.kafka_offset < mark {
-            continue;
-        }
-        if earlier.contains(&(r.kafka_partition, r.kafka_offset)) {
-            extras.earlier_records += 1;
-            continue;
-        }
-        let parsed = table_named(&r.table_name)
-            .ok_or_else(|| format!("unknown table {:?}", r.table_name))
-            .and_then(|t| key(t, r.pk, &r.tx))
-            .and_then(|k| Ok((k, op_named(&r.op).ok_or_else(|| format!("unknown op {:?}", r.op))?)));
-        match parsed {
-            Ok((key, op)) => out.push(Observation { key, op, partition: r.kafka_partition, offset: r.kafka_offset, ts_us: r.sink_ts_us }),
-            Err(e) => note(&mut extras, format!("lake row at offset {}: {e}", r.kafka_offset)),
+        if let Some(record) = lake_row(r, mark, run) {
+            record.count(&mut out, &mut extras, || format!("lake row at {}/{}", r.kafka_partition, r.kafka_offset));
         }
     }
-    Ok((out, extras))
+    let documents = fold_lake(&rows).map_err(|e| Error::component("lake", e))?;
+    Ok((out, extras, documents))
 }
 
 /// The source tables (rendered as Debezium renders them: dates as days since the epoch; without
-/// `updated_at`) and the warehouse's documents.
-pub fn final_state(stack: &Endpoints) -> Result<FinalState> {
+/// `updated_at`), the warehouse's documents and the lake's (`lake`, from [`lake`]).
+pub fn final_state(stack: &Endpoints, lake: BTreeMap<i64, Value>) -> Result<FinalState> {
     let mut crm = postgres_client::Client::connect(&stack.sources.postgres, postgres_client::NoTls)
     .map_err(|e| Error::component("postgres", format!("connecting to crm: {e}")))?;
     let json_rows = |db: &mut postgres_client::Client, sql: &str| -> Result<Vec<Map<String, Value>>> {
@@ -297,11 +350,12 @@ pub fn final_state(stack: &Endpoints) -> Result<FinalState> {
     let customers = json_rows(
         &mut crm,
         "SELECT json_build_object('id', id, 'name', name, 'gender', gender, 'address', address, 'phone', phone,
-           'email', email, 'birth_date', birth_date - DATE '1970-01-01', 'profession', profession) FROM customers",
+           'email', email, 'birth_date', birth_date - DATE '1970-01-01', 'profession', profession, 'write_id', write_id) FROM customers",
     )?;
     let flights = json_rows(
         &mut crm,
-        "SELECT json_build_object('id', id, 'customer_id', customer_id, 'airport', airport, 'airline', airline, 'iata_code', iata_code) FROM flights",
+        "SELECT json_build_object('id', id, 'customer_id', customer_id, 'airport', airport, 'airline', airline, 'iata_code', iata_code,
+           'write_id', write_id) FROM flights",
     )?;
     let vehicles = fleet_vehicles(&stack.sources.mariadb)?;
     let warehouse = warehouse(stack)?
@@ -310,7 +364,7 @@ pub fn final_state(stack: &Endpoints) -> Result<FinalState> {
         .into_iter()
         .map(|r| (r.get::<_, i64>(0), r.get::<_, Value>(1)))
         .collect();
-    Ok(FinalState { customers, flights, vehicles, warehouse })
+    Ok(FinalState { customers, flights, vehicles, warehouse, lake: Some(lake) })
 }
 
 /// Every row of `fleet.vehicles` as a JSON object (MariaDB's `JSON_OBJECT`), read from `url`.
@@ -330,7 +384,7 @@ fn fleet_vehicles(url: &str) -> Result<Vec<Map<String, Value>>> {
         let rows = conn
             .query(
                 "SELECT JSON_OBJECT('id', id, 'customer_id', customer_id, 'model_year', model_year, 'model', model,
-                   'manufacturer', manufacturer, 'vehicle_year', vehicle_year, 'category', category) FROM vehicles",
+                   'manufacturer', manufacturer, 'vehicle_year', vehicle_year, 'category', category, 'write_id', write_id) FROM vehicles",
             )
             .await
             .map_err(err)?;
@@ -343,4 +397,105 @@ fn fleet_vehicles(url: &str) -> Result<Vec<Map<String, Value>>> {
             _ => Err(Error::component("mariadb", format!("vehicles: not a JSON object: {l}"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const W: i64 = (9 << 32) | 5;
+
+    fn debezium(op: &str, before: Value, after: Value) -> Vec<u8> {
+        json!({"before": before, "after": after, "op": op, "source": {"txId": 771, "lsn": 2345, "ts_us": 1_700_000_000_000_001i64}}).to_string().into_bytes()
+    }
+
+    fn obs(table: Table, pk: i64, write: i64, op: EventOp, partition: i32, offset: i64, ts_us: i64) -> Record {
+        Record::Event(Observation { key: EventKey { table, pk, write: WriteId::from_column(Some(write)), op }, partition, offset, ts_us })
+    }
+
+    #[test]
+    fn raw_records_carry_the_write_id_of_their_row_image() {
+        let up = debezium("u", json!({"id": 3, "write_id": 1}), json!({"id": 3, "write_id": W}));
+        assert_eq!(raw_record("crm.public.customers", 1, 40, 77, Some(&up)), obs(Table::Customers, 3, W, EventOp::Upsert, 1, 40, 77));
+        let del = debezium("d", json!({"id": 4, "customer_id": 1, "write_id": W}), Value::Null);
+        assert_eq!(raw_record("crm.public.flights", 0, 2, 5, Some(&del)), obs(Table::Flights, 4, W, EventOp::Delete, 0, 2, 5));
+        // A row nobody of ours wrote: an event without a write id (the checker calls it a phantom).
+        let foreign = debezium("c", Value::Null, json!({"id": 5}));
+        assert_eq!(raw_record("crm.public.customers", 0, 3, 5, Some(&foreign)), obs(Table::Customers, 5, 0, EventOp::Upsert, 0, 3, 5));
+        let snap = json!({"after": {"id": 1}, "op": "r", "source": {"lsn": 1, "ts_ms": 1}}).to_string().into_bytes();
+        assert_eq!(raw_record("crm.public.customers", 0, 0, 0, Some(&snap)), Record::Snapshot);
+        assert_eq!(raw_record("crm.public.customers", 0, 0, 0, None), Record::Nothing);
+        assert!(matches!(raw_record("crm.public.customers", 0, 0, 0, Some(b"{")), Record::Malformed(e) if e.contains("not JSON")));
+    }
+
+    fn change(pk: i64, op: &str, write_id: Option<i64>, input_offset: i64) -> Vec<u8> {
+        let mut event = json!({"database": "fleet", "tx": "0-1-9", "table": "vehicles", "pk": pk});
+        if let Some(w) = write_id {
+            event["write_id"] = json!(w);
+        }
+        json!({"event": event, "op": op, "position": "b:1:0", "source_ts_us": 1, "join_ts_us": 900,
+               "input": {"topic": "fleet.fleet.vehicles", "partition": 0, "offset": input_offset}, "documents": []})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn change_records_are_events_whatever_input_offset_they_claim() {
+        // The input coordinates are the join's word: an old offset hides nothing.
+        for input in [0, 1_000_000] {
+            assert_eq!(change_record(2, 8, Some(&change(6, "upsert", Some(W), input))), obs(Table::Vehicles, 6, W, EventOp::Upsert, 2, 8, 900));
+        }
+        assert_eq!(change_record(2, 9, Some(&change(6, "delete", None, 0))), obs(Table::Vehicles, 6, 0, EventOp::Delete, 2, 9, 900));
+        assert!(matches!(change_record(0, 0, None), Record::Malformed(e) if e == "null value"));
+        assert!(matches!(change_record(0, 0, Some(b"[]")), Record::Malformed(e) if e.contains("not a customer_360 change record")));
+    }
+
+    #[test]
+    fn applied_events_name_their_seq_and_bad_rows_are_malformed() {
+        assert_eq!(applied_event(12, "flights", 3, "delete", Some(W), 50), obs(Table::Flights, 3, W, EventOp::Delete, 0, 12, 50));
+        assert!(matches!(applied_event(1, "planes", 3, "upsert", None, 0), Record::Malformed(e) if e.contains("unknown table \"planes\"")));
+        assert!(matches!(applied_event(1, "flights", 3, "merge", None, 0), Record::Malformed(e) if e.contains("unknown op \"merge\"")));
+    }
+
+    fn row(partition: i32, offset: i64, write_id: i64, join_ts_us: i64, documents: Value) -> LakeRow {
+        LakeRow {
+            database: "crm".into(),
+            tx: "1".into(),
+            table_name: "customers".into(),
+            pk: 1,
+            op: "upsert".into(),
+            position: "lsn:1".into(),
+            source_ts_us: 1,
+            join_ts_us,
+            kafka_partition: partition,
+            kafka_offset: offset,
+            documents: documents.to_string(),
+            sink_ts_us: 70,
+            write_id,
+        }
+    }
+
+    #[test]
+    fn lake_rows_past_the_mark_or_of_this_run_are_checked() {
+        let earlier = (8 << 32) | 1;
+        assert_eq!(lake_row(&row(0, 10, earlier, 0, json!([])), 10, 9), Some(obs(Table::Customers, 1, earlier, EventOp::Upsert, 0, 10, 70)));
+        assert_eq!(lake_row(&row(0, 9, earlier, 0, json!([])), 10, 9), None, "an earlier run's row below the mark");
+        assert_eq!(lake_row(&row(0, 3, W, 0, json!([])), 10, 9), Some(obs(Table::Customers, 1, W, EventOp::Upsert, 0, 3, 70)), "this run's row below the mark");
+        let mut bad = row(0, 11, W, 0, json!([]));
+        bad.op = "x".into();
+        assert!(matches!(lake_row(&bad, 10, 9), Some(Record::Malformed(_))));
+    }
+
+    #[test]
+    fn the_lake_folds_in_processing_order() {
+        let rows = vec![
+            row(1, 5, W, 300, json!([{"customer_id": 1, "document": {"v": 3}}])),
+            row(0, 7, W, 100, json!([{"customer_id": 1, "document": {"v": 1}}, {"customer_id": 2, "document": {"v": 1}}])),
+            row(0, 8, W, 200, json!([{"customer_id": 2, "document": null}])),
+        ];
+        assert_eq!(fold_lake(&rows).unwrap(), BTreeMap::from([(1, json!({"v": 3}))]));
+        let e = fold_lake(&[row(0, 4, W, 1, json!({"no": "list"}))]).unwrap_err();
+        assert!(e.contains("lake row at 0/4"), "{e}");
+    }
 }

@@ -8,8 +8,9 @@
 //! completion (the harness died) reads back as `unknown` too.
 //!
 //! Owns the event identity as the checker uses it: [`EventKey`] — table (which names the
-//! database), primary key and source transaction (PostgreSQL xid, MariaDB GTID) packed into a
-//! `Copy` value, so that ten million of them fit in a hash map.
+//! database), primary key, the writing operation's [`WriteId`] and upsert/delete, packed into a
+//! `Copy` value, so that ten million of them fit in a hash map. The source transaction id
+//! (PostgreSQL xid, MariaDB GTID) is recorded for people reading the history, not for identity.
 
 use std::fmt;
 use std::io::{BufWriter, Write};
@@ -19,42 +20,135 @@ use cdc_pipeline::decode::Table;
 
 use crate::{Error, Result};
 
-/// A source transaction id: a PostgreSQL xid (32 bits, as Debezium's `txId` reports it) or a
-/// MariaDB GTID `domain-server-sequence`, packed as `domain << 96 | server << 64 | sequence`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Tx(pub u128);
+/// The write id of an operation: a value unique to one operation of one run, which the load
+/// generator writes into the `write_id` column of every row the operation changes (a delete
+/// first sets it, then deletes the row, so the delete's before image carries it too). Every event
+/// a hop delivers is attributed by it to exactly one operation of exactly one run, whatever the
+/// operation's outcome and without the source's transaction id. Packed as `run << 32 | index`:
+/// the run's tag ([`run_tag`]) and the operation's index; 0 is no write id (a row not written by
+/// the harness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct WriteId(pub u64);
 
-impl Tx {
-    /// Parses the textual form used by Debezium for `table`'s database.
-    pub fn parse(table: Table, text: &str) -> Option<Tx> {
-        match table {
-            Table::Customers | Table::Flights => text.parse::<u64>().ok().map(|x| Tx(u128::from(x))),
-            Table::Vehicles => {
-                let mut it = text.split('-');
-                let (d, s, n) = (it.next()?.parse::<u32>().ok()?, it.next()?.parse::<u32>().ok()?, it.next()?.parse::<u64>().ok()?);
-                if it.next().is_some() {
-                    return None;
-                }
-                Some(Tx(u128::from(d) << 96 | u128::from(s) << 64 | u128::from(n)))
-            }
+impl WriteId {
+    /// No write id: the row was written by someone other than the load generator.
+    pub const NONE: WriteId = WriteId(0);
+
+    /// The write id of operation `index` of the run tagged `run` (tags are nonzero and below
+    /// 2^31, so the value is a positive BIGINT).
+    pub fn new(run: u32, index: u64) -> WriteId {
+        debug_assert!(run != 0 && run < 1 << 31, "run tag {run}");
+        WriteId(u64::from(run) << 32 | (index & 0xffff_ffff))
+    }
+
+    /// From the `write_id` column: NULL or a value that is no write id is [`WriteId::NONE`].
+    pub fn from_column(v: Option<i64>) -> WriteId {
+        match v {
+            Some(x) if x > 0 && (x >> 32) != 0 => WriteId(x as u64),
+            _ => WriteId::NONE,
         }
     }
 
-    /// The textual form for `table`'s database (inverse of [`Tx::parse`]).
-    pub fn display(self, table: Table) -> String {
-        match table {
-            Table::Customers | Table::Flights => self.0.to_string(),
-            Table::Vehicles => format!("{}-{}-{}", self.0 >> 96, (self.0 >> 64) as u32, self.0 as u64),
+    /// The value written to the `write_id` column.
+    pub fn column(self) -> i64 {
+        self.0 as i64
+    }
+
+    /// The run's tag (0 for no write id).
+    pub fn run(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The operation's index within its run.
+    pub fn index(self) -> u64 {
+        self.0 & 0xffff_ffff
+    }
+
+    pub fn is_none(self) -> bool {
+        self.run() == 0
+    }
+}
+
+impl fmt::Display for WriteId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_none() {
+            write!(f, "none")
+        } else {
+            write!(f, "{}.{}", self.run(), self.index())
         }
     }
 }
 
-/// Identity of one committed row change (DESIGN §3), compact.
+impl std::str::FromStr for WriteId {
+    type Err = String;
+
+    /// The form of [`fmt::Display`]: `run.index`, or `none`.
+    fn from_str(s: &str) -> std::result::Result<WriteId, String> {
+        if s == "none" {
+            return Ok(WriteId::NONE);
+        }
+        let bad = || format!("write id {s:?} is not `run.index` or `none`");
+        let (run, index) = s.split_once('.').ok_or_else(bad)?;
+        let run: u32 = run.parse().map_err(|_| bad())?;
+        let index: u64 = index.parse().map_err(|_| bad())?;
+        if run == 0 || run >= 1 << 31 || index > 0xffff_ffff {
+            return Err(bad());
+        }
+        Ok(WriteId::new(run, index))
+    }
+}
+
+/// The tag of a run that started at `start_us` (µs since the epoch): seconds since 2020-01-01,
+/// so that runs on one stack, which never start in the same second, have distinct tags, and an
+/// earlier run's tag is smaller. Valid until 2088.
+pub fn run_tag(start_us: i64) -> u32 {
+    const EPOCH_2020_S: i64 = 1_577_836_800;
+    (start_us / 1_000_000 - EPOCH_2020_S).clamp(1, (1 << 31) - 1) as u32
+}
+
+/// What an event did to its row, as a hop reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventOp {
+    /// Insert or update: the row now exists.
+    Upsert,
+    /// The row is gone.
+    Delete,
+}
+
+impl EventOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOp::Upsert => "upsert",
+            EventOp::Delete => "delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventOp> {
+        match s {
+            "upsert" => Some(EventOp::Upsert),
+            "delete" => Some(EventOp::Delete),
+            _ => None,
+        }
+    }
+
+    /// The other operation.
+    pub fn flipped(self) -> EventOp {
+        match self {
+            EventOp::Upsert => EventOp::Delete,
+            EventOp::Delete => EventOp::Upsert,
+        }
+    }
+}
+
+/// Identity of one row change (DESIGN §3), compact: the row, the operation that wrote it (its
+/// write id) and what it did. An operation's row yields one event (`upsert`), or two for a delete
+/// (the `upsert` setting the write id, then the `delete`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventKey {
     pub table: Table,
     pub pk: i64,
-    pub tx: Tx,
+    pub write: WriteId,
+    pub op: EventOp,
 }
 
 impl EventKey {
@@ -69,8 +163,9 @@ impl EventKey {
 }
 
 impl fmt::Display for EventKey {
+    /// `database/table:pk/op/write`, e.g. `crm/customers:7/upsert/217000000.42`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}:{}", self.database(), self.tx.display(self.table), self.table.as_str(), self.pk)
+        write!(f, "{}/{}:{}/{}/{}", self.database(), self.table.as_str(), self.pk, self.op.as_str(), self.write)
     }
 }
 
@@ -147,6 +242,8 @@ pub struct Operation {
     pub outcome: Outcome,
     /// The source transaction, when known (PostgreSQL: before commit; MariaDB: after).
     pub tx: Option<String>,
+    /// The value the operation wrote into `write_id` (None in histories that predate it).
+    pub write_id: Option<WriteId>,
     pub rows: Vec<RowOp>,
     pub error: Option<String>,
 }
@@ -157,13 +254,20 @@ impl Operation {
         self.rows.first().map(|r| r.table.database()).unwrap_or("crm")
     }
 
-    /// The acknowledged events: rows that changed in an `ok` operation with a known transaction.
+    /// The events `row` makes if it changes: an upsert, or for a delete the upsert setting the
+    /// write id and then the delete. None without a write id.
+    pub fn row_events(&self, row: &RowOp) -> impl Iterator<Item = EventKey> {
+        let (table, pk) = (row.table, row.pk);
+        let ops: &[EventOp] = if row.kind == Kind::Delete { &[EventOp::Upsert, EventOp::Delete] } else { &[EventOp::Upsert] };
+        let write = self.write_id;
+        ops.iter().filter_map(move |&op| Some(EventKey { table, pk, write: write?, op }))
+    }
+
+    /// The acknowledged events: those of rows that changed in an `ok` operation, in commit order
+    /// within the transaction.
     pub fn events(&self) -> impl Iterator<Item = EventKey> + '_ {
         let ok = self.outcome == Outcome::Ok;
-        self.rows.iter().filter(move |r| ok && r.affected == Some(true)).filter_map(move |r| {
-            let tx = Tx::parse(r.table, self.tx.as_deref()?)?;
-            Some(EventKey { table: r.table, pk: r.pk, tx })
-        })
+        self.rows.iter().filter(move |r| ok && r.affected == Some(true)).flat_map(move |r| self.row_events(r))
     }
 }
 
@@ -171,7 +275,17 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Line {
-    Invoke { index: u64, worker: String, phase: Phase, intended_us: i64, time_us: i64, rows: Vec<RowOp> },
+    Invoke {
+        index: u64,
+        worker: String,
+        phase: Phase,
+        intended_us: i64,
+        time_us: i64,
+        /// The operation's [`WriteId`] (as its column value).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        write_id: Option<u64>,
+        rows: Vec<RowOp>,
+    },
     Ok { index: u64, time_us: i64, tx: Option<String>, affected: Vec<bool> },
     Fail { index: u64, time_us: i64, error: String },
     Unknown { index: u64, time_us: i64, tx: Option<String>, error: String },
@@ -226,6 +340,8 @@ struct FlatLine<'a> {
     #[serde(default)]
     intended_us: Option<i64>,
     #[serde(default)]
+    write_id: Option<u64>,
+    #[serde(default)]
     rows: Option<Vec<RowOp>>,
     #[serde(default, borrow)]
     tx: Option<std::borrow::Cow<'a, str>>,
@@ -266,6 +382,7 @@ fn parse_line(line: &str) -> std::result::Result<Line, String> {
             phase: p.phase.ok_or_else(|| missing("phase"))?,
             intended_us: p.intended_us.ok_or_else(|| missing("intended_us"))?,
             time_us,
+            write_id: p.write_id,
             rows: p.rows.ok_or_else(|| missing("rows"))?,
         },
         LineType::Ok => Line::Ok { index, time_us, tx: p.tx.map(String::from), affected: p.affected.ok_or_else(|| missing("affected"))? },
@@ -281,7 +398,7 @@ fn merge(ops: &mut Vec<Operation>, slot: &mut rustc_hash::FxHashMap<u64, u32>, l
             (*index, *time_us)
         }
     };
-    if let Line::Invoke { worker, phase, intended_us, rows, .. } = line {
+    if let Line::Invoke { worker, phase, intended_us, write_id, rows, .. } = line {
         if slot.contains_key(&index) {
             return Err(format!("operation {index} invoked twice"));
         }
@@ -296,6 +413,7 @@ fn merge(ops: &mut Vec<Operation>, slot: &mut rustc_hash::FxHashMap<u64, u32>, l
             complete_us: None,
             outcome: Outcome::Unknown,
             tx: None,
+            write_id: write_id.map(WriteId).filter(|w| !w.is_none()),
             rows,
             error: None,
         });
@@ -341,20 +459,31 @@ mod tests {
 
     proptest! {
         #[test]
-        fn tx_round_trips(x in any::<u32>(), d in any::<u32>(), s in any::<u32>(), n in any::<u64>()) {
-            let pg = Tx::parse(Table::Flights, &x.to_string()).unwrap();
-            prop_assert_eq!(pg.display(Table::Flights), x.to_string());
-            let gtid = format!("{d}-{s}-{n}");
-            let m = Tx::parse(Table::Vehicles, &gtid).unwrap();
-            prop_assert_eq!(m.display(Table::Vehicles), gtid);
+        fn write_ids_round_trip(run in 1u32..(1 << 31), index in 0u64..=0xffff_ffff) {
+            let w = WriteId::new(run, index);
+            prop_assert_eq!((w.run(), w.index()), (run, index));
+            prop_assert!(w.column() > 0);
+            prop_assert_eq!(WriteId::from_column(Some(w.column())), w);
+            prop_assert_eq!(w.to_string().parse::<WriteId>(), Ok(w));
         }
     }
 
     #[test]
-    fn bad_transaction_ids_do_not_parse() {
-        assert_eq!(Tx::parse(Table::Customers, "0-1-2"), None);
-        assert_eq!(Tx::parse(Table::Vehicles, "12"), None);
-        assert_eq!(Tx::parse(Table::Vehicles, "0-1-2-3"), None);
+    fn values_that_are_no_write_id_read_as_none() {
+        for v in [None, Some(0), Some(-5), Some(17)] {
+            assert_eq!(WriteId::from_column(v), WriteId::NONE, "{v:?}");
+        }
+        assert_eq!("none".parse::<WriteId>(), Ok(WriteId::NONE));
+        for bad in ["", "1", "0.5", "x.1", "1.x", "2147483648.1", "1.4294967296"] {
+            assert!(bad.parse::<WriteId>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn run_tags_are_seconds_since_2020_and_grow() {
+        assert_eq!(run_tag(1_577_836_801_000_000), 1);
+        assert!(run_tag(1_800_000_000_000_000) < run_tag(1_800_000_001_000_000));
+        assert_eq!(run_tag(0), 1, "clamped, never 0");
     }
 
     fn write_lines(lines: &[Line]) -> (tempdir::Dir, std::path::PathBuf) {
@@ -387,7 +516,7 @@ mod tests {
     }
 
     fn invoke(index: u64, rows: Vec<RowOp>) -> Line {
-        Line::Invoke { index, worker: "crm-0".into(), phase: Phase::Load, intended_us: 10, time_us: 11, rows }
+        Line::Invoke { index, worker: "crm-0".into(), phase: Phase::Load, intended_us: 10, time_us: 11, write_id: Some(WriteId::new(9, index).0), rows }
     }
 
     fn row(table: Table, pk: i64, kind: Kind) -> RowOp {
@@ -406,9 +535,13 @@ mod tests {
         let ops = read(&path).unwrap();
         assert_eq!(ops.len(), 3);
         let events: Vec<EventKey> = ops[0].events().collect();
-        assert_eq!(events, vec![EventKey { table: Table::Customers, pk: 1, tx: Tx(77) }]);
-        assert_eq!(events[0].to_string(), "crm/77/customers:1");
+        assert_eq!(events, vec![EventKey { table: Table::Customers, pk: 1, write: WriteId::new(9, 0), op: EventOp::Upsert }]);
+        assert_eq!(events[0].to_string(), "crm/customers:1/upsert/9.0");
+        assert_eq!((ops[0].tx.as_deref(), ops[0].write_id), (Some("77"), Some(WriteId::new(9, 0))));
         assert_eq!((ops[1].outcome, ops[1].events().count()), (Outcome::Unknown, 0));
+        // A delete is two events: the upsert that sets the write id, then the delete.
+        let deleted: Vec<String> = ops[1].row_events(&ops[1].rows[0]).map(|k| k.to_string()).collect();
+        assert_eq!(deleted, vec!["fleet/vehicles:3/upsert/9.1", "fleet/vehicles:3/delete/9.1"]);
         assert_eq!(ops[2].outcome, Outcome::Unknown, "an invoke without completion is unknown");
         assert_eq!(ops[2].complete_us, None);
     }

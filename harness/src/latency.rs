@@ -283,6 +283,7 @@ mod tests {
             complete_us: Some(complete_us),
             outcome: Outcome::Ok,
             tx: Some("1".into()),
+            write_id: None,
             rows: vec![],
             error: None,
         }

@@ -8,6 +8,10 @@
 //! then, however late (so a stalled database shows up as latency measured from the intended time —
 //! coordinated omission corrected — instead of as a slower offered rate).
 //!
+//! Every row an operation changes gets the operation's [`WriteId`] in its `write_id` column (a
+//! delete sets it first, then deletes the row), so that each change event names the operation and
+//! the run that made it.
+//!
 //! Each writer owns the keys `k` with `k % connections == writer`, so one row never has two
 //! operations in flight and a row's commit order is its acknowledgement order — the order the
 //! checker holds every hop to. Outcomes: `ok` (committed and acknowledged), `fail` (definitely not
@@ -27,7 +31,7 @@ use rand_distr::{Distribution, Zipf};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 
-use crate::history::{HistoryWriter, Kind, Line, Phase, RowOp};
+use crate::history::{HistoryWriter, Kind, Line, Phase, RowOp, WriteId};
 use crate::scenario::{Keys, Load, Scenario};
 use crate::{Error, Result};
 
@@ -329,18 +333,26 @@ fn record(history: &History, line: Line) {
     }
 }
 
-/// Offers the scenario's warm-up and load to the databases, writing the history to `history`.
-/// `progress` is called about every `every` with the counters and the elapsed time.
-pub fn drive(scenario: &Scenario, targets: &Targets, history: HistoryWriter, every: Duration, progress: impl Fn(&Counters, Duration) + Send) -> Result<LoadSummary> {
+/// Offers the scenario's warm-up and load to the databases, writing the history to `history`;
+/// operation `i` writes [`WriteId::new`]`(run, i)`. `progress` is called about every `every` with
+/// the counters and the elapsed time.
+pub fn drive(
+    scenario: &Scenario,
+    targets: &Targets,
+    run: u32,
+    history: HistoryWriter,
+    every: Duration,
+    progress: impl Fn(&Counters, Duration) + Send,
+) -> Result<LoadSummary> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::component("load", format!("runtime: {e}")))?;
     let history: History = Arc::new(Mutex::new(history));
     let counters = Arc::new(Counters::default());
-    let summary = rt.block_on(offer(scenario, targets, history.clone(), counters.clone(), every, progress));
+    let summary = rt.block_on(offer(scenario, targets, run, history.clone(), counters.clone(), every, progress));
     history.lock().unwrap_or_else(|p| p.into_inner()).flush()?;
     Ok(summary)
 }
 
-async fn offer(scenario: &Scenario, targets: &Targets, history: History, counters: Arc<Counters>, every: Duration, progress: impl Fn(&Counters, Duration)) -> LoadSummary {
+async fn offer(scenario: &Scenario, targets: &Targets, run: u32, history: History, counters: Arc<Counters>, every: Duration, progress: impl Fn(&Counters, Duration)) -> LoadSummary {
     let start = Instant::now();
     let start_us = now_us();
     let warmup = scenario.warmup.0;
@@ -357,6 +369,7 @@ async fn offer(scenario: &Scenario, targets: &Targets, history: History, counter
             let ctx = Writer {
                 name: format!("{}-{w}", db.as_str()),
                 db,
+                run,
                 targets: targets.clone(),
                 history: history.clone(),
                 counters: counters.clone(),
@@ -430,6 +443,8 @@ fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) -> std::pin::Pin<Box<dy
 struct Writer {
     name: String,
     db: Db,
+    /// The run's tag, for the operations' write ids.
+    run: u32,
     targets: Targets,
     history: History,
     counters: Arc<Counters>,
@@ -473,6 +488,7 @@ impl Writer {
             let due = self.start + op.due;
             sleep_until(due).await;
             let rows: Vec<RowOp> = op.rows.iter().map(|r| r.row.clone()).collect();
+            let write = WriteId::new(self.run, op.index);
             record(
                 &self.history,
                 Line::Invoke {
@@ -481,13 +497,14 @@ impl Writer {
                     phase: if op.due < self.warmup { Phase::Warmup } else { Phase::Load },
                     intended_us: self.start_us + op.due.as_micros() as i64,
                     time_us: now_us(),
+                    write_id: Some(write.0),
                     rows,
                 },
             );
             let done = if Instant::now() > self.give_up {
                 Done::Fail("not sent: the load ended before this writer got to it".into())
             } else {
-                self.execute(&op, &mut conn, &mut unreachable).await
+                self.execute(&op, write, &mut conn, &mut unreachable).await
             };
             let time_us = now_us();
             let line = match done {
@@ -532,7 +549,7 @@ impl Writer {
         }
     }
 
-    async fn execute(&self, op: &PlannedOp, conn: &mut Option<Conn>, unreachable: &mut Option<(Instant, String)>) -> Done {
+    async fn execute(&self, op: &PlannedOp, write: WriteId, conn: &mut Option<Conn>, unreachable: &mut Option<(Instant, String)>) -> Done {
         if conn.is_none() {
             if let Some((until, why)) = unreachable.as_ref() {
                 if Instant::now() < *until {
@@ -554,7 +571,7 @@ impl Writer {
         let tx_seen: Mutex<Option<String>> = Mutex::new(None);
         let result = {
             let c = conn.as_mut().expect("connected");
-            timeout(self.op_timeout, exec(c, op, &committing, &tx_seen)).await
+            timeout(self.op_timeout, exec(c, op, write, &committing, &tx_seen)).await
         };
         let tx = tx_seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let in_commit = committing.load(Ordering::Relaxed);
@@ -595,8 +612,10 @@ fn my_err(e: mysql_async::Error) -> ExecError {
     ExecError { server: matches!(e, mysql_async::Error::Server(_)), message: e.to_string() }
 }
 
-/// Runs one operation as one transaction. Returns which rows changed.
-async fn exec(conn: &mut Conn, op: &PlannedOp, committing: &AtomicBool, tx_seen: &Mutex<Option<String>>) -> std::result::Result<Vec<bool>, ExecError> {
+/// Runs one operation as one transaction, writing `write` into every row it changes. Returns
+/// which rows changed.
+async fn exec(conn: &mut Conn, op: &PlannedOp, write: WriteId, committing: &AtomicBool, tx_seen: &Mutex<Option<String>>) -> std::result::Result<Vec<bool>, ExecError> {
+    let w = write.column();
     let mut affected = Vec::with_capacity(op.rows.len());
     match conn {
         Conn::Pg(client, _) => {
@@ -605,7 +624,7 @@ async fn exec(conn: &mut Conn, op: &PlannedOp, committing: &AtomicBool, tx_seen:
             let xid: i64 = tx.query_one("SELECT (txid_current() % 4294967296)::bigint", &[]).await.map_err(pg_err)?.get(0);
             *tx_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(xid.to_string());
             for r in &op.rows {
-                let n = pg_row(&tx, r).await.map_err(pg_err)?;
+                let n = pg_row(&tx, r, w).await.map_err(pg_err)?;
                 affected.push(n > 0);
             }
             committing.store(true, Ordering::Relaxed);
@@ -615,8 +634,7 @@ async fn exec(conn: &mut Conn, op: &PlannedOp, committing: &AtomicBool, tx_seen:
             use mysql_async::prelude::Queryable;
             c.query_drop("START TRANSACTION").await.map_err(my_err)?;
             for r in &op.rows {
-                maria_row(c, r).await.map_err(my_err)?;
-                affected.push(c.affected_rows() > 0);
+                affected.push(maria_row(c, r, w).await.map_err(my_err)?);
             }
             committing.store(true, Ordering::Relaxed);
             c.query_drop("COMMIT").await.map_err(my_err)?;
@@ -625,61 +643,64 @@ async fn exec(conn: &mut Conn, op: &PlannedOp, committing: &AtomicBool, tx_seen:
             if !affected.contains(&true) {
                 return Ok(affected);
             }
-            // The GTID is known only now; if it cannot be read the outcome stays unknown
-            // (committed, but the checker could not recognise its events).
-            let gtid: Option<String> = c
-                .query_first("SELECT @@last_gtid")
-                .await
-                .map_err(|e| ExecError { server: false, message: format!("committed, but reading @@last_gtid failed: {e}") })?;
-            match gtid.filter(|g| !g.is_empty()) {
-                Some(g) => *tx_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(g),
-                None => return Err(ExecError { server: false, message: "committed, but @@last_gtid is empty".into() }),
+            // The GTID is known only now. It is recorded for people reading the history; the
+            // events are identified by the write id, so a GTID that cannot be read changes
+            // nothing about the outcome.
+            match c.query_first::<String, _>("SELECT @@last_gtid").await {
+                Ok(Some(g)) if !g.is_empty() => *tx_seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(g),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("committed, but reading @@last_gtid failed: {e}"),
             }
         }
     }
     Ok(affected)
 }
 
-async fn pg_row(tx: &tokio_postgres::Transaction<'_>, r: &PlannedRow) -> std::result::Result<u64, tokio_postgres::Error> {
+/// One row change in PostgreSQL, setting `write_id` to `w`. Returns the rows changed.
+async fn pg_row(tx: &tokio_postgres::Transaction<'_>, r: &PlannedRow, w: i64) -> std::result::Result<u64, tokio_postgres::Error> {
     let pk = r.row.pk;
     match (&r.values, r.row.table, r.row.kind) {
-        (_, Table::Customers, Kind::Delete) => tx.execute("DELETE FROM customers WHERE id = $1", &[&pk]).await,
-        (_, Table::Flights, Kind::Delete) => tx.execute("DELETE FROM flights WHERE id = $1", &[&pk]).await,
+        (_, table, Kind::Delete) => {
+            let name = if table == Table::Customers { "customers" } else { "flights" };
+            // The delete's before image then carries this operation's write id.
+            tx.execute(&format!("UPDATE {name} SET write_id = $2 WHERE id = $1"), &[&pk, &w]).await?;
+            tx.execute(&format!("DELETE FROM {name} WHERE id = $1"), &[&pk]).await
+        }
         (_, Table::Flights, Kind::Move) => {
             let to = r.row.customer_id.unwrap_or(0);
-            tx.execute("UPDATE flights SET customer_id = $2, updated_at = now() WHERE id = $1 AND customer_id <> $2", &[&pk, &to]).await
+            tx.execute("UPDATE flights SET customer_id = $2, updated_at = now(), write_id = $3 WHERE id = $1 AND customer_id <> $2", &[&pk, &to, &w]).await
         }
         (Values::Customer { name, gender, address, phone, email, birth_days, profession }, _, Kind::Insert) => {
             tx.execute(
-                "INSERT INTO customers (id, name, gender, address, phone, email, birth_date, profession)
-                 VALUES ($1, $2, $3, $4, $5, $6, DATE '1970-01-01' + $7::int, $8)
+                "INSERT INTO customers (id, name, gender, address, phone, email, birth_date, profession, write_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, DATE '1970-01-01' + $7::int, $8, $9)
                  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, gender = EXCLUDED.gender, address = EXCLUDED.address,
                    phone = EXCLUDED.phone, email = EXCLUDED.email, birth_date = EXCLUDED.birth_date,
-                   profession = EXCLUDED.profession, updated_at = now()",
-                &[&pk, name, gender, address, phone, email, birth_days, profession],
+                   profession = EXCLUDED.profession, updated_at = now(), write_id = EXCLUDED.write_id",
+                &[&pk, name, gender, address, phone, email, birth_days, profession, &w],
             )
             .await
         }
         (Values::Customer { address, phone, email, profession, .. }, _, _) => {
             tx.execute(
-                "UPDATE customers SET address = $2, phone = $3, email = $4, profession = $5, updated_at = now() WHERE id = $1",
-                &[&pk, address, phone, email, profession],
+                "UPDATE customers SET address = $2, phone = $3, email = $4, profession = $5, updated_at = now(), write_id = $6 WHERE id = $1",
+                &[&pk, address, phone, email, profession, &w],
             )
             .await
         }
         (Values::Flight { customer_id, airport, airline, iata_code }, _, Kind::Insert) => {
             tx.execute(
-                "INSERT INTO flights (id, customer_id, airport, airline, iata_code) VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO flights (id, customer_id, airport, airline, iata_code, write_id) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (id) DO UPDATE SET customer_id = EXCLUDED.customer_id, airport = EXCLUDED.airport,
-                   airline = EXCLUDED.airline, iata_code = EXCLUDED.iata_code, updated_at = now()",
-                &[&pk, customer_id, airport, airline, iata_code],
+                   airline = EXCLUDED.airline, iata_code = EXCLUDED.iata_code, updated_at = now(), write_id = EXCLUDED.write_id",
+                &[&pk, customer_id, airport, airline, iata_code, &w],
             )
             .await
         }
         (Values::Flight { airport, airline, iata_code, .. }, _, _) => {
             tx.execute(
-                "UPDATE flights SET airport = $2, airline = $3, iata_code = $4, updated_at = now() WHERE id = $1",
-                &[&pk, airport, airline, iata_code],
+                "UPDATE flights SET airport = $2, airline = $3, iata_code = $4, updated_at = now(), write_id = $5 WHERE id = $1",
+                &[&pk, airport, airline, iata_code, &w],
             )
             .await
         }
@@ -687,34 +708,44 @@ async fn pg_row(tx: &tokio_postgres::Transaction<'_>, r: &PlannedRow) -> std::re
     }
 }
 
-async fn maria_row(c: &mut mysql_async::Conn, r: &PlannedRow) -> std::result::Result<(), mysql_async::Error> {
+/// One row change in MariaDB, setting `write_id` to `w`. Returns whether the row changed.
+async fn maria_row(c: &mut mysql_async::Conn, r: &PlannedRow, w: i64) -> std::result::Result<bool, mysql_async::Error> {
     use mysql_async::prelude::Queryable;
     let pk = r.row.pk;
     match (&r.values, r.row.kind) {
-        (_, Kind::Delete) => c.exec_drop("DELETE FROM vehicles WHERE id = ?", (pk,)).await,
+        (_, Kind::Delete) => {
+            // The delete's before image then carries this operation's write id.
+            c.exec_drop("UPDATE vehicles SET write_id = ? WHERE id = ?", (w, pk)).await?;
+            c.exec_drop("DELETE FROM vehicles WHERE id = ?", (pk,)).await?;
+        }
         (_, Kind::Move) => {
             let to = r.row.customer_id.unwrap_or(0);
-            c.exec_drop("UPDATE vehicles SET customer_id = ?, updated_at = CURRENT_TIMESTAMP(6) WHERE id = ? AND customer_id <> ?", (to, pk, to)).await
+            c.exec_drop(
+                "UPDATE vehicles SET customer_id = ?, updated_at = CURRENT_TIMESTAMP(6), write_id = ? WHERE id = ? AND customer_id <> ?",
+                (to, w, pk, to),
+            )
+            .await?;
         }
         (Values::Vehicle { customer_id, model_year, model, manufacturer, vehicle_year, category }, Kind::Insert) => {
             c.exec_drop(
-                "INSERT INTO vehicles (id, customer_id, model_year, model, manufacturer, vehicle_year, category) VALUES (?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO vehicles (id, customer_id, model_year, model, manufacturer, vehicle_year, category, write_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON DUPLICATE KEY UPDATE customer_id = VALUES(customer_id), model_year = VALUES(model_year), model = VALUES(model),
                    manufacturer = VALUES(manufacturer), vehicle_year = VALUES(vehicle_year), category = VALUES(category),
-                   updated_at = CURRENT_TIMESTAMP(6)",
-                (pk, customer_id, model_year, model, manufacturer, vehicle_year, category),
+                   updated_at = CURRENT_TIMESTAMP(6), write_id = VALUES(write_id)",
+                (pk, customer_id, model_year, model, manufacturer, vehicle_year, category, w),
             )
-            .await
+            .await?;
         }
         (Values::Vehicle { model, vehicle_year, category, .. }, _) => {
             c.exec_drop(
-                "UPDATE vehicles SET model = ?, vehicle_year = ?, category = ?, updated_at = CURRENT_TIMESTAMP(6) WHERE id = ?",
-                (model, vehicle_year, category, pk),
+                "UPDATE vehicles SET model = ?, vehicle_year = ?, category = ?, updated_at = CURRENT_TIMESTAMP(6), write_id = ? WHERE id = ?",
+                (model, vehicle_year, category, w, pk),
             )
-            .await
+            .await?;
         }
         (v, k) => unreachable!("no SQL for {k:?} on vehicles with {v:?}"),
     }
+    Ok(c.affected_rows() > 0)
 }
 
 #[cfg(test)]
@@ -765,7 +796,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("history.jsonl");
         let started = std::time::Instant::now();
-        let summary = drive(&s, &targets, HistoryWriter::create(&path).unwrap(), Duration::from_secs(1), |_, _| {}).unwrap();
+        let summary = drive(&s, &targets, 77, HistoryWriter::create(&path).unwrap(), Duration::from_secs(1), |_, _| {}).unwrap();
         assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
         let ops = crate::history::read(&path).unwrap();
         assert_eq!(ops.len() as u64, summary.operations);
@@ -773,6 +804,7 @@ mod tests {
         assert!(ops.iter().all(|o| o.outcome == crate::history::Outcome::Fail), "{:?}", ops.iter().find(|o| o.outcome != crate::history::Outcome::Fail));
         assert!(ops.iter().all(|o| o.error.as_deref().is_some_and(|e| e.starts_with("not sent"))));
         assert!(ops.iter().any(|o| o.phase == Phase::Warmup) && ops.iter().any(|o| o.phase == Phase::Load));
+        assert!(ops.iter().all(|o| o.write_id == Some(WriteId::new(77, o.index))), "every operation records its write id");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use cdc_pipeline::decode::Table;
 
-use crate::history::{EventKey, Tx};
+use crate::history::{EventKey, EventOp, WriteId};
 use crate::{Error, Result};
 
 /// A hop of the pipeline.
@@ -53,18 +53,11 @@ impl Hop {
     }
 }
 
-/// Insert/update or delete, as the hop reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ObsOp {
-    Upsert,
-    Delete,
-}
-
-/// One event-carrying record of a hop.
+/// One event-carrying record of a hop: the event (whose [`EventKey::op`] is the operation the
+/// hop reports) and where the hop holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Observation {
     pub key: EventKey,
-    pub op: ObsOp,
     /// Kafka partition (raw, changes, lake) or 0 (warehouse).
     pub partition: i32,
     /// Kafka offset (raw, changes, lake) or the applied-event `seq` (warehouse).
@@ -74,7 +67,7 @@ pub struct Observation {
     pub ts_us: i64,
 }
 
-const HEADER: &str = "partition\toffset\tdatabase\ttable\tpk\ttx\top\tts_us";
+const HEADER: &str = "partition\toffset\tdatabase\ttable\tpk\twrite_id\top\tts_us";
 
 fn table_of(s: &str) -> Option<Table> {
     match s {
@@ -88,11 +81,8 @@ fn table_of(s: &str) -> Option<Table> {
 impl Observation {
     fn to_line(self, out: &mut String) {
         use std::fmt::Write as _;
-        let op = match self.op {
-            ObsOp::Upsert => "upsert",
-            ObsOp::Delete => "delete",
-        };
         let k = &self.key;
+        let op = k.op.as_str();
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}\t{}\t{op}\t{}",
@@ -101,7 +91,7 @@ impl Observation {
             k.database(),
             k.table.as_str(),
             k.pk,
-            k.tx.display(k.table),
+            k.write,
             self.ts_us
         );
     }
@@ -124,15 +114,11 @@ impl Observation {
         if f[2] != table.database() {
             return Err(format!("table {} is not in database {:?}", f[3], f[2]));
         }
-        let tx = Tx::parse(table, f[5]).ok_or_else(|| format!("bad transaction id {:?} for {}", f[5], table.database()))?;
-        let op = match f[6] {
-            "upsert" => ObsOp::Upsert,
-            "delete" => ObsOp::Delete,
-            other => return Err(format!("unknown op {other:?}")),
-        };
+        let write: WriteId = f[5].parse()?;
+        let op = EventOp::parse(f[6]).ok_or_else(|| format!("unknown op {:?}", f[6]))?;
         let partition = num(0, "partition")?;
         let partition = i32::try_from(partition).map_err(|_| format!("partition {partition} is out of range"))?;
-        Ok(Observation { key: EventKey { table, pk: num(4, "pk")?, tx }, op, partition, offset: num(1, "offset")?, ts_us: num(7, "ts_us")? })
+        Ok(Observation { key: EventKey { table, pk: num(4, "pk")?, write, op }, partition, offset: num(1, "offset")?, ts_us: num(7, "ts_us")? })
     }
 }
 
@@ -185,8 +171,9 @@ pub fn read(run_dir: &Path, hop: Hop) -> Result<Vec<Observation>> {
     Ok(v)
 }
 
-/// The source tables and the warehouse's `customer_360` at the end of a run, for the final-state
-/// check (`final_state.json`). Rows are as Debezium renders them (dates as days since the epoch).
+/// The source tables, the warehouse's `customer_360` and the lake's documents at the end of a
+/// run, for the final-state check (`final_state.json`). Rows are as Debezium renders them (dates
+/// as days since the epoch).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FinalState {
     pub customers: Vec<serde_json::Map<String, serde_json::Value>>,
@@ -194,6 +181,10 @@ pub struct FinalState {
     pub vehicles: Vec<serde_json::Map<String, serde_json::Value>>,
     /// Warehouse documents by customer id.
     pub warehouse: std::collections::BTreeMap<i64, serde_json::Value>,
+    /// The lake's documents by customer id: its change records folded in processing order
+    /// (absent in run directories that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lake: Option<std::collections::BTreeMap<i64, serde_json::Value>>,
 }
 
 impl FinalState {
@@ -223,15 +214,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cdc-chaos-obs-{}", std::process::id()));
         let obs = vec![
             Observation {
-                key: EventKey { table: Table::Flights, pk: 7, tx: Tx(501) },
-                op: ObsOp::Upsert,
+                key: EventKey { table: Table::Flights, pk: 7, write: WriteId::new(501, 3), op: EventOp::Upsert },
                 partition: 1,
                 offset: 40,
                 ts_us: 1_700_000_000_000_000,
             },
             Observation {
-                key: EventKey { table: Table::Vehicles, pk: -3, tx: Tx::parse(Table::Vehicles, "0-1-99").unwrap() },
-                op: ObsOp::Delete,
+                key: EventKey { table: Table::Vehicles, pk: -3, write: WriteId::NONE, op: EventOp::Delete },
                 partition: 0,
                 offset: 2,
                 ts_us: 5,
@@ -241,16 +230,16 @@ mod tests {
         assert_eq!(read(&dir, Hop::Lake).unwrap(), obs);
         let path = Hop::Lake.file(&dir);
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, text.replace("0-1-99", "0-1-x")).unwrap();
+        std::fs::write(&path, text.replace("\tnone\t", "\t0.x\t")).unwrap();
         let e = read(&dir, Hop::Lake).unwrap_err().to_string();
-        assert!(e.contains("lake.tsv:3") && e.contains("bad transaction id"), "{e}");
+        assert!(e.contains("lake.tsv:3") && e.contains("write id \"0.x\""), "{e}");
         std::fs::write(&path, "partition\toffset\n").unwrap();
         assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("header"));
         std::fs::write(&path, "").unwrap();
         assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("empty"));
-        std::fs::write(&path, format!("{HEADER}\n1\t2\tcrm\tflights\t3\t4\tupsert\t5\textra\n")).unwrap();
+        std::fs::write(&path, format!("{HEADER}\n1\t2\tcrm\tflights\t3\t4.1\tupsert\t5\textra\n")).unwrap();
         assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("lake.tsv:2: 9 fields"));
-        std::fs::write(&path, format!("{HEADER}\n9999999999\t2\tcrm\tflights\t3\t4\tupsert\t5\n")).unwrap();
+        std::fs::write(&path, format!("{HEADER}\n9999999999\t2\tcrm\tflights\t3\t4.1\tupsert\t5\n")).unwrap();
         assert!(read(&dir, Hop::Lake).unwrap_err().to_string().contains("partition 9999999999 is out of range"));
 
         // Many batches through the parsing thread, in order, and an error far in names its line.

@@ -18,21 +18,24 @@
 //!       "duplicated", "duplicate_copies", "duplicated_examples": [{event, copies}],
 //!       "phantom", "phantom_observations", "phantom_examples": [{event, partition, offset}],
 //!       "out_of_order", "out_of_order_examples": [{event, arrived_after, partition, offset}],
-//!       "unknown_committed" } },
+//!       "wrong_operation", "wrong_operation_examples": [{event, expected, partition, offset}],
+//!       "unknown_committed", "earlier_runs" } },
 //!   "final_state": { "match", "expected_documents", "warehouse_documents", "mismatched_keys", "differences" },
+//!   "lake_state": { the same, for the lake's folded documents },
 //!   "latency_ms": {count, p50, p90, p99, p999, max},
 //!   "latency_ms_by_hop": { "source" | "raw" | "changes" | "warehouse" | "lake": {count, p50, ..} },
 //!   "max_unavailability_s", "unavailability_windows": [{start_us, end_us, start_s, duration_s, recovered}],
-//!   "offered_rate", "achieved_rate", "operations": {ok, fail, unknown, ok_without_tx},
+//!   "offered_rate", "achieved_rate", "operations": {ok, fail, unknown, ok_without_write_id},
 //!   "quiesced", "quiesce_note", "dead_letters", "malformed": {hop: n}, "components_down": [..],
 //!   "recoveries": [{time_us, component, target, action, detail}] }
 //! ```
 //!
 //! The verdict: `fail` if any expectation of the scenario ([`Expect`]) is violated; `unknown` if
 //! the pipeline did not quiesce and nothing *definite* was violated, or if nothing was violated
-//! but no event was acknowledged (nothing to check); else `pass`. Definite violations hold whether or not the pipeline quiesced:
-//! duplicates, phantoms, out-of-order arrivals, malformed records, dead letters, a latency or
-//! unavailability bound exceeded. A loss or a final-state difference is conclusive only after
+//! but no event was acknowledged (nothing to check); else `pass`. Definite violations hold
+//! whether or not the pipeline quiesced: duplicates, phantoms, wrong operations, out-of-order
+//! arrivals, malformed records, dead letters, a latency or unavailability bound exceeded. A loss
+//! or a final-state difference (of the warehouse or of the lake) is conclusive only after
 //! quiescence (the event may still be in flight).
 
 use std::collections::BTreeMap;
@@ -101,6 +104,10 @@ pub struct RunResult {
     pub hops: BTreeMap<Hop, HopReport>,
     /// Warehouse `customer_360` against the join recomputed from the sources.
     pub final_state: FinalStateReport,
+    /// The lake's documents (its change records folded) against the same join; absent for run
+    /// directories without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lake_state: Option<FinalStateReport>,
     /// Intended send → warehouse commit latency (the end-to-end figure), ms.
     pub latency_ms: Percentiles,
     /// Intended send → each stage, ms: `source` (database acknowledgement), then each hop.
@@ -148,6 +155,7 @@ impl RunResult {
             load_events: latency.load_events,
             hops: check.hops,
             final_state: check.final_state,
+            lake_state: check.lake_state,
             latency_ms: latency.overall(),
             latency_ms_by_hop: latency.by_stage(),
             max_unavailability_s: latency.max_unavailability_s,
@@ -207,19 +215,20 @@ impl RunResult {
         );
         let _ = writeln!(
             s,
-            "{:<10} {:>12} {:>10} {:>8} {:>11} {:>8} {:>13} {:>18}",
-            "hop", "acknowledged", "delivered", "lost", "duplicated", "phantom", "out-of-order", "unknown-committed"
+            "{:<10} {:>12} {:>10} {:>8} {:>11} {:>8} {:>9} {:>13} {:>18}",
+            "hop", "acknowledged", "delivered", "lost", "duplicated", "phantom", "wrong-op", "out-of-order", "unknown-committed"
         );
         for (hop, h) in &self.hops {
             let _ = writeln!(
                 s,
-                "{:<10} {:>12} {:>10} {:>8} {:>11} {:>8} {:>13} {:>18}",
+                "{:<10} {:>12} {:>10} {:>8} {:>11} {:>8} {:>9} {:>13} {:>18}",
                 hop.as_str(),
                 h.acknowledged,
                 h.delivered,
                 h.lost,
                 h.duplicated,
                 h.phantom,
+                h.wrong_operation,
                 h.out_of_order,
                 h.unknown_committed
             );
@@ -273,8 +282,12 @@ fn notes(r: &RunResult, meta: &RunMeta) -> Vec<String> {
     if !committed.is_empty() {
         notes.push(format!("writes of unknown outcome that did commit: {}", committed.join(", ")));
     }
-    if r.operations.ok_without_tx > 0 {
-        notes.push(format!("{} acknowledged operations have no transaction id: their events could not be checked for loss", r.operations.ok_without_tx));
+    if r.operations.ok_without_write_id > 0 {
+        notes.push(format!("{} acknowledged operations have no write id (a history that predates them): their events were not checked", r.operations.ok_without_write_id));
+    }
+    let earlier: Vec<String> = r.hops.iter().filter(|(_, h)| h.earlier_runs > 0).map(|(hop, h)| format!("{} at {}", h.earlier_runs, hop.as_str())).collect();
+    if !earlier.is_empty() {
+        notes.push(format!("records of earlier runs' writes arrived during the run (a backlog; not checked): {}", earlier.join(", ")));
     }
     for (hop, x) in &meta.extras {
         if x.snapshot_records > 0 {
@@ -324,6 +337,10 @@ fn judge(r: &RunResult, expect: &Expect) -> (Verdict, Vec<String>) {
             let example = h.phantom_examples.first().map(|x| format!("; e.g. {} at {}/{}", x.event, x.partition, x.offset)).unwrap_or_default();
             definite.push(format!("{hop}: {} phantom events, never acknowledged (allowed {}){example}", h.phantom, expect.phantom));
         }
+        if h.wrong_operation > 0 {
+            let example = h.wrong_operation_examples.first().map(|x| format!("; e.g. {} (its operation made an {})", x.event, x.expected)).unwrap_or_default();
+            definite.push(format!("{hop}: {} records carry the wrong operation{example}", h.wrong_operation));
+        }
         if h.out_of_order > expect.out_of_order {
             let example = h.out_of_order_examples.first().map(|x| format!("; e.g. {} after {}", x.event, x.arrived_after)).unwrap_or_default();
             definite.push(format!("{hop}: {} events out of commit order (allowed {}){example}", h.out_of_order, expect.out_of_order));
@@ -355,6 +372,14 @@ fn judge(r: &RunResult, expect: &Expect) -> (Verdict, Vec<String>) {
             "final state: {} customers differ from the join recomputed from the sources: {}{first}",
             r.final_state.mismatched_keys.len(),
             ids(&r.final_state.mismatched_keys)
+        ));
+    }
+    if let Some(l) = r.lake_state.as_ref().filter(|l| expect.final_state && !l.matches) {
+        let first = l.differences.first().map(|d| format!("; {d}")).unwrap_or_default();
+        pending.push(format!(
+            "lake: the documents folded from its change records differ from the join recomputed from the sources for {} customers: {}{first}",
+            l.mismatched_keys.len(),
+            ids(&l.mismatched_keys)
         ));
     }
 
@@ -409,10 +434,10 @@ pub fn check_run(dir: &Path) -> Result<RunResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::tests::{anomaly, inject, specs, synthetic, Synthetic, T0};
-    use crate::history::EventKey;
-    use crate::history::{HistoryWriter, Kind, Line, Operation, Outcome, Phase, RowOp, Tx};
-    use crate::observation::{ObsOp, Observation};
+    use crate::checker::tests::{anomaly, inject, specs, synthetic, Synthetic, RUN, T0};
+    use crate::history::{EventKey, EventOp, WriteId};
+    use crate::history::{HistoryWriter, Kind, Line, Operation, Outcome, Phase, RowOp};
+    use crate::observation::Observation;
     use crate::run::HopExtras;
     use cdc_pipeline::decode::Table;
     use proptest::prelude::*;
@@ -463,13 +488,15 @@ mod tests {
             complete_us: Some(intended_us + 5 * MS),
             outcome,
             tx: tx.map(str::to_string),
+            write_id: Some(WriteId::new(RUN, index)),
             rows: rows.into_iter().map(|r| RowOp { affected: ok.then_some(true), ..r }).collect(),
             error: (!ok).then(|| "refused".to_string()),
         }
     }
 
-    fn key(table: Table, pk: i64, tx: &str) -> EventKey {
-        EventKey { table, pk, tx: Tx::parse(table, tx).unwrap() }
+    /// The upsert of row (table, pk) by operation `index`.
+    fn key(table: Table, pk: i64, index: u64) -> EventKey {
+        EventKey { table, pk, write: WriteId::new(RUN, index), op: EventOp::Upsert }
     }
 
     /// A small clean run: a warm-up transaction of two rows, three load transactions (one on
@@ -492,12 +519,12 @@ mod tests {
             Operation { complete_us: None, ..operation(6, Phase::Load, T0 + 600 * MS, Outcome::Unknown, None, vec![row(Table::Customers, 5, Kind::Delete)]) },
         ];
         let arrived = [
-            (key(Table::Customers, 1, "100"), &ops[0]),
-            (key(Table::Flights, 1, "100"), &ops[0]),
-            (key(Table::Customers, 2, "101"), &ops[1]),
-            (key(Table::Vehicles, 1, "0-1-7"), &ops[2]),
-            (key(Table::Customers, 1, "102"), &ops[3]),
-            (key(Table::Customers, 4, "104"), &ops[5]),
+            (key(Table::Customers, 1, 0), &ops[0]),
+            (key(Table::Flights, 1, 0), &ops[0]),
+            (key(Table::Customers, 2, 1), &ops[1]),
+            (key(Table::Vehicles, 1, 2), &ops[2]),
+            (key(Table::Customers, 1, 3), &ops[3]),
+            (key(Table::Customers, 4, 5), &ops[5]),
         ];
         let hops = Hop::ALL
             .into_iter()
@@ -508,7 +535,6 @@ mod tests {
                     .enumerate()
                     .map(|(i, (k, op))| Observation {
                         key: *k,
-                        op: ObsOp::Upsert,
                         partition: 0,
                         offset: i as i64,
                         ts_us: op.complete_us.unwrap() + 10 * MS * (n as i64 + 1),
@@ -552,6 +578,7 @@ mod tests {
                     phase: op.phase,
                     intended_us: op.intended_us,
                     time_us: op.invoke_us,
+                    write_id: op.write_id.map(|w| w.0),
                     rows,
                 })
                 .unwrap();
@@ -588,6 +615,9 @@ mod tests {
         if !r.final_state.matches {
             out.push(("", "final_state", r.final_state.mismatched_keys.len() as u64));
         }
+        if let Some(l) = r.lake_state.as_ref().filter(|l| !l.matches) {
+            out.push(("", "lake_state", l.mismatched_keys.len() as u64));
+        }
         out
     }
 
@@ -604,7 +634,7 @@ mod tests {
         assert_eq!((r.verdict, r.exit_code(), r.reasons.clone()), (Verdict::Pass, 0, vec![]));
         assert_eq!(anomalies(&r), vec![]);
         assert_eq!((r.acknowledged, r.load_events), (5, 3));
-        assert_eq!(r.operations, OperationCounts { ok: 4, fail: 1, unknown: 2, ok_without_tx: 0 });
+        assert_eq!(r.operations, OperationCounts { ok: 4, fail: 1, unknown: 2, ok_without_write_id: 0 });
         for h in r.hops.values() {
             assert_eq!((h.acknowledged, h.delivered, h.observations, h.unknown_committed), (5, 5, 6, 1));
         }
@@ -634,7 +664,7 @@ mod tests {
     #[test]
     fn lost_events_report_where_they_were_last_seen() {
         let mut f = fixture();
-        let (c2, v1) = (key(Table::Customers, 2, "101"), key(Table::Vehicles, 1, "0-1-7"));
+        let (c2, v1) = (key(Table::Customers, 2, 1), key(Table::Vehicles, 1, 2));
         remove(f.hop(Hop::Warehouse), c2);
         for hop in Hop::ALL {
             remove(f.hop(hop), v1);
@@ -644,7 +674,7 @@ mod tests {
         assert_eq!(anomalies(&r), vec![("raw", "lost", 1), ("changes", "lost", 1), ("warehouse", "lost", 2), ("lake", "lost", 1)]);
         let w = &r.hops[&Hop::Warehouse];
         let seen: Vec<(&str, &str)> = w.lost_examples.iter().map(|x| (x.event.as_str(), x.last_seen.as_str())).collect();
-        assert_eq!(seen, vec![("crm/101/customers:2", "changes"), ("fleet/0-1-7/vehicles:1", "source")]);
+        assert_eq!(seen, vec![("crm/customers:2/upsert/5.1", "changes"), ("fleet/vehicles:1/upsert/5.2", "source")]);
         assert_eq!(r.hops[&Hop::Lake].lost_examples[0].last_seen, "source");
         assert!(r.reasons.iter().any(|x| x.starts_with("warehouse: 2 acknowledged events lost") && x.contains("1 at changes, 1 at source")), "{:?}", r.reasons);
         assert!(r.summary_text().starts_with("verdict: FAIL"));
@@ -657,31 +687,31 @@ mod tests {
         f.hop(Hop::Lake).push(copy);
         let r = f.check();
         assert_eq!((r.verdict, anomalies(&r)), (Verdict::Fail, vec![("lake", "duplicated", 1)]));
-        assert_eq!(r.hops[&Hop::Lake].duplicated_examples[0].event, "crm/101/customers:2");
+        assert_eq!(r.hops[&Hop::Lake].duplicated_examples[0].event, "crm/customers:2/upsert/5.1");
         assert!(r.reasons[0].starts_with("lake: 1 events duplicated, 1 extra copies"), "{:?}", r.reasons);
     }
 
     #[test]
     fn a_failed_write_that_arrives_is_a_phantom() {
         let mut f = fixture();
-        let o = Observation { key: key(Table::Customers, 3, "103"), op: ObsOp::Upsert, partition: 0, offset: 9, ts_us: T0 };
+        let o = Observation { key: key(Table::Customers, 3, 4), partition: 0, offset: 9, ts_us: T0 };
         f.hop(Hop::Raw).insert(3, o);
         let r = f.check();
         assert_eq!((r.verdict, anomalies(&r)), (Verdict::Fail, vec![("raw", "phantom", 1)]));
-        assert_eq!(r.hops[&Hop::Raw].phantom_examples[0].event, "crm/103/customers:3");
+        assert_eq!(r.hops[&Hop::Raw].phantom_examples[0].event, "crm/customers:3/upsert/5.4");
     }
 
     #[test]
     fn events_of_a_row_out_of_commit_order_fail_the_run() {
         let mut f = fixture();
         let changes = f.hop(Hop::Changes);
-        let a = changes.iter().position(|o| o.key == key(Table::Customers, 1, "100")).unwrap();
-        let b = changes.iter().position(|o| o.key == key(Table::Customers, 1, "102")).unwrap();
+        let a = changes.iter().position(|o| o.key == key(Table::Customers, 1, 0)).unwrap();
+        let b = changes.iter().position(|o| o.key == key(Table::Customers, 1, 3)).unwrap();
         changes.swap(a, b);
         let r = f.check();
         assert_eq!((r.verdict, anomalies(&r)), (Verdict::Fail, vec![("changes", "out_of_order", 1)]));
         let x = &r.hops[&Hop::Changes].out_of_order_examples[0];
-        assert_eq!((x.event.as_str(), x.arrived_after.as_str()), ("crm/100/customers:1", "crm/102/customers:1"));
+        assert_eq!((x.event.as_str(), x.arrived_after.as_str()), ("crm/customers:1/upsert/5.0", "crm/customers:1/upsert/5.3"));
     }
 
     #[test]
@@ -701,7 +731,7 @@ mod tests {
         let mut f = fixture();
         f.meta.quiesced = false;
         f.meta.quiesce_note = Some("warehouse still moving after 300s".into());
-        remove(f.hop(Hop::Lake), key(Table::Customers, 1, "102"));
+        remove(f.hop(Hop::Lake), key(Table::Customers, 1, 3));
         let r = f.check();
         assert_eq!((r.verdict, r.exit_code()), (Verdict::Unknown, 3));
         assert!(r.reasons[0].contains("did not quiesce (warehouse still moving after 300s)"), "{:?}", r.reasons);
@@ -715,7 +745,7 @@ mod tests {
         let mut f = fixture();
         f.ops.retain(|o| o.outcome != Outcome::Ok);
         for hop in Hop::ALL {
-            f.hop(hop).retain(|o| o.key == key(Table::Customers, 4, "104"));
+            f.hop(hop).retain(|o| o.key == key(Table::Customers, 4, 5));
         }
         let r = f.check();
         assert_eq!(r.verdict, Verdict::Unknown, "{:?}", r.reasons);

@@ -1,7 +1,8 @@
 //! `cdc-chaos run <scenario>`: one run from start to verdict, and the run directory it leaves.
 //!
 //! Brings the stack up if needed, waits until the pipeline has quiesced and marks every hop's
-//! position (events before the mark belong to earlier runs), offers the warm-up and the load,
+//! position (the capture starts there), offers the warm-up and the load — every write carrying a
+//! write id that names this run and its operation —,
 //! waits until every hop has quiesced again (bounded: past the scenario's `quiesce_timeout` the
 //! verdict is `unknown`), captures what each hop holds and the final state, and checks it.
 //!
@@ -39,10 +40,14 @@ pub struct HopExtras {
     pub malformed_examples: Vec<String>,
     /// Snapshot reads (`op: r`) in the raw topics: a connector re-snapshotted during the run.
     pub snapshot_records: u64,
-    /// Records of changes made before the run (their raw record precedes the raw marks) that
-    /// reached this hop during the run — a backlog a previous run left: not this run's events.
-    #[serde(default)]
+    /// Records of changes made before the run that reached this hop during it (run directories
+    /// that predate write ids; the checker now counts them itself, as `earlier_runs`).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub earlier_records: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Facts about a run that the checker needs besides the history and the hops (`run.json`).
@@ -53,6 +58,9 @@ pub struct RunMeta {
     pub seed: u64,
     pub profile: String,
     pub platform: String,
+    /// The run's tag in its write ids ([`crate::history::run_tag`]; 0 in older run directories).
+    #[serde(default)]
+    pub run_tag: u32,
     /// µs since the epoch: warm-up start, measured load start, load end.
     pub warmup_start_us: i64,
     pub load_start_us: i64,
@@ -234,8 +242,10 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     // The platform answers before anything is written.
     let stack = crate::platform::stack::open(&opts.cfg, &opts.deployment)?;
     let stack = stack.as_ref();
-    let now_s = cdc_pipeline::record::now_us() / 1_000_000;
+    let now_us = cdc_pipeline::record::now_us();
+    let now_s = now_us / 1_000_000;
     let id = run_id(&scenario.name, now_s);
+    let run_tag = crate::history::run_tag(now_us);
     let dir = opts.reports.join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the run directory", &dir, e))?;
     crate::progress::log_to(dir.join("run.log"));
@@ -278,7 +288,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         let base = std::time::Instant::now() + scenario.warmup.0;
         Some(crate::nemesis::Nemesis::start(stack.injector(&schedule)?, schedule, &dir, base, scenario.seed)?)
     };
-    let summary = load::drive(scenario, &endpoints.sources, history, Duration::from_secs(10), |c, elapsed| {
+    let summary = load::drive(scenario, &endpoints.sources, run_tag, history, Duration::from_secs(10), |c, elapsed| {
         let [sent, ok, fail, unknown, events] = c.snapshot();
         note(&format!(
             "load {:>4.0}s/{:.0}s: {sent} transactions sent, {ok} ok, {fail} fail, {unknown} unknown, {events} row changes acknowledged",
@@ -309,25 +319,22 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
 
     step("capturing every hop and the final state");
     let mut extras = BTreeMap::new();
-    let (changes, changes_extras, earlier) = capture::changes(&endpoints, &marks)?;
+    let (lake, lake_extras, lake_documents) = capture::lake(&endpoints, &marks, run_tag)?;
     for (hop, (obs, ex)) in [
         (crate::observation::Hop::Raw, capture::raw(&endpoints, &marks)?),
-        (crate::observation::Hop::Changes, (changes, changes_extras)),
-        (crate::observation::Hop::Warehouse, capture::warehouse_log(&endpoints, &marks, &earlier)?),
-        (crate::observation::Hop::Lake, capture::lake_rows(&endpoints, &marks, &earlier)?),
+        (crate::observation::Hop::Changes, capture::changes(&endpoints, &marks)?),
+        (crate::observation::Hop::Warehouse, capture::warehouse_log(&endpoints, &marks)?),
+        (crate::observation::Hop::Lake, (lake, lake_extras)),
     ] {
         let mut extra = String::new();
         if ex.malformed > 0 {
             extra += &format!(", {} malformed", ex.malformed);
         }
-        if ex.earlier_records > 0 {
-            extra += &format!(", {} records of changes made before the run (ignored)", ex.earlier_records);
-        }
         note(&format!("{}: {} events{extra}", hop.as_str(), obs.len()));
         observation::write(&dir, hop, &obs)?;
         extras.insert(hop.as_str().to_string(), ex);
     }
-    capture::final_state(&endpoints)?.write(&dir)?;
+    capture::final_state(&endpoints, lake_documents)?.write(&dir)?;
     let dead_letters = capture::dead_letters(&endpoints, &marks)?;
     supervisor.stop();
     let components_down: Vec<String> =
@@ -340,6 +347,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         seed: scenario.seed,
         profile: profile.name.clone(),
         platform: stack.platform().into(),
+        run_tag,
         warmup_start_us: summary.warmup_start_us,
         load_start_us: summary.load_start_us,
         load_end_us: summary.load_end_us,

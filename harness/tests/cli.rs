@@ -79,8 +79,8 @@ fn a_bad_scenario_names_file_line_and_field_and_starts_nothing() {
 
 /// A small recorded run: one acknowledged insert per table, delivered once at every hop.
 fn recorded_run(dir: &std::path::Path) {
-    use cdc_chaos::history::{HistoryWriter, Kind, Line, Phase, RowOp, Tx, EventKey};
-    use cdc_chaos::observation::{self, FinalState, Hop, ObsOp, Observation};
+    use cdc_chaos::history::{EventKey, EventOp, HistoryWriter, Kind, Line, Phase, RowOp, WriteId};
+    use cdc_chaos::observation::{self, FinalState, Hop, Observation};
     use cdc_pipeline::decode::Table;
     use serde_json::json;
     std::fs::create_dir_all(dir).unwrap();
@@ -93,10 +93,11 @@ fn recorded_run(dir: &std::path::Path) {
     for (i, (table, pk, customer_id, tx)) in rows.iter().enumerate() {
         let t = t0 + i as i64 * 1_000_000;
         let row = RowOp { table: *table, pk: *pk, kind: Kind::Insert, customer_id: *customer_id, affected: None };
-        h.write(&Line::Invoke { index: i as u64, worker: "w".into(), phase: Phase::Load, intended_us: t, time_us: t, rows: vec![row] }).unwrap();
+        let write = WriteId::new(4, i as u64);
+        h.write(&Line::Invoke { index: i as u64, worker: "w".into(), phase: Phase::Load, intended_us: t, time_us: t, write_id: Some(write.0), rows: vec![row] }).unwrap();
         h.write(&Line::Ok { index: i as u64, time_us: t + 1000, tx: Some(tx.to_string()), affected: vec![true] }).unwrap();
-        let key = EventKey { table: *table, pk: *pk, tx: Tx::parse(*table, tx).unwrap() };
-        obs.push(Observation { key, op: ObsOp::Upsert, partition: 0, offset: i as i64, ts_us: t + 500_000 });
+        let key = EventKey { table: *table, pk: *pk, write, op: EventOp::Upsert };
+        obs.push(Observation { key, partition: 0, offset: i as i64, ts_us: t + 500_000 });
     }
     h.flush().unwrap();
     for hop in Hop::ALL {
@@ -109,7 +110,7 @@ fn recorded_run(dir: &std::path::Path) {
     doc["flights"] = json!([flight.clone()]);
     doc["vehicles"] = json!([vehicle.clone()]);
     let obj = |v: &serde_json::Value| v.as_object().unwrap().clone();
-    FinalState { customers: vec![obj(&customer)], flights: vec![obj(&flight)], vehicles: vec![obj(&vehicle)], warehouse: [(1, doc)].into() }
+    FinalState { customers: vec![obj(&customer)], flights: vec![obj(&flight)], vehicles: vec![obj(&vehicle)], lake: Some([(1, doc.clone())].into()), warehouse: [(1, doc)].into() }
         .write(dir)
         .unwrap();
     let meta = cdc_chaos::run::RunMeta {

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cdc_chaos::history::{EventKey, HistoryWriter, Kind, Line, Phase, RowOp, Tx};
+use cdc_chaos::history::{EventKey, EventOp, HistoryWriter, Kind, Line, Phase, RowOp, WriteId};
 use cdc_chaos::nemesis::FaultRecord;
-use cdc_chaos::observation::{self, FinalState, Hop, ObsOp, Observation};
+use cdc_chaos::observation::{self, FinalState, Hop, Observation};
 use cdc_chaos::scenario::{FaultKind, Scenario};
 use cdc_pipeline::decode::Table;
 use serde_json::json;
@@ -76,17 +76,19 @@ fn recorded_run(dir: &Path) {
     for i in 0..200i64 {
         let intended = t0 + i * s / 5;
         let row = RowOp { table: Table::Customers, pk: 1 + i, kind: Kind::Insert, customer_id: None, affected: None };
-        h.write(&Line::Invoke { index: i as u64, worker: "crm-0".into(), phase: Phase::Load, intended_us: intended, time_us: intended, rows: vec![row] }).unwrap();
+        let write = WriteId::new(6, i as u64);
+        h.write(&Line::Invoke { index: i as u64, worker: "crm-0".into(), phase: Phase::Load, intended_us: intended, time_us: intended, write_id: Some(write.0), rows: vec![row] })
+            .unwrap();
         let tx = (700 + i).to_string();
         h.write(&Line::Ok { index: i as u64, time_us: intended + 2_000, tx: Some(tx.clone()), affected: vec![true] }).unwrap();
-        let key = EventKey { table: Table::Customers, pk: 1 + i, tx: Tx::parse(Table::Customers, &tx).unwrap() };
+        let key = EventKey { table: Table::Customers, pk: 1 + i, write, op: EventOp::Upsert };
         let arrives = if (10 * s..20 * s).contains(&(intended - t0)) { t0 + 20 * s + (i % 5) * 20_000 } else { intended + (i % 9) * 30_000 };
         obs.push((arrives, key));
     }
     h.flush().unwrap();
     for (n, hop) in Hop::ALL.into_iter().enumerate() {
         let mut o: Vec<Observation> =
-            obs.iter().enumerate().map(|(i, (at, key))| Observation { key: *key, op: ObsOp::Upsert, partition: 0, offset: i as i64, ts_us: at + (n as i64 + 1) * 120_000 }).collect();
+            obs.iter().enumerate().map(|(i, (at, key))| Observation { key: *key, partition: 0, offset: i as i64, ts_us: at + (n as i64 + 1) * 120_000 }).collect();
         o.sort_by_key(|x| x.ts_us);
         observation::write(dir, hop, &o).unwrap();
     }
@@ -94,7 +96,7 @@ fn recorded_run(dir: &Path) {
     let mut doc = customer.clone();
     doc["flights"] = json!([]);
     doc["vehicles"] = json!([]);
-    FinalState { customers: vec![customer.as_object().unwrap().clone()], flights: vec![], vehicles: vec![], warehouse: [(1, doc)].into() }.write(dir).unwrap();
+    FinalState { customers: vec![customer.as_object().unwrap().clone()], flights: vec![], vehicles: vec![], lake: Some([(1, doc.clone())].into()), warehouse: [(1, doc)].into() }.write(dir).unwrap();
     let fault = |event: &str, at: i64| FaultRecord {
         id: 0,
         event: event.into(),

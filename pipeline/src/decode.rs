@@ -1,8 +1,9 @@
 //! Decoding Debezium change events (JSON converter, schemas disabled) from the raw CDC topics.
 //!
 //! Owns the event identity of DESIGN §3: database, source transaction (PostgreSQL `txId`, MariaDB
-//! GTID), table and primary key — present for deletes too, from the before image. It must not
-//! know about join state.
+//! GTID), table, primary key and the row's `write_id` (the value the harness's load generator
+//! writes with every change, so that each event names the operation that made it) — present for
+//! deletes too, from the before image. It must not know about join state.
 
 use serde_json::{Map, Value};
 
@@ -53,6 +54,10 @@ pub struct EventId {
     pub tx: String,
     pub table: Table,
     pub pk: i64,
+    /// The row's `write_id` column (after the change; before it for a delete): which operation
+    /// wrote it. None where the row has none (written by someone other than the harness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_id: Option<i64>,
 }
 
 /// What happened to the row.
@@ -131,6 +136,10 @@ pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError>
         other => return Err(err(format!("unsupported op {other:?}"))),
     };
     let pk = row.get("id").and_then(Value::as_i64).ok_or_else(|| err("row has no integer \"id\""))?;
+    let write_id = match row.get("write_id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| err(format!("\"write_id\" is not an integer: {v}")))?),
+    };
     if table != Table::Customers && row.get("customer_id").and_then(Value::as_i64).is_none() {
         return Err(err("row has no integer \"customer_id\""));
     }
@@ -161,7 +170,7 @@ pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError>
         .or_else(|| source.get("ts_ms").and_then(Value::as_i64).map(|ms| ms * 1000))
         .ok_or_else(|| err("source has no commit time (ts_us / ts_ms)"))?;
     Ok(Decoded::Change(Change {
-        id: EventId { database: table.database().into(), tx, table, pk },
+        id: EventId { database: table.database().into(), tx, table, pk, write_id },
         op,
         row,
         before: if op == Op::Delete { None } else { before },
@@ -186,14 +195,15 @@ mod tests {
     fn decodes_inserts_updates_and_deletes_with_identity() {
         let ins = decode("crm.public.customers", Some(&pg("c", Value::Null, json!({"id": 1, "name": "Ada"})))).unwrap();
         let Decoded::Change(c) = ins else { panic!() };
-        assert_eq!(c.id, EventId { database: "crm".into(), tx: "771".into(), table: Table::Customers, pk: 1 });
+        assert_eq!(c.id, EventId { database: "crm".into(), tx: "771".into(), table: Table::Customers, pk: 1, write_id: None });
         assert_eq!(c.op, Op::Upsert);
         assert_eq!(c.source_ts_us, 1_700_000_000_000_001);
         assert_eq!(c.position, "lsn:2345");
 
-        let del = decode("crm.public.flights", Some(&pg("d", json!({"id": 9, "customer_id": 1}), Value::Null))).unwrap();
+        let del = decode("crm.public.flights", Some(&pg("d", json!({"id": 9, "customer_id": 1, "write_id": 77}), Value::Null))).unwrap();
         let Decoded::Change(d) = del else { panic!() };
         assert_eq!((d.op, d.id.pk, d.row["customer_id"].as_i64()), (Op::Delete, 9, Some(1)));
+        assert_eq!(d.id.write_id, Some(77), "a delete's write id comes from its before image");
 
         let v = json!({"before": null, "after": {"id": 5, "customer_id": 2}, "op": "c",
                        "source": {"gtid": "0-1-42", "file": "binlog.000001", "pos": 900, "row": 0, "ts_ms": 1000}});
@@ -228,6 +238,7 @@ mod tests {
             ("crm.public.customers", pg("c", Value::Null, json!({"name": "no id"})), "no integer \"id\""),
             ("crm.public.flights", pg("c", Value::Null, json!({"id": 1})), "customer_id"),
             ("crm.public.customers", json!({"op": "c", "after": {"id": 1}}).to_string().into_bytes(), "no \"source\""),
+            ("crm.public.customers", pg("c", Value::Null, json!({"id": 1, "write_id": "x"})), "\"write_id\" is not an integer"),
         ];
         for (topic, bytes, want) in cases {
             let e = decode(topic, Some(&bytes)).unwrap_err();

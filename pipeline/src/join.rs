@@ -153,7 +153,7 @@ mod tests {
             row.insert("v".into(), json!(version));
         }
         Change {
-            id: EventId { database: table.database().into(), tx: version.to_string(), table, pk },
+            id: EventId { database: table.database().into(), tx: version.to_string(), table, pk, write_id: None },
             op,
             row,
             before: None,

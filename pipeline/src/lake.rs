@@ -63,6 +63,8 @@ pub struct LakeRow {
     /// When the sink wrote the object holding the row, µs since the epoch (0 in objects written
     /// before this column existed).
     pub sink_ts_us: i64,
+    /// The event's write id (0 for none, and in objects written before this column existed).
+    pub write_id: i64,
 }
 
 const SCHEMA: &str = "message customer_360_change {
@@ -78,6 +80,7 @@ const SCHEMA: &str = "message customer_360_change {
     REQUIRED INT64 kafka_offset;
     REQUIRED BYTE_ARRAY documents (UTF8);
     REQUIRED INT64 sink_ts_us;
+    REQUIRED INT64 write_id;
 }";
 
 /// Encodes rows as one Parquet file (one row group, Snappy-compressed).
@@ -102,7 +105,8 @@ pub fn encode(rows: &[LakeRow]) -> Result<Vec<u8>, String> {
             8 => col.typed::<Int32Type>().write_batch(&rows.iter().map(|r| r.kafka_partition).collect::<Vec<_>>(), None, None),
             9 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.kafka_offset).collect::<Vec<_>>(), None, None),
             10 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.documents), None, None),
-            _ => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.sink_ts_us).collect::<Vec<_>>(), None, None),
+            11 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.sink_ts_us).collect::<Vec<_>>(), None, None),
+            _ => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.write_id).collect::<Vec<_>>(), None, None),
         };
         result.map_err(|e| e.to_string())?;
         col.close().map_err(|e| e.to_string())?;
@@ -134,6 +138,7 @@ pub fn decode(bytes: Vec<u8>) -> Result<Vec<LakeRow>, String> {
             kafka_offset: r.get_long(9).map_err(|e| e.to_string())?,
             documents: s(10)?,
             sink_ts_us: if r.len() > 11 { r.get_long(11).map_err(|e| e.to_string())? } else { 0 },
+            write_id: if r.len() > 12 { r.get_long(12).map_err(|e| e.to_string())? } else { 0 },
         });
     }
     Ok(out)
@@ -285,6 +290,7 @@ fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &Atom
                 kafka_offset: m.offset(),
                 documents: serde_json::to_string(&rec.documents).expect("json"),
                 sink_ts_us: 0,
+                write_id: rec.event.write_id.unwrap_or(0),
             });
             metrics.records_in.fetch_add(1, Ordering::Relaxed);
         }
@@ -321,6 +327,7 @@ mod tests {
             kafka_offset: offset,
             documents: format!("[{{\"customer_id\":{offset},\"document\":null}}]"),
             sink_ts_us: 1_700_000_000_200_000 + offset,
+            write_id: (7 << 32) + offset,
         }
     }
 

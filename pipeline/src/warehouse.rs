@@ -42,8 +42,10 @@ CREATE TABLE IF NOT EXISTS applied_events (
     join_ts_us     BIGINT NOT NULL,
     sink_commit_ts TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
     topic_partition INT NOT NULL,
-    topic_offset   BIGINT NOT NULL
+    topic_offset   BIGINT NOT NULL,
+    write_id       BIGINT
 );
+ALTER TABLE applied_events ADD COLUMN IF NOT EXISTS write_id BIGINT;
 CREATE INDEX IF NOT EXISTS applied_events_identity ON applied_events (database, tx, table_name, pk);
 CREATE TABLE IF NOT EXISTS sink_offsets (
     topic       TEXT NOT NULL,
@@ -59,6 +61,98 @@ pub struct SinkConfig {
     pub dsn: String,
     pub batch_max: usize,
     pub batch_wait: Duration,
+}
+
+/// What one batch writes, decided before any of it is written: in the batch's order, the
+/// document upserts and deletes of every change record, one applied-event row per record, and per
+/// partition the next offset to read. A record that is not a change record is rejected (named,
+/// skipped, its offset still consumed) so that one bad record cannot stop the warehouse; a
+/// record without a value (a tombstone) is consumed and applies nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// (customer id, new document or None to delete it, source commit time), in order.
+    pub documents: Vec<(i64, Option<serde_json::Value>, i64)>,
+    pub applied: Vec<Applied>,
+    pub next_offsets: std::collections::BTreeMap<i32, i64>,
+    /// Why each rejected record was skipped, with its coordinates.
+    pub rejected: Vec<String>,
+}
+
+/// One row of `applied_events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub record: crate::record::ChangeRecord,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Plan {
+    /// The plan of a batch of `(partition, offset, value)` records of the output topic.
+    pub fn of<'a>(batch: impl IntoIterator<Item = (i32, i64, Option<&'a [u8]>)>) -> Plan {
+        let mut plan = Plan::default();
+        for (partition, offset, payload) in batch {
+            let next = plan.next_offsets.entry(partition).or_insert(offset + 1);
+            *next = (*next).max(offset + 1);
+            let Some(payload) = payload else { continue };
+            let record = match parse_change(payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    plan.rejected.push(format!("{OUTPUT}/{partition}/{offset}: {e}"));
+                    continue;
+                }
+            };
+            for d in &record.documents {
+                plan.documents.push((d.customer_id, d.document.clone(), record.source_ts_us));
+            }
+            plan.applied.push(Applied { record, partition, offset });
+        }
+        plan
+    }
+
+    /// Writes the plan in `tx` (the caller commits).
+    fn write(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), String> {
+        for (customer_id, document, source_ts_us) in &self.documents {
+            match document {
+                Some(doc) => tx.execute(
+                    "INSERT INTO customer_360 (customer_id, document, source_ts_us) VALUES ($1, $2, $3)
+                     ON CONFLICT (customer_id) DO UPDATE SET document = EXCLUDED.document,
+                       source_ts_us = EXCLUDED.source_ts_us, updated_at = clock_timestamp()",
+                    &[customer_id, doc, source_ts_us],
+                ),
+                None => tx.execute("DELETE FROM customer_360 WHERE customer_id = $1", &[customer_id]),
+            }
+            .map_err(|e| format!("writing customer_360: {e}"))?;
+        }
+        for Applied { record: rec, partition, offset } in &self.applied {
+            tx.execute(
+                "INSERT INTO applied_events (database, tx, table_name, pk, op, position, source_ts_us, join_ts_us, topic_partition, topic_offset, write_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &rec.event.database,
+                    &rec.event.tx,
+                    &rec.event.table.as_str(),
+                    &rec.event.pk,
+                    &rec.op.as_str(),
+                    &rec.position,
+                    &rec.source_ts_us,
+                    &rec.join_ts_us,
+                    partition,
+                    offset,
+                    &rec.event.write_id,
+                ],
+            )
+            .map_err(|e| format!("writing applied_events: {e}"))?;
+        }
+        for (p, o) in &self.next_offsets {
+            tx.execute(
+                "INSERT INTO sink_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)
+                 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                &[&OUTPUT, p, o],
+            )
+            .map_err(|e| format!("writing sink_offsets: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs the sink until `stop` is set. Database or Kafka failures restart the session with backoff,
@@ -90,64 +184,68 @@ fn session(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &Atom
             continue;
         }
         metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let plan = Plan::of(batch.iter().map(|m| (m.partition(), m.offset(), m.payload())));
+        for bad in &plan.rejected {
+            tracing::error!("{bad}");
+        }
+        metrics.dead_letters.fetch_add(plan.rejected.len() as u64, Ordering::Relaxed);
         let t = Instant::now();
         let mut tx = db.transaction().map_err(|e| format!("begin: {e}"))?;
-        let mut next = std::collections::BTreeMap::new();
-        for m in &batch {
-            next.insert(m.partition(), m.offset() + 1);
-            let Some(payload) = m.payload() else { continue };
-            // The join writes only valid records; anything else is reported and skipped so that
-            // one bad record cannot stop the warehouse.
-            let rec = match parse_change(payload) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!("{OUTPUT}/{}/{}: {e}", m.partition(), m.offset());
-                    metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            };
-            for d in &rec.documents {
-                match &d.document {
-                    Some(doc) => tx.execute(
-                        "INSERT INTO customer_360 (customer_id, document, source_ts_us) VALUES ($1, $2, $3)
-                         ON CONFLICT (customer_id) DO UPDATE SET document = EXCLUDED.document,
-                           source_ts_us = EXCLUDED.source_ts_us, updated_at = clock_timestamp()",
-                        &[&d.customer_id, doc, &rec.source_ts_us],
-                    ),
-                    None => tx.execute("DELETE FROM customer_360 WHERE customer_id = $1", &[&d.customer_id]),
-                }
-                .map_err(|e| format!("writing customer_360: {e}"))?;
-            }
-            tx.execute(
-                "INSERT INTO applied_events (database, tx, table_name, pk, op, position, source_ts_us, join_ts_us, topic_partition, topic_offset)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    &rec.event.database,
-                    &rec.event.tx,
-                    &rec.event.table.as_str(),
-                    &rec.event.pk,
-                    &rec.op.as_str(),
-                    &rec.position,
-                    &rec.source_ts_us,
-                    &rec.join_ts_us,
-                    &m.partition(),
-                    &m.offset(),
-                ],
-            )
-            .map_err(|e| format!("writing applied_events: {e}"))?;
-            metrics.events_out.fetch_add(1, Ordering::Relaxed);
-        }
-        for (p, o) in next {
-            tx.execute(
-                "INSERT INTO sink_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)
-                 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                &[&OUTPUT, &p, &o],
-            )
-            .map_err(|e| format!("writing sink_offsets: {e}"))?;
-        }
+        plan.write(&mut tx)?;
+        metrics.events_out.fetch_add(plan.applied.len() as u64, Ordering::Relaxed);
         tx.commit().map_err(|e| format!("commit: {e}"))?;
         metrics.observe_commit(t.elapsed().as_secs_f64());
         metrics.commits.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{EventId, Op, Table};
+    use crate::join::DocumentChange;
+    use crate::record::{ChangeRecord, Coordinates};
+    use serde_json::json;
+
+    fn record(pk: i64, documents: Vec<DocumentChange>) -> Vec<u8> {
+        let r = ChangeRecord {
+            event: EventId { database: "crm".into(), tx: "7".into(), table: Table::Flights, pk, write_id: Some(1 << 32 | pk) },
+            op: Op::Upsert,
+            position: format!("lsn:{pk}"),
+            source_ts_us: 100 + pk,
+            join_ts_us: 200 + pk,
+            input: Coordinates { topic: "crm.public.flights".into(), partition: 0, offset: pk },
+            documents,
+        };
+        serde_json::to_vec(&r).unwrap()
+    }
+
+    fn doc(customer_id: i64, document: Option<serde_json::Value>) -> DocumentChange {
+        DocumentChange { customer_id, document }
+    }
+
+    #[test]
+    fn a_batch_applies_every_record_in_order_and_consumes_every_offset() {
+        let moved = record(1, vec![doc(3, Some(json!({"id": 3}))), doc(4, Some(json!({"id": 4})))]);
+        let orphan = record(2, vec![]);
+        let gone = record(5, vec![doc(3, None)]);
+        let batch: Vec<(i32, i64, Option<&[u8]>)> =
+            vec![(0, 10, Some(&moved)), (1, 4, Some(&orphan)), (0, 11, None), (0, 12, Some(&gone)), (1, 5, Some(b"not json"))];
+        let plan = Plan::of(batch);
+        assert_eq!(plan.documents, vec![(3, Some(json!({"id": 3})), 101), (4, Some(json!({"id": 4})), 101), (3, None, 105)]);
+        let applied: Vec<(i64, i32, i64, Option<i64>)> = plan.applied.iter().map(|a| (a.record.event.pk, a.partition, a.offset, a.record.event.write_id)).collect();
+        assert_eq!(applied, vec![(1, 0, 10, Some(1 << 32 | 1)), (2, 1, 4, Some(1 << 32 | 2)), (5, 0, 12, Some(1 << 32 | 5))]);
+        assert_eq!(plan.next_offsets, std::collections::BTreeMap::from([(0, 13), (1, 6)]), "tombstones and rejected records are consumed too");
+        assert_eq!(plan.rejected.len(), 1);
+        assert!(plan.rejected[0].starts_with("customer_360.changes/1/5: not a customer_360 change record"), "{}", plan.rejected[0]);
+    }
+
+    #[test]
+    fn the_next_offset_is_past_the_highest_even_out_of_order() {
+        let r = record(1, vec![]);
+        let plan = Plan::of(vec![(2, 9, Some(&r[..])), (2, 7, Some(&r[..]))]);
+        assert_eq!(plan.next_offsets[&2], 10);
+        assert_eq!(plan.applied.len(), 2, "a record delivered twice is applied twice, for the checker to see");
+    }
 }

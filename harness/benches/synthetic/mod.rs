@@ -10,8 +10,8 @@
 
 use std::path::Path;
 
-use cdc_chaos::history::{EventKey, HistoryWriter, Kind, Line, Operation, Outcome, Phase, RowOp, Tx};
-use cdc_chaos::observation::{self, FinalState, Hop, ObsOp, Observation};
+use cdc_chaos::history::{EventKey, EventOp, HistoryWriter, Kind, Line, Operation, Outcome, Phase, RowOp, WriteId};
+use cdc_chaos::observation::{self, FinalState, Hop, Observation};
 use cdc_chaos::run::RunMeta;
 use cdc_pipeline::decode::Table;
 
@@ -65,16 +65,15 @@ pub fn run(events: usize) -> (Vec<Operation>, Vec<Observation>) {
             complete_us: Some(intended_us + 500),
             outcome,
             tx: (outcome != Outcome::Fail).then_some(tx),
+            write_id: Some(WriteId::new(11, i)),
             rows,
             error: (outcome != Outcome::Ok).then(|| "synthetic".to_string()),
         };
         if outcome == Outcome::Ok {
-            let table = op.rows[0].table;
-            let tx = Tx::parse(table, op.tx.as_deref().unwrap()).unwrap();
+            let write = op.write_id.unwrap();
             for row in &op.rows {
                 observed.push(Observation {
-                    key: EventKey { table: row.table, pk: row.pk, tx },
-                    op: ObsOp::Upsert,
+                    key: EventKey { table: row.table, pk: row.pk, write, op: EventOp::Upsert },
                     partition: (row.pk % 6) as i32,
                     offset: observed.len() as i64,
                     ts_us: intended_us + 2_000,
@@ -95,6 +94,7 @@ fn lines(op: &Operation) -> [Line; 2] {
         phase: op.phase,
         intended_us: op.intended_us,
         time_us: op.invoke_us,
+        write_id: op.write_id.map(|w| w.0),
         rows: op.rows.iter().map(|r| RowOp { affected: None, ..r.clone() }).collect(),
     };
     let time_us = op.complete_us.unwrap();

@@ -264,15 +264,15 @@ fn delivery(s: &mut String, rec: &Recorded) {
     let _ = write!(
         s,
         r#"<section id="delivery"><h2>Delivery per hop</h2>
-<p class="caption">Every acknowledged event, checked at each hop {when}. <i>Lost</i>: acknowledged, never arrived (with the hop where it was last seen); <i>duplicated</i>: arrived more than once; <i>phantom</i>: arrived, never acknowledged; <i>out of order</i>: applied after a later change of the same source row; <i>unknown-committed</i>: writes of unknown outcome that did commit (informational).</p>
-<table><thead><tr><th>hop</th><th class="n">acknowledged</th><th class="n">delivered</th><th class="n">lost</th><th>lost, last seen at</th><th class="n">duplicated</th><th class="n">extra copies</th><th class="n">phantom</th><th class="n">out of order</th><th class="n">unknown-committed</th></tr></thead><tbody>"#
+<p class="caption">Every acknowledged event, checked at each hop {when}. <i>Lost</i>: acknowledged, never arrived (with the hop where it was last seen); <i>duplicated</i>: arrived more than once; <i>phantom</i>: arrived, written by no operation of the run that did not fail; <i>wrong op</i>: arrived as the other operation (upsert for delete or the reverse); <i>out of order</i>: applied after a later change of the same source row; <i>unknown-committed</i>: writes of unknown outcome that did commit (informational).</p>
+<table><thead><tr><th>hop</th><th class="n">acknowledged</th><th class="n">delivered</th><th class="n">lost</th><th>lost, last seen at</th><th class="n">duplicated</th><th class="n">extra copies</th><th class="n">phantom</th><th class="n">wrong op</th><th class="n">out of order</th><th class="n">unknown-committed</th><th class="n">earlier runs</th></tr></thead><tbody>"#
     );
     let cell = |n: u64| if n > 0 { format!(r#"<td class="n bad">{}</td>"#, count(n)) } else { r#"<td class="n">0</td>"#.to_string() };
     for (hop, h) in &r.hops {
         let by: Vec<String> = h.lost_by_last_seen.iter().map(|(at, n)| format!("{} at {}", count(*n), escape(at))).collect();
         let _ = write!(
             s,
-            r#"<tr><td><b>{hop}</b></td><td class="n">{ack}</td><td class="n">{del}</td>{lost}<td>{by}</td>{dup}<td class="n">{copies}</td>{ph}{ooo}<td class="n">{uc}</td></tr>"#,
+            r#"<tr><td><b>{hop}</b></td><td class="n">{ack}</td><td class="n">{del}</td>{lost}<td>{by}</td>{dup}<td class="n">{copies}</td>{ph}{wrong}{ooo}<td class="n">{uc}</td><td class="n">{earlier}</td></tr>"#,
             hop = hop.as_str(),
             ack = count(h.acknowledged),
             del = count(h.delivered),
@@ -281,8 +281,10 @@ fn delivery(s: &mut String, rec: &Recorded) {
             dup = cell(h.duplicated),
             copies = count(h.duplicate_copies),
             ph = cell(h.phantom),
+            wrong = cell(h.wrong_operation),
             ooo = cell(h.out_of_order),
-            uc = count(h.unknown_committed)
+            uc = count(h.unknown_committed),
+            earlier = count(h.earlier_runs)
         );
     }
     s.push_str("</tbody></table>");
@@ -304,6 +306,12 @@ fn delivery(s: &mut String, rec: &Recorded) {
             lists.push((
                 format!("{} phantom (first {} shown)", count(h.phantom), h.phantom_examples.len()),
                 h.phantom_examples.iter().map(|x| format!("{} at {}/{}", x.event, x.partition, x.offset)).collect(),
+            ));
+        }
+        if !h.wrong_operation_examples.is_empty() {
+            lists.push((
+                format!("{} wrong operation (first {} shown)", count(h.wrong_operation), h.wrong_operation_examples.len()),
+                h.wrong_operation_examples.iter().map(|x| format!("{} at {}/{}, its operation made an {}", x.event, x.partition, x.offset, x.expected)).collect(),
             ));
         }
         if !h.out_of_order_examples.is_empty() {

@@ -68,7 +68,7 @@ impl Invariant {
 }
 
 /// The checks made at every hop, in the order the reports list them.
-pub const HOP_CHECKS: [&str; 4] = ["no loss", "no duplicates", "no phantoms", "in order"];
+pub const HOP_CHECKS: [&str; 5] = ["no loss", "no duplicates", "no phantoms", "right operation", "in order"];
 
 fn held_or(violated: Option<(String, String)>) -> Status {
     match violated {
@@ -128,7 +128,7 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
         out.push(Invariant {
             hop: Some(name),
             check: HOP_CHECKS[2],
-            claim: format!("everything that reached {name} was acknowledged (or of unknown outcome)"),
+            claim: format!("everything that reached {name} was written by an operation of the run that did not fail"),
             status: held_or((h.phantom > e.phantom).then(|| {
                 (
                     format!("{} phantom events, never acknowledged (allowed {})", h.phantom, e.phantom),
@@ -139,6 +139,17 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
         out.push(Invariant {
             hop: Some(name),
             check: HOP_CHECKS[3],
+            claim: format!("every event reached {name} as the operation its write made (upsert or delete)"),
+            status: held_or((h.wrong_operation > 0).then(|| {
+                (
+                    format!("{} records carry the wrong operation", h.wrong_operation),
+                    examples(&h.wrong_operation_examples, h.wrong_operation, 20, |x| format!("{} at {}/{} (its operation made an {})", x.event, x.partition, x.offset, x.expected)),
+                )
+            })),
+        });
+        out.push(Invariant {
+            hop: Some(name),
+            check: HOP_CHECKS[4],
             claim: format!("each source row's events reached {name} in commit order"),
             status: held_or((h.out_of_order > e.out_of_order).then(|| {
                 (
@@ -150,24 +161,24 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
             })),
         });
     }
-    let f = &r.final_state;
-    let final_state = if !e.final_state {
-        Status::NotChecked("the scenario does not expect it ([expect] final_state = false)".into())
-    } else if f.matches {
-        Status::Held
-    } else {
-        let message = format!("{} customers differ from the join recomputed from the sources", f.mismatched_keys.len());
-        match &not_quiesced {
-            Some(why) => Status::Inconclusive(format!("{why}; {message}")),
-            None => Status::Violated { message, details: f.differences.join("\n") },
-        }
-    };
-    out.push(Invariant {
-        hop: None,
-        check: "final state matches",
-        claim: "the warehouse's customer_360 equals the join recomputed from the source tables".into(),
-        status: final_state,
-    });
+    for (check, claim, f) in [
+        ("final state matches", "the warehouse's customer_360 equals the join recomputed from the source tables", Some(&r.final_state)),
+        ("lake state matches", "the lake's documents, its change records folded, equal the join recomputed from the source tables", r.lake_state.as_ref()),
+    ] {
+        let status = match f {
+            _ if !e.final_state => Status::NotChecked("the scenario does not expect it ([expect] final_state = false)".into()),
+            None => Status::NotChecked("the run directory has no lake documents".into()),
+            Some(f) if f.matches => Status::Held,
+            Some(f) => {
+                let message = format!("{} customers differ from the join recomputed from the sources", f.mismatched_keys.len());
+                match &not_quiesced {
+                    Some(why) => Status::Inconclusive(format!("{why}; {message}")),
+                    None => Status::Violated { message, details: f.differences.join("\n") },
+                }
+            }
+        };
+        out.push(Invariant { hop: None, check, claim: claim.into(), status });
+    }
     let unavailability = match (expect, expect.and_then(|e| e.max_unavailability_s)) {
         (None, _) => Status::NotChecked(format!("scenario.toml unreadable: bound unknown (measured {:.1} s)", r.max_unavailability_s)),
         (Some(_), None) => Status::NotChecked(format!("the scenario sets no max_unavailability_s (measured {:.1} s)", r.max_unavailability_s)),

@@ -56,13 +56,13 @@ pub fn render(rec: &Recorded) -> String {
     );
 
     let _ = writeln!(s, "### Delivery per hop\n");
-    let _ = writeln!(s, "| hop | acknowledged | delivered | lost | lost, last seen at | duplicated | phantom | out of order | unknown-committed |");
-    let _ = writeln!(s, "|---|---:|---:|---:|---|---:|---:|---:|---:|");
+    let _ = writeln!(s, "| hop | acknowledged | delivered | lost | lost, last seen at | duplicated | phantom | wrong op | out of order | unknown-committed |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
     for (hop, h) in &r.hops {
         let by: Vec<String> = h.lost_by_last_seen.iter().map(|(at, n)| format!("{n} at {at}")).collect();
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             hop.as_str(),
             count(h.acknowledged),
             count(h.delivered),
@@ -70,6 +70,7 @@ pub fn render(rec: &Recorded) -> String {
             if by.is_empty() { "—".into() } else { by.join(", ") },
             count(h.duplicated),
             count(h.phantom),
+            count(h.wrong_operation),
             count(h.out_of_order),
             count(h.unknown_committed)
         );
@@ -83,6 +84,15 @@ pub fn render(rec: &Recorded) -> String {
         count(f.warehouse_documents),
         f.differences.first().map(|d| format!("; e.g. {d}")).unwrap_or_default()
     );
+    if let Some(l) = &r.lake_state {
+        let _ = writeln!(
+            s,
+            "**Lake state** (its change records folded): {} ({} documents){}\n",
+            if l.matches { "match".to_string() } else { format!("{} customers differ", l.mismatched_keys.len()) },
+            count(l.warehouse_documents),
+            l.differences.first().map(|d| format!("; e.g. {d}")).unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         s,
         "Operations: {} ok, {} fail, {} unknown · offered {:.1}/s, achieved {:.1}/s · dead letters {} · components down: {}\n",

@@ -11,10 +11,10 @@ use super::invariants::{self, Status};
 use super::*;
 use crate::checker::tests::{anomaly, final_state_fixture, inject, specs, synthetic, T0 as SYNTHETIC_T0};
 use crate::checker::Checker;
-use crate::history::{EventKey, HistoryWriter, Kind, Line, Phase, RowOp, Tx};
+use crate::history::{EventKey, EventOp, HistoryWriter, Kind, Line, Phase, RowOp, WriteId};
 use crate::latency::{Latency, STAGES};
 use crate::nemesis::FaultRecord;
-use crate::observation::{self, Hop, ObsOp, Observation};
+use crate::observation::{self, Hop, Observation};
 use crate::result::{check_run, RunResult, Verdict};
 use crate::run::RunMeta;
 use crate::scenario::{Expect, FaultKind, Scenario};
@@ -85,9 +85,11 @@ fn record(dir: &Path, spec: &Spec) -> RunResult {
         let (phase, intended) = if i == 0 { (Phase::Warmup, T0 - 10 * S) } else { (Phase::Load, T0 + (i - 1) * S / spec.per_second) };
         let tx = (5000 + i).to_string();
         let row = RowOp { table: Table::Customers, pk: 100 + i, kind: Kind::Insert, customer_id: None, affected: None };
-        h.write(&Line::Invoke { index: i as u64, worker: "crm-0".into(), phase, intended_us: intended, time_us: intended + MS, rows: vec![row] }).unwrap();
+        let write = WriteId::new(3, i as u64);
+        h.write(&Line::Invoke { index: i as u64, worker: "crm-0".into(), phase, intended_us: intended, time_us: intended + MS, write_id: Some(write.0), rows: vec![row] })
+            .unwrap();
         h.write(&Line::Ok { index: i as u64, time_us: intended + 3 * MS, tx: Some(tx.clone()), affected: vec![true] }).unwrap();
-        let key = EventKey { table: Table::Customers, pk: 100 + i, tx: Tx::parse(Table::Customers, &tx).unwrap() };
+        let key = EventKey { table: Table::Customers, pk: 100 + i, write, op: EventOp::Upsert };
         let at = match spec.fault {
             Some((a, b)) if intended >= T0 + a * S && intended < T0 + b * S => T0 + b * S + (i % 7) * 10 * MS,
             _ => intended,
@@ -102,7 +104,7 @@ fn record(dir: &Path, spec: &Spec) -> RunResult {
         let mut obs: Vec<Observation> = arrivals
             .iter()
             .filter(|(_, key)| !(matches!(hop, Hop::Warehouse | Hop::Lake) && Some(*key) == warehouse_only_lost))
-            .map(|(at, key)| Observation { key: *key, op: ObsOp::Upsert, partition: 0, offset: 0, ts_us: at + (k as i64 + 1) * 150 * MS })
+            .map(|(at, key)| Observation { key: *key, partition: 0, offset: 0, ts_us: at + (k as i64 + 1) * 150 * MS })
             .collect();
         if spec.duplicate_at == Some(hop) {
             let copy = obs[obs.len() / 3];
@@ -203,7 +205,7 @@ fn testcases(xml: &str) -> Vec<(String, Option<String>, Option<String>)> {
 fn expected_names(latency_bound: bool) -> Vec<String> {
     let mut names: Vec<String> =
         ["raw", "changes", "warehouse", "lake"].iter().flat_map(|h| invariants::HOP_CHECKS.iter().map(move |c| format!("{h}: {c}"))).collect();
-    names.extend(["final state matches", "max unavailability within bound"].map(String::from));
+    names.extend(["final state matches", "lake state matches", "max unavailability within bound"].map(String::from));
     if latency_bound {
         names.push("latency p99 within bound".into());
     }
@@ -249,8 +251,8 @@ fn a_clean_run_renders_its_three_reports() {
 
     // summary.md: the tables an incident ticket needs.
     assert!(md.starts_with("## cdc-chaos run `synthetic-20270115T080000Z`: **PASS**"), "{md}");
-    assert!(md.contains("| hop | acknowledged | delivered | lost | lost, last seen at | duplicated | phantom | out of order | unknown-committed |"), "{md}");
-    assert!(md.contains("| warehouse | 151 | 151 | 0 | — | 0 | 0 | 0 | 0 |"), "{md}");
+    assert!(md.contains("| hop | acknowledged | delivered | lost | lost, last seen at | duplicated | phantom | wrong op | out of order | unknown-committed |"), "{md}");
+    assert!(md.contains("| warehouse | 151 | 151 | 0 | — | 0 | 0 | 0 | 0 | 0 |"), "{md}");
     assert!(md.contains("| stage | events | p50 | p90 | p99 | p99.9 | max |") && md.contains("| lake | 150 |"), "{md}");
     assert!(md.contains("| 0 | isolate | `kafka-2` | kafka-2 | 10.0 | 18.0 | node 2 cut from"), "{md}");
     assert!(md.contains(&format!("    cdc-chaos replay {}\n", dir.0.display())), "{md}");
@@ -271,9 +273,9 @@ fn an_injected_duplicate_fails_its_test_case_and_shows_everywhere() {
     let cases = testcases(&xml);
     let failed: Vec<(&str, &str)> = cases.iter().filter_map(|c| c.1.as_deref().map(|m| (c.0.as_str(), m))).collect();
     assert_eq!(failed, vec![("lake: no duplicates", "1 events duplicated, 1 extra copies (allowed 0)")]);
-    assert!(xml.contains(r#"failures="1""#) && xml.contains("crm/5050/customers:150 ×2</failure>"), "{xml}");
+    assert!(xml.contains(r#"failures="1""#) && xml.contains("crm/customers:150/upsert/3.50 ×2</failure>"), "{xml}");
     assert!(html.contains(r#"<div class="banner fail" id="verdict"><div class="verdict">FAIL</div>"#));
-    assert!(html.contains("lake: 1 events duplicated, 1 extra copies (allowed 0); e.g. crm/5050/customers:150 ×2"), "the reason");
+    assert!(html.contains("lake: 1 events duplicated, 1 extra copies (allowed 0); e.g. crm/customers:150/upsert/3.50 ×2"), "the reason");
     assert!(html.contains(r#"<td class="n bad">1</td>"#), "the table marks the count");
     assert!(html.contains(r#"<span class="pill violated""#));
     assert!(md.starts_with("## cdc-chaos run `synthetic-20270115T080000Z`: **FAIL**") && md.contains("- lake: 1 events duplicated"), "{md}");
@@ -508,6 +510,8 @@ proptest! {
             "duplicated" => "no duplicates",
             "phantom" => "no phantoms",
             "out_of_order" => "in order",
+            "wrong_operation" => "right operation",
+            "lake_state" => "lake state matches",
             _ => "final state matches",
         };
         let name = at.map_or(check.to_string(), |h| format!("{}: {check}", h.as_str()));
