@@ -110,31 +110,42 @@ pub struct Change {
     pub id: i64,
 }
 
-/// Reads `topic` from the beginning with isolation.level=read_committed until `want` holds for
-/// the Debezium changes seen, or `timeout` passes. Returns every change seen (tombstones skipped).
+/// Reads `topic` with isolation.level=read_committed until `want` holds for the Debezium changes
+/// seen, or `timeout` passes; then reads the topic again from the beginning to the end of every
+/// partition and returns every change it holds (tombstones skipped), so that a change beyond
+/// what `want` waited for — a duplicate — is in the result.
 pub fn read_changes(bootstrap: &str, topic: &str, timeout: Duration, want: impl Fn(&[Change]) -> bool) -> Vec<Change> {
-    let mut seen = Vec::new();
-    read_topic(bootstrap, topic, timeout, |payload| {
-        let Some(payload) = payload else { return want(&seen) };
+    let parse = |payload: &[u8]| {
         let v: Value = serde_json::from_slice(payload).expect("Debezium JSON");
         let row = if v["op"] == "d" { &v["before"] } else { &v["after"] };
-        seen.push(Change { op: v["op"].as_str().unwrap_or("?").to_string(), id: row["id"].as_i64().unwrap_or(-1) });
+        Change { op: v["op"].as_str().unwrap_or("?").to_string(), id: row["id"].as_i64().unwrap_or(-1) }
+    };
+    let mut seen = Vec::new();
+    read_topic(bootstrap, topic, timeout, |payload| {
+        if let Some(p) = payload {
+            seen.push(parse(p));
+        }
         want(&seen)
     });
-    seen
+    read_to_end(bootstrap, topic).iter().flatten().map(|p| parse(p)).collect()
+}
+
+fn consumer(bootstrap: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "cdc-chaos-e2e")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer")
 }
 
 /// Calls `visit` with every value of `topic` (all partitions, from the beginning,
 /// read_committed; tombstones skipped), and with `None` when a poll found nothing, until it
 /// returns true or `timeout` passes.
 fn read_topic(bootstrap: &str, topic: &str, timeout: Duration, mut visit: impl FnMut(Option<&[u8]>) -> bool) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "cdc-chaos-e2e")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let consumer = consumer(bootstrap);
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(20)).expect("metadata");
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
@@ -153,26 +164,48 @@ fn read_topic(bootstrap: &str, topic: &str, timeout: Duration, mut visit: impl F
     }
 }
 
+/// Every record value of `topic` (None for tombstones), all partitions from the beginning to
+/// their end as of the call, read_committed. Fails the test if the end is not reached in 60 s.
+pub fn read_to_end(bootstrap: &str, topic: &str) -> Vec<Option<Vec<u8>>> {
+    let consumer = consumer(bootstrap);
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(20)).expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in md.topics()[0].partitions() {
+        let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(20)).expect("watermarks");
+        if high > 0 {
+            ends.insert(p.id(), high);
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return out;
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ends.is_empty() {
+        assert!(Instant::now() < deadline, "{topic}: end not reached in 60 s; partitions left: {ends:?}");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push(m.payload().map(<[u8]>::to_vec)),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => {
+                for e in consumer.position().expect("position").elements() {
+                    if let (Offset::Offset(o), Some(end)) = (e.offset(), ends.get(&e.partition())) {
+                        if o >= *end {
+                            ends.remove(&e.partition());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Resident memory per component, for the test log.
 pub fn rss_report(stack: &LocalStack) -> BTreeMap<String, u64> {
     stack.status().unwrap().into_iter().map(|s| (s.name, s.rss_kib.unwrap_or(0) / 1024)).collect()
-}
-
-/// Reads every value of `topic` until `want` values were seen or `timeout` passed, then 2 s
-/// longer: anything beyond `want` is a duplicate the caller must see.
-pub fn read_values(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Vec<u8>> {
-    let mut seen = Vec::new();
-    let mut reached: Option<Instant> = None;
-    read_topic(bootstrap, topic, timeout, |p| {
-        if let Some(p) = p {
-            seen.push(p.to_vec());
-        }
-        if seen.len() >= want {
-            reached.get_or_insert_with(Instant::now);
-        }
-        reached.is_some_and(|t| t.elapsed() >= Duration::from_secs(2))
-    });
-    seen
 }
 
 /// Rows of a query through `psql -At`, one string per row.

@@ -35,7 +35,7 @@ fn up_captures_changes_audits_and_down_leaves_nothing() {
     for (topic, id) in [(topics::CUSTOMERS, 1), (topics::FLIGHTS, 10), (topics::VEHICLES, 20)] {
         let want = vec![Change { op: "c".into(), id }, Change { op: "u".into(), id }, Change { op: "d".into(), id }];
         let seen = read_changes(&bootstrap, topic, Duration::from_secs(120), |seen| seen.len() >= 3);
-        assert_eq!(seen, want, "changes read back from {topic} with read_committed");
+        assert_eq!(seen, want, "changes read back from {topic} with read_committed, to its end: each once");
     }
 
     let rows = audit::audit(&stack.layout, &stack.topo, &profile).expect("audit");

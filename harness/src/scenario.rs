@@ -722,6 +722,32 @@ mod tests {
         assert!(n >= 1);
     }
 
+    /// A negative control (a scenario under the `weak` profile, expected to fail) proves the
+    /// checker can fail only if the same load and faults pass under `durable`: each has a twin
+    /// `<name>-durable.toml` that differs in name, description and profile alone.
+    #[test]
+    fn every_negative_control_has_a_durable_twin() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut controls = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let weak = Scenario::load(&p).unwrap();
+            if weak.profile != "weak" {
+                continue;
+            }
+            controls += 1;
+            let twin_path = dir.join(format!("{}-durable.toml", weak.name));
+            let twin = Scenario::load(&twin_path).unwrap_or_else(|e| panic!("{}: the durable twin of {}: {e}", twin_path.display(), weak.name));
+            assert_eq!(twin.profile, "durable", "{}", twin_path.display());
+            let same = Scenario { name: weak.name.clone(), description: weak.description.clone(), profile: weak.profile.clone(), ..twin };
+            assert_eq!(same, weak, "{} differs from {} in more than name, description and profile", twin_path.display(), p.display());
+        }
+        assert!(controls >= 1, "the library has a negative control");
+    }
+
     const WITH_FAULTS: &str = "name = \"t\"\nseed = 7\nduration = \"60s\"\n[load]\nrate = 20\n\
         [[faults]]\nat = \"10s\"\nkind = \"kill\"\ntarget = \"leader:crm.public.customers/0\"\nfor = \"15s\"\n\
         [[faults]]\nat = \"30s\"\nkind = \"one-way\"\ntarget = \"kafka-1\"\nto = \"kafka-2\"\n\
