@@ -2,7 +2,8 @@
 //! no event lost, duplicated, phantom or out of order at any hop and a final-state match, and
 //! leaves its reports; the recorded run re-checks without the stack, and the same run with one
 //! warehouse record doubled fails on exactly that. A two-step sweep of the same scenario on the
-//! same stack measures each rate and renders its curve.
+//! same stack measures each rate and renders its curve. A real backlog of an earlier run is
+//! recognised by its write ids.
 
 use std::path::Path;
 
@@ -99,4 +100,76 @@ fn a_two_step_sweep_measures_each_rate_and_renders_the_curve() {
     assert_eq!(json, sweep);
     let html = std::fs::read_to_string(dir.join("sweep.html")).unwrap();
     assert!(html.contains("id=\"curve\"") && html.contains("id=\"p99\""), "sweep.html has the curve");
+}
+
+/// A real backlog: an earlier run's changes reach the raw topics while the join is down, the
+/// marks are taken, then the join comes back and works through them while this run's load is
+/// offered. The earlier run's events arrive at `changes`, the warehouse and the lake during this
+/// run, and are recognised by their write ids — counted, not checked, whatever input offsets the
+/// join reports — while every event of this run is checked as usual.
+#[test]
+fn a_backlog_of_an_earlier_run_is_recognised_by_its_write_ids() {
+    use cdc_chaos::checker::Checker;
+    use cdc_chaos::history::{read, run_tag, HistoryWriter, Operation};
+    use cdc_chaos::observation::Hop;
+    use cdc_chaos::platform::stack::Stack;
+    use cdc_chaos::{capture, load};
+    use std::time::{Duration, Instant};
+
+    let (_host, stack) = fresh_stack("backlog");
+    stack.up(&cdc_chaos::Profile::load("durable").unwrap()).expect("up");
+    let endpoints = stack.endpoints().unwrap();
+    let dir = stack.layout.home.join("backlog");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = Scenario::parse("name = \"backlog\"\nseed = 3\nwarmup = \"0s\"\nduration = \"8s\"\n[load]\nrate = 30\nconnections = 2\n", "backlog").unwrap();
+    let events = |ops: &[Operation]| ops.iter().map(|o| o.events().count()).sum::<usize>() as u64;
+
+    // The earlier run, 100 s "ago" by its tag, with the join down.
+    stack.stop_component("join", false, Duration::from_secs(60)).unwrap();
+    let now = cdc_pipeline::record::now_us();
+    load::drive(&scenario, &endpoints.sources, run_tag(now) - 100, HistoryWriter::create(&dir.join("earlier.jsonl")).unwrap(), Duration::from_secs(5), |_, _| {}).unwrap();
+    let earlier = events(&read(&dir.join("earlier.jsonl")).unwrap());
+    assert!(earlier > 100, "the earlier run acknowledged {earlier} events");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (raw, _) = capture::raw(&endpoints, &Default::default()).unwrap();
+        if raw.len() as u64 >= earlier {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the earlier run's {earlier} events did not all reach the raw topics: {}", raw.len());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    // This run: marks with the backlog unprocessed, the join back, the load.
+    let marks = capture::marks(&endpoints).unwrap();
+    stack.restart_component("join").unwrap();
+    let tag = run_tag(cdc_pipeline::record::now_us());
+    load::drive(&scenario, &endpoints.sources, tag, HistoryWriter::create(&dir.join("history.jsonl")).unwrap(), Duration::from_secs(5), |_, _| {}).unwrap();
+    let rested = cdc_chaos::run::quiesce(&*stack, Duration::from_secs(5), Duration::from_secs(240));
+    assert!(rested.quiesced, "{:?}", rested.note);
+
+    let ops = read(&dir.join("history.jsonl")).unwrap();
+    let (lake, _, lake_documents) = capture::lake(&endpoints, &marks, tag).unwrap();
+    let hops = [
+        (Hop::Raw, capture::raw(&endpoints, &marks).unwrap().0),
+        (Hop::Changes, capture::changes(&endpoints, &marks).unwrap().0),
+        (Hop::Warehouse, capture::warehouse_log(&endpoints, &marks).unwrap().0),
+        (Hop::Lake, lake),
+    ];
+    let final_state = capture::final_state(&endpoints, lake_documents).unwrap();
+    let mut checker = Checker::new(&ops);
+    assert_eq!(checker.run(), tag);
+    for (hop, obs) in &hops {
+        checker.observe_all(*hop, obs);
+    }
+    let report = checker.report(&final_state);
+    eprintln!("backlog: {earlier} earlier events; {}", serde_json::to_string(&report.hops).unwrap());
+    assert_eq!(report.anomalies(), vec![], "{:?}", report.final_state.differences);
+    assert!(report.acknowledged > 100 && report.acknowledged == events(&ops));
+    assert_eq!(report.hop(Hop::Raw).earlier_runs, 0, "the backlog was in the raw topics before the marks");
+    for hop in [Hop::Changes, Hop::Warehouse, Hop::Lake] {
+        let h = report.hop(hop);
+        assert_eq!((h.earlier_runs, h.delivered), (earlier, report.acknowledged), "{}: the whole backlog arrived during the run, and is not this run's", hop.as_str());
+    }
+    assert_eq!(report.lake_state.as_ref().map(|l| l.matches), Some(true), "{:?}", report.lake_state);
 }
