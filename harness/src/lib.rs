@@ -14,6 +14,7 @@ pub mod capture;
 pub mod checker;
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod history;
 pub mod latency;
 pub mod lines;

@@ -9,7 +9,10 @@
 //! Heal guarantee: every active fault is journaled in `<home>/faults-active.json` before it is
 //! applied, and removed only once healed. The end of the load heals what is left, so does a
 //! panic (the handle's `Drop`), Ctrl-C (the load stops, then the run heals), the next `run`
-//! and `cdc-chaos down`. Each fault's start and heal are appended to the run's `faults.jsonl`.
+//! and `cdc-chaos down`. Each fault's start and heal are appended to the run's `faults.jsonl`
+//! with the evidence checked on the way ([`crate::faults`]): on the local stack the pid gone or in
+//! state `T` (and still so at the heal, after how long), a TCP probe across every cut getting no
+//! answer (and connecting again after the heal), a role target's resolution and its age.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,8 +25,10 @@ use cdc_pipeline::record::now_us;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::faults::{FaultRecord, Proof};
 use crate::platform::local::LocalStack;
-use crate::platform::{netns, pipeline, roles, Client};
+use crate::platform::netns::Reach;
+use crate::platform::{netns, pipeline, process, roles, Client};
 use crate::scenario::{FaultKind, FaultSpec, Target};
 use crate::{Error, Result};
 
@@ -59,20 +64,108 @@ pub struct ActiveFault {
     /// iptables rules: (namespace, arguments after `-A`/`-D`).
     #[serde(default)]
     pub rules: Vec<(String, Vec<String>)>,
+    /// The processes a kill, restart or pause hit: (component, pid).
+    #[serde(default)]
+    pub pids: Vec<(String, u32)>,
+    /// Connections a partition cuts, probed while it is in force and after its heal.
+    #[serde(default)]
+    pub probes: Vec<Probe>,
+    /// When the fault took effect, µs since the epoch.
+    #[serde(default)]
+    pub started_us: i64,
 }
 
-/// One line of `faults.jsonl`.
+/// A TCP connection across a cut: from a node's namespace (or the host) to an address.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FaultRecord {
-    pub id: usize,
-    /// `start`, `heal`, or `error` (the fault could not be applied).
-    pub event: String,
-    pub kind: FaultKind,
-    pub target: String,
+pub struct Probe {
+    /// The namespace it starts in; `None` for the host's.
+    pub from_ns: Option<String>,
+    /// Who it starts from, for the record (`kafka-2`, `host 10.231.0.1`).
+    pub from: String,
+    /// `address:port` of a listener across the cut.
+    pub to: String,
+}
+
+impl Probe {
+    fn run(&self, timeout: Duration) -> Reach {
+        match self.to.parse() {
+            Ok(addr) => netns::probe(self.from_ns.as_deref(), addr, timeout),
+            Err(e) => Reach::Failed(format!("{}: {e}", self.to)),
+        }
+    }
+}
+
+/// How long a probe across a cut waits for an answer before it counts as blocked: a SYN-ACK over
+/// the stack's veth bridge takes well under a millisecond.
+const PROBE_BLOCKED_AFTER: Duration = Duration::from_millis(500);
+/// How long a probe after a heal may take to get across.
+const PROBE_PASSES_WITHIN: Duration = Duration::from_secs(2);
+/// How long a signalled process may take to show the state the signal puts it in.
+const SIGNAL_SETTLES_WITHIN: Duration = Duration::from_secs(2);
+/// How old a role target's resolution may be when the fault takes effect for the node to count as
+/// the role holder at that moment.
+const ROLE_FRESH: Duration = Duration::from_secs(2);
+
+/// Runs every probe at once (each waits up to `timeout`), in order.
+fn run_probes(probes: &[Probe], timeout: Duration) -> Vec<(Probe, Reach)> {
+    let handles: Vec<_> = probes
+        .iter()
+        .cloned()
+        .map(|p| std::thread::spawn(move || {
+            let r = p.run(timeout);
+            (p, r)
+        }))
+        .collect();
+    handles.into_iter().map(|h| h.join().expect("probe thread")).collect()
+}
+
+/// Proofs that every probe got no answer; `since` names how long the cut has been in force.
+fn blocked_proofs(probes: &[Probe], since: Option<f64>) -> Vec<Proof> {
+    run_probes(probes, PROBE_BLOCKED_AFTER)
+        .into_iter()
+        .map(|(p, r)| {
+            let how_long = since.map(|s| format!(" still, after {s:.1} s")).unwrap_or_default();
+            match r {
+                Reach::Blocked => Proof::new(true, format!("{} → {} blocked{how_long} (no answer in {:.1} s)", p.from, p.to, PROBE_BLOCKED_AFTER.as_secs_f64())),
+                other => Proof::new(false, format!("{} → {} not blocked{how_long}: {}", p.from, p.to, other.describe())),
+            }
+        })
+        .collect()
+}
+
+/// Waits up to [`SIGNAL_SETTLES_WITHIN`] for `pid`'s state to satisfy `want`; returns the last
+/// state seen.
+fn settle(pid: u32, want: impl Fn(Option<char>) -> bool) -> Option<char> {
+    let deadline = Instant::now() + SIGNAL_SETTLES_WITHIN;
+    loop {
+        let s = process::state(pid);
+        if want(s) || Instant::now() >= deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn state_name(s: Option<char>) -> String {
+    s.map_or("gone".to_string(), |c| format!("state {c}"))
+}
+
+/// What a fault did once applied: the components it hit, how its target was resolved, and the
+/// evidence that it took effect.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
     pub components: Vec<String>,
-    /// How a role target was resolved, e.g. "leader of crm.public.customers/0 is node 2".
     pub detail: String,
-    pub time_us: i64,
+    pub evidence: Vec<Proof>,
+}
+
+/// What healing a fault did: the components it hit, errors while healing, and the evidence of how
+/// long it held and that it ended.
+#[derive(Debug, Clone, Default)]
+pub struct Healed {
+    pub components: Vec<String>,
+    pub errors: Vec<String>,
+    pub evidence: Vec<Proof>,
 }
 
 fn journal_path(stack: &LocalStack) -> PathBuf {
@@ -157,11 +250,12 @@ pub fn heal_journal(stack: &LocalStack, restart: bool) -> Result<Vec<String>> {
 /// cluster (the Kubernetes API). Each journals what is in force before applying it, so that
 /// another process can heal it.
 pub trait Injector: Send + Sync {
-    /// Applies `f` as fault `id` now. Returns the components it hit and how its target was
-    /// resolved.
-    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<(Vec<String>, String)>;
-    /// Heals fault `id` if it is in force: the components it hit and the errors of healing.
-    fn heal(&self, id: usize) -> Option<(Vec<String>, Vec<String>)>;
+    /// Applies `f` as fault `id` now: the components it hit, how its target was resolved and the
+    /// evidence that it took effect.
+    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<Applied>;
+    /// Heals fault `id` if it is in force: the components it hit, the errors of healing and the
+    /// evidence of its end.
+    fn heal(&self, id: usize) -> Option<Healed>;
     /// Ids of the faults in force, oldest first.
     fn in_force(&self) -> Vec<usize>;
 }
@@ -197,9 +291,12 @@ impl Inner {
         ));
     }
 
-    fn record_event(&self, id: usize, event: &str, components: Vec<String>, detail: String) {
+    fn record_event(&self, id: usize, event: &str, components: Vec<String>, detail: String, evidence: Vec<Proof>) {
         let f = &self.schedule[id];
-        self.record(&FaultRecord { id, event: event.into(), kind: f.kind, target: f.target.to_string(), components, detail, time_us: now_us() });
+        for p in evidence.iter().filter(|p| !p.held) {
+            crate::progress::note(&format!("fault {id} {event}: not proven: {}", p.claim));
+        }
+        self.record(&FaultRecord { id, event: event.into(), kind: f.kind, target: f.target.to_string(), components, detail, time_us: now_us(), evidence });
     }
 }
 
@@ -233,20 +330,25 @@ impl LocalFaults {
 }
 
 impl Injector for LocalFaults {
-    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<(Vec<String>, String)> {
+    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<Applied> {
         apply_fault(self, id, f, rng)
     }
 
-    fn heal(&self, id: usize) -> Option<(Vec<String>, Vec<String>)> {
-        let taken = {
+    fn heal(&self, id: usize) -> Option<Healed> {
+        let (taken, partitions_left) = {
             let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-            active.iter().position(|a| a.id == id).map(|p| active.remove(p))
-        }?;
+            let taken = active.iter().position(|a| a.id == id).map(|p| active.remove(p))?;
+            let left: Vec<usize> = active.iter().filter(|a| a.kind.is_partition()).map(|a| a.id).collect();
+            (taken, left)
+        };
+        let lasted = (now_us() - taken.started_us) as f64 / 1e6;
+        let mut evidence = still_in_force(&self.stack, &taken, lasted);
         let mut errors = heal(&self.stack, &taken, true);
         if let Err(e) = self.journal() {
             errors.push(e.to_string());
         }
-        Some((taken.components, errors))
+        evidence.extend(ended(&self.stack, &taken, &partitions_left));
+        Some(Healed { components: taken.components, errors, evidence })
     }
 
     fn in_force(&self) -> Vec<usize> {
@@ -340,9 +442,9 @@ impl Nemesis {
         }
         let mut errors = Vec::new();
         for id in self.inner.injector.in_force().into_iter().rev() {
-            if let Some((components, e)) = self.inner.injector.heal(id) {
-                errors.extend(e);
-                self.inner.record_event(id, "heal", components, "end of the load".into());
+            if let Some(h) = self.inner.injector.heal(id) {
+                errors.extend(h.errors);
+                self.inner.record_event(id, "heal", h.components, "end of the load".into(), h.evidence);
             }
         }
         if errors.is_empty() {
@@ -383,38 +485,137 @@ fn timeline(inner: &Inner, base: Instant, seed: u64, stop: &AtomicBool) {
         }
         if apply {
             match inner.injector.apply(i, &inner.schedule[i], &mut rng) {
-                Ok((components, detail)) => inner.record_event(i, "start", components, detail),
-                Err(e) => inner.record_event(i, "error", vec![], e.to_string()),
+                Ok(a) => inner.record_event(i, "start", a.components, a.detail, a.evidence),
+                Err(e) => inner.record_event(i, "error", vec![], e.to_string(), vec![]),
             }
-        } else if let Some((components, errors)) = inner.injector.heal(i) {
-            inner.record_event(i, "heal", components, errors.join("; "));
+        } else if let Some(h) = inner.injector.heal(i) {
+            inner.record_event(i, "heal", h.components, h.errors.join("; "), h.evidence);
         }
     }
 }
 
-fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<(Vec<String>, String)> {
+/// Whether `t` names a role (resolved from the cluster's metadata when the fault starts).
+fn is_role(t: &Target) -> bool {
+    matches!(t, Target::Leader { .. } | Target::Controller | Target::Coordinator | Target::GroupCoordinator(_))
+}
+
+/// The proof that a role target was the role holder when the fault took effect: the resolution
+/// was at most [`ROLE_FRESH`] old.
+fn role_proof(f: &FaultSpec, detail: &str, resolved: Instant, applied: Instant) -> Option<Proof> {
+    if !is_role(&f.target) && !f.to.as_ref().is_some_and(is_role) {
+        return None;
+    }
+    let age = applied.saturating_duration_since(resolved);
+    Some(Proof::new(age <= ROLE_FRESH, format!("{detail} (resolved {} ms before the fault took effect)", age.as_millis())))
+}
+
+/// Evidence, just before the heal, that fault `f` is still in force after `lasted` seconds.
+fn still_in_force(stack: &LocalStack, f: &ActiveFault, lasted: f64) -> Vec<Proof> {
+    match f.kind {
+        FaultKind::Pause => f
+            .pids
+            .iter()
+            .map(|(c, pid)| match process::state(*pid) {
+                Some('T') => Proof::new(true, format!("{c} (pid {pid}) stopped for {lasted:.1} s")),
+                s => Proof::new(false, format!("{c} (pid {pid}) no longer stopped after {lasted:.1} s ({})", state_name(s))),
+            })
+            .collect(),
+        FaultKind::Kill | FaultKind::Restart => f
+            .pids
+            .iter()
+            .map(|(c, pid)| {
+                let now = stack.pid_of(c).ok().filter(|p| process::is_alive(*p));
+                match now {
+                    None => Proof::new(true, format!("{c} down for {lasted:.1} s (pid {pid} gone until the heal)")),
+                    Some(p) => Proof::new(false, format!("{c} running again (pid {p}) before the heal, {lasted:.1} s after the fault")),
+                }
+            })
+            .collect(),
+        _ => blocked_proofs(&f.probes, Some(lasted)),
+    }
+}
+
+/// Evidence, just after the heal, that fault `f` ended: processes running again, probes passing
+/// (unless a partition still in force, `partitions_left`, may cut them too).
+fn ended(stack: &LocalStack, f: &ActiveFault, partitions_left: &[usize]) -> Vec<Proof> {
+    match f.kind {
+        FaultKind::Pause => f
+            .pids
+            .iter()
+            .map(|(c, pid)| match settle(*pid, |s| s != Some('T')) {
+                s @ Some(st) if st != 'T' && st != 'Z' && st != 'X' => Proof::new(true, format!("{c} (pid {pid}) running again ({})", state_name(s))),
+                s => Proof::new(false, format!("{c} (pid {pid}) not running after SIGCONT ({})", state_name(s))),
+            })
+            .collect(),
+        FaultKind::Kill | FaultKind::Restart => f
+            .pids
+            .iter()
+            .map(|(c, old)| match stack.pid_of(c).ok().filter(|p| process::is_alive(*p)) {
+                Some(p) => Proof::new(true, format!("{c} running again (pid {p}, was {old})")),
+                None => Proof::new(false, format!("{c} not running after the heal")),
+            })
+            .collect(),
+        _ => run_probes(&f.probes, PROBE_PASSES_WITHIN)
+            .into_iter()
+            .map(|(p, r)| match r {
+                r if r.reached() => Proof::new(true, format!("{} → {} passes again ({})", p.from, p.to, r.describe())),
+                r if !partitions_left.is_empty() => Proof::new(
+                    true,
+                    format!("{} → {} still {} after the heal, with partition fault #{} in force", p.from, p.to, r.describe(), partitions_left.iter().map(usize::to_string).collect::<Vec<_>>().join(", #")),
+                ),
+                r => Proof::new(false, format!("{} → {} does not pass after the heal: {}", p.from, p.to, r.describe())),
+            })
+            .collect(),
+    }
+}
+
+fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<Applied> {
     let stack = &inner.stack;
-    let mut active = ActiveFault { id, kind: f.kind, target: f.target.to_string(), components: vec![], paused: vec![], stopped: vec![], rules: vec![] };
+    let mut active = ActiveFault {
+        id,
+        kind: f.kind,
+        target: f.target.to_string(),
+        components: vec![],
+        paused: vec![],
+        stopped: vec![],
+        rules: vec![],
+        pids: vec![],
+        probes: vec![],
+        started_us: 0,
+    };
     let detail;
+    let resolved;
+    let applied;
+    let mut evidence = Vec::new();
     match f.kind {
         FaultKind::Kill | FaultKind::Pause | FaultKind::Restart => {
             let (components, d) = resolve_processes(stack, &f.target, rng)?;
+            resolved = Instant::now();
             detail = d;
             active.components = components.clone();
+            active.pids = components.iter().map(|c| Ok((c.clone(), stack.pid_of(c)?))).collect::<Result<_>>()?;
             if f.kind == FaultKind::Pause {
-                active.paused = components.iter().map(|c| stack.pid_of(c)).collect::<Result<_>>()?;
+                active.paused = active.pids.iter().map(|(_, p)| *p).collect();
             } else {
                 active.stopped = components.clone();
             }
+            active.started_us = now_us();
             // Journal first: a crash between the signal and the journal must not leave a fault
             // nobody knows about.
             inner.push(&active)?;
+            applied = Instant::now();
             match f.kind {
                 FaultKind::Pause => {
                     for pid in &active.paused {
                         unsafe {
                             libc::kill(*pid as i32, libc::SIGSTOP);
                         }
+                    }
+                    for (c, pid) in &active.pids {
+                        evidence.push(match settle(*pid, |s| s == Some('T')) {
+                            Some('T') => Proof::new(true, format!("{c} (pid {pid}) stopped (state T)")),
+                            s => Proof::new(false, format!("{c} (pid {pid}) not stopped by SIGSTOP ({})", state_name(s))),
+                        });
                     }
                 }
                 kind => {
@@ -431,6 +632,13 @@ fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) 
                     for h in handles {
                         h.join().map_err(|_| Error::component("nemesis", "stopping thread panicked"))??;
                     }
+                    for (c, pid) in &active.pids {
+                        evidence.push(if process::is_alive(*pid) {
+                            Proof::new(false, format!("{c} (pid {pid}) still running after the stop ({})", state_name(process::state(*pid))))
+                        } else {
+                            Proof::new(true, format!("{c} (pid {pid}) gone"))
+                        });
+                    }
                 }
             }
         }
@@ -440,9 +648,14 @@ fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) 
             let host = stack.topo.bridge_addr.clone().ok_or_else(|| Error::Usage("partition faults need network namespaces".into()))?;
             let ns_of = |n: u16| nodes.iter().find(|x| x.id == n).and_then(|x| x.netns.clone()).expect("node namespace");
             let ip_of = |n: u16| nodes.iter().find(|x| x.id == n).map(|x| x.host.clone()).expect("node address");
+            let addr_of = |n: u16| nodes.iter().find(|x| x.id == n).map(|x| x.broker_addr()).expect("node address");
+            let from_node = |n: u16| Probe { from_ns: Some(ns_of(n)), from: format!("kafka-{n}"), to: String::new() };
+            let from_host = Probe { from_ns: None, from: format!("host {host}"), to: String::new() };
             let mut rules: Vec<(String, Vec<String>)> = Vec::new();
+            let mut probes: Vec<Probe> = Vec::new();
             match f.kind {
                 FaultKind::CutClients => {
+                    resolved = Instant::now();
                     let client = match &f.target {
                         Target::Component(c) if c == "connect" => Some(Client::Connect),
                         Target::Component(c) if c == "pipeline" => Some(Client::Pipeline),
@@ -455,12 +668,14 @@ fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) 
                             None => {
                                 rules.push((ns.clone(), drop_rule("INPUT", "-s", &host, &tag)));
                                 rules.push((ns, drop_rule("OUTPUT", "-d", &host, &tag)));
+                                probes.push(Probe { to: n.broker_addr(), ..from_host.clone() });
                             }
                             // Only the client's own listener: both directions of its connections.
                             Some(c) => {
                                 let port = n.client_port(c).to_string();
                                 rules.push((ns.clone(), port_drop_rule("INPUT", "--dport", &port, &tag)));
                                 rules.push((ns, port_drop_rule("OUTPUT", "--sport", &port, &tag)));
+                                probes.push(Probe { to: n.client_addr(c), ..from_host.clone() });
                             }
                         }
                         active.components.push(n.name.clone());
@@ -482,19 +697,24 @@ fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) 
                 FaultKind::OneWay => {
                     let (a, da) = resolve_node(stack, &f.target, rng)?;
                     let (b, db) = resolve_node(stack, f.to.as_ref().expect("validated"), rng)?;
+                    resolved = Instant::now();
                     if a == b {
                         return Err(Error::Usage(format!("one-way: {} and {} are both node {a}", f.target, f.to.as_ref().expect("validated"))));
                     }
                     detail = [da, db, format!("node {a} → node {b} dropped")].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
                     rules.push((ns_of(b), drop_rule("INPUT", "-s", &ip_of(a), &tag)));
+                    probes.push(Probe { to: addr_of(b), ..from_node(a) });
                     active.components = vec![format!("kafka-{a}"), format!("kafka-{b}")];
                 }
                 kind => {
                     let (n, d) = resolve_node(stack, &f.target, rng)?;
+                    resolved = Instant::now();
                     let ns = ns_of(n);
                     let mut peers: Vec<String> = nodes.iter().filter(|x| x.id != n).map(|x| x.host.clone()).collect();
+                    probes.extend(nodes.iter().filter(|x| x.id != n).map(|x| Probe { to: x.broker_addr(), ..from_node(n) }));
                     if kind == FaultKind::Isolate {
                         peers.push(host.clone());
+                        probes.push(Probe { to: addr_of(n), ..from_host.clone() });
                     }
                     detail = [d, format!("node {n} cut from {}", peers.join(", "))].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ");
                     for p in &peers {
@@ -505,13 +725,18 @@ fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) 
                 }
             }
             active.rules = rules.clone();
+            active.probes = probes;
+            active.started_us = now_us();
             inner.push(&active)?;
+            applied = Instant::now();
             for (ns, rule) in &rules {
                 iptables(ns, "-A", rule)?;
             }
+            evidence.extend(blocked_proofs(&active.probes, None));
         }
     }
-    Ok((active.components, detail))
+    evidence.extend(role_proof(f, &detail, resolved, applied));
+    Ok(Applied { components: active.components, detail, evidence })
 }
 
 #[cfg(test)]
@@ -539,6 +764,69 @@ mod tests {
         );
     }
 
+    fn paused_fault(pid: u32) -> ActiveFault {
+        ActiveFault {
+            id: 0,
+            kind: FaultKind::Pause,
+            target: "kafka-1".into(),
+            components: vec!["kafka-1".into()],
+            paused: vec![pid],
+            stopped: vec![],
+            rules: vec![],
+            pids: vec![("kafka-1".into(), pid)],
+            probes: vec![],
+            started_us: now_us(),
+        }
+    }
+
+    #[test]
+    fn a_pause_is_proven_by_the_stopped_state_and_its_end_by_the_running_one() {
+        let home = std::env::temp_dir().join(format!("cdc-chaos-nemesis-{}", std::process::id()));
+        let stack = LocalStack::new(crate::config::StackConfig::default().home(&home).loopback(true));
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let f = paused_fault(child.id());
+        process::signal(child.id(), libc::SIGSTOP);
+        assert_eq!(settle(child.id(), |s| s == Some('T')), Some('T'));
+        let held = still_in_force(&stack, &f, 3.0);
+        assert_eq!((held[0].held, held[0].claim.as_str()), (true, format!("kafka-1 (pid {}) stopped for 3.0 s", child.id()).as_str()));
+        process::signal(child.id(), libc::SIGCONT);
+        let end = ended(&stack, &f, &[]);
+        assert!(end[0].held && end[0].claim.contains("running again (state "), "{end:?}");
+        // A pause that something else ended early does not count as having held.
+        let early = still_in_force(&stack, &f, 3.0);
+        assert!(!early[0].held && early[0].claim.contains("no longer stopped after 3.0 s (state "), "{early:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let gone = ended(&stack, &f, &[]);
+        assert!(!gone[0].held && gone[0].claim.contains("not running after SIGCONT (gone)"), "{gone:?}");
+    }
+
+    #[test]
+    fn a_probe_that_gets_an_answer_disproves_a_cut() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let probes = [
+            Probe { from_ns: None, from: "host".into(), to: closed.to_string() },
+            Probe { from_ns: None, from: "host".into(), to: listener.local_addr().unwrap().to_string() },
+        ];
+        let proofs = blocked_proofs(&probes, Some(2.0));
+        assert_eq!(proofs.iter().map(|p| p.held).collect::<Vec<_>>(), [false, false]);
+        assert_eq!(proofs[0].claim, format!("host → {closed} not blocked still, after 2.0 s: refused (the path is open)"));
+        assert!(proofs[1].claim.ends_with("not blocked still, after 2.0 s: connected"), "{}", proofs[1].claim);
+        let bad = blocked_proofs(&[Probe { from_ns: None, from: "host".into(), to: "nowhere".into() }], None);
+        assert!(!bad[0].held && bad[0].claim.contains("could not probe: nowhere"), "{bad:?}");
+    }
+
+    #[test]
+    fn a_role_is_proven_only_by_a_fresh_resolution() {
+        let now = Instant::now();
+        let leader = FaultSpec { target: Target::parse("leader:crm.public.customers/0").unwrap(), ..spec(0, FaultKind::Kill, 5) };
+        let fresh = role_proof(&leader, "leader of crm.public.customers/0 is node 2", now, now + Duration::from_millis(40)).unwrap();
+        assert_eq!((fresh.held, fresh.claim.as_str()), (true, "leader of crm.public.customers/0 is node 2 (resolved 40 ms before the fault took effect)"));
+        assert!(!role_proof(&leader, "x", now, now + ROLE_FRESH + Duration::from_millis(1)).unwrap().held);
+        assert_eq!(role_proof(&spec(0, FaultKind::Kill, 5), "random node 2", now, now), None, "not a role");
+    }
+
     #[test]
     fn rules_are_tagged_drops() {
         assert_eq!(
@@ -557,6 +845,9 @@ mod tests {
             paused: vec![],
             stopped: vec![],
             rules: vec![("cdcc-kafka-2".into(), drop_rule("INPUT", "-s", "10.231.0.11", "t"))],
+            pids: vec![],
+            probes: vec![Probe { from_ns: Some("cdcc-kafka-2".into()), from: "kafka-2".into(), to: "10.231.0.11:9092".into() }],
+            started_us: 7,
         };
         let text = serde_json::to_string(&vec![f.clone()]).unwrap();
         assert_eq!(serde_json::from_str::<Vec<ActiveFault>>(&text).unwrap(), vec![f]);

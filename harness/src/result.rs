@@ -27,7 +27,8 @@
 //!   "max_unavailability_s", "unavailability_windows": [{start_us, end_us, start_s, duration_s, recovered}],
 //!   "offered_rate", "achieved_rate", "operations": {ok, fail, unknown, ok_without_write_id},
 //!   "quiesced", "quiesce_note", "dead_letters", "malformed": {hop: n}, "components_down": [..],
-//!   "recoveries": [{time_us, component, target, action, detail}] }
+//!   "recoveries": [{time_us, component, target, action, detail}],
+//!   "faults_unproven": [..] }
 //! ```
 //!
 //! The verdict: `fail` if any expectation of the scenario ([`Expect`]) is violated; `unknown` if
@@ -36,7 +37,9 @@
 //! whether or not the pipeline quiesced: duplicates, phantoms, wrong operations, out-of-order
 //! arrivals, malformed records, dead letters, a latency or unavailability bound exceeded. A loss
 //! or a final-state difference (of the warehouse or of the lake) is conclusive only after
-//! quiescence (the event may still be in flight).
+//! quiescence (the event may still be in flight). A run that would pass is `unknown` if one of its
+//! faults did not show that it took effect ([`crate::faults`]): not applied, no evidence, or a
+//! check of it that did not hold.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -136,6 +139,10 @@ pub struct RunResult {
     /// Failed connectors the supervisor restarted during the run (`recoveries.jsonl`).
     #[serde(default)]
     pub recoveries: Vec<crate::supervisor::Recovery>,
+    /// Faults of `faults.jsonl` that did not show they took effect, one line each (not applied,
+    /// no evidence, or a check of it that did not hold): a run that would pass is `unknown`.
+    #[serde(default)]
+    pub faults_unproven: Vec<String>,
 }
 
 impl RunResult {
@@ -169,6 +176,7 @@ impl RunResult {
             malformed,
             components_down: meta.components_down.clone(),
             recoveries: Vec::new(),
+            faults_unproven: Vec::new(),
         };
         r.notes = notes(&r, meta);
         (r.verdict, r.reasons) = judge(&r, &scenario.expect);
@@ -402,6 +410,11 @@ fn judge(r: &RunResult, expect: &Expect) -> (Verdict, Vec<String>) {
     if !pending.is_empty() {
         return (Verdict::Fail, pending);
     }
+    if !r.faults_unproven.is_empty() {
+        let mut reasons = vec!["a fault did not show that it took effect, so a pass would not mean the pipeline survived it".to_string()];
+        reasons.extend(r.faults_unproven.iter().cloned());
+        return (Verdict::Unknown, reasons);
+    }
     if r.acknowledged == 0 {
         return (Verdict::Unknown, vec!["no event was acknowledged: there was nothing to check delivery of".to_string()]);
     }
@@ -409,7 +422,7 @@ fn judge(r: &RunResult, expect: &Expect) -> (Verdict, Vec<String>) {
 }
 
 /// Checks a run directory: reads `scenario.toml`, `run.json`, `history.jsonl`,
-/// `observed/<hop>.tsv` and `final_state.json`, writes `result.json` and `latency.hlog` into it
+/// `observed/<hop>.tsv`, `final_state.json` and `faults.jsonl` (when there), writes `result.json` and `latency.hlog` into it
 /// and returns the result. A missing or corrupt input is an error naming the file.
 pub fn check_run(dir: &Path) -> Result<RunResult> {
     let scenario = Scenario::load(&dir.join("scenario.toml"))?;
@@ -426,6 +439,14 @@ pub fn check_run(dir: &Path) -> Result<RunResult> {
     let mut result = RunResult::new(&scenario, &meta, report, &latency);
     result.recoveries = crate::supervisor::read(dir)?;
     result.notes.extend(recovery_notes(&result.recoveries, meta.load_start_us));
+    let timeline = dir.join(crate::faults::TIMELINE_FILE);
+    if timeline.exists() {
+        result.faults_unproven = crate::faults::unproven(&crate::faults::read(&timeline).map_err(Error::Usage)?);
+        (result.verdict, result.reasons) = judge(&result, &scenario.expect);
+        if result.verdict == Verdict::Fail {
+            result.notes.extend(result.faults_unproven.iter().map(|f| format!("not proven to have taken effect: {f}")));
+        }
+    }
     result.write(dir)?;
     latency.write_hlog(&dir.join("latency.hlog"))?;
     Ok(result)
@@ -659,6 +680,61 @@ mod tests {
         assert_eq!(intervals, 5, "one window, five stages");
         let text = r.summary_text();
         assert!(text.starts_with("verdict: PASS") && text.contains("warehouse") && text.contains("p99"), "{text}");
+    }
+
+    fn timeline(dir: &Path, records: &[crate::faults::FaultRecord]) {
+        let text: String = records.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+        std::fs::write(dir.join(crate::faults::TIMELINE_FILE), text).unwrap();
+    }
+
+    fn fault(event: &str, evidence: Vec<crate::faults::Proof>) -> crate::faults::FaultRecord {
+        crate::faults::FaultRecord {
+            id: 0,
+            event: event.into(),
+            kind: crate::scenario::FaultKind::Pause,
+            target: "controller".into(),
+            components: vec!["kafka-3".into()],
+            detail: "the active controller is node 3".into(),
+            time_us: T0,
+            evidence,
+        }
+    }
+
+    #[test]
+    fn a_fault_without_evidence_makes_a_passing_run_unknown_and_a_failing_one_still_fails() {
+        use crate::faults::Proof;
+        let dir = TempDir::new();
+        fixture().write(&dir.0);
+        let stopped = || vec![Proof::new(true, "kafka-3 (pid 9) stopped (state T)")];
+        timeline(&dir.0, &[fault("start", stopped()), fault("heal", vec![Proof::new(true, "kafka-3 (pid 9) running again (state S)")])]);
+        let r = check_run(&dir.0).unwrap();
+        assert_eq!((r.verdict, r.faults_unproven.clone()), (Verdict::Pass, vec![]));
+
+        timeline(&dir.0, &[fault("start", vec![]), fault("heal", vec![])]);
+        let r = check_run(&dir.0).unwrap();
+        assert_eq!((r.verdict, r.exit_code()), (Verdict::Unknown, 3));
+        assert_eq!(r.reasons[1], "fault #0 pause controller: no evidence that it took effect was recorded");
+        let inv = crate::report::invariants::judge(&r, None);
+        let faults = inv.iter().find(|i| i.check == "faults took effect").unwrap();
+        assert!(faults.status.message().contains("no evidence"), "{:?}", faults.status);
+
+        timeline(&dir.0, &[fault("start", stopped()), fault("heal", vec![Proof::new(false, "kafka-3 (pid 9) no longer stopped after 10.0 s (state S)")])]);
+        let r = check_run(&dir.0).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown);
+        assert!(r.reasons[1].ends_with("kafka-3: kafka-3 (pid 9) no longer stopped after 10.0 s (state S)"), "{:?}", r.reasons);
+
+        let mut f = fixture();
+        let copy = f.hop(Hop::Lake)[2];
+        f.hop(Hop::Lake).push(copy);
+        f.write(&dir.0);
+        timeline(&dir.0, &[fault("start", vec![])]);
+        let r = check_run(&dir.0).unwrap();
+        assert_eq!(r.verdict, Verdict::Fail, "a duplicate is a duplicate whatever the fault did");
+        assert!(r.notes.iter().any(|n| n.starts_with("not proven to have taken effect: fault #0")), "{:?}", r.notes);
+
+        std::fs::write(dir.0.join(crate::faults::TIMELINE_FILE), "{\"id\": 0}\n").unwrap();
+        let e = check_run(&dir.0).unwrap_err().to_string();
+        assert!(e.contains("faults.jsonl:1: not a fault record"), "{e}");
     }
 
     #[test]

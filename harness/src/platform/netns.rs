@@ -5,7 +5,10 @@
 //! comment `cdc-chaos:<prefix>`). It never touches a namespace, link or rule it did not make: every name
 //! starts with the configured prefix, and every rule carries the tag.
 
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::platform::process::run;
@@ -261,6 +264,66 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
     out
 }
 
+/// What a TCP connection attempt met on its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The peer accepted the connection.
+    Connected,
+    /// The peer's host answered with a reset: nothing listens there, but the path is open.
+    Refused,
+    /// No answer within the timeout, or a local rule refused to send: the packets were dropped.
+    Blocked,
+    /// The attempt could not be made (no such namespace, no route, ...).
+    Failed(String),
+}
+
+impl Reach {
+    /// Whether packets got across (connected or refused).
+    pub fn reached(&self) -> bool {
+        matches!(self, Reach::Connected | Reach::Refused)
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Reach::Connected => "connected".into(),
+            Reach::Refused => "refused (the path is open)".into(),
+            Reach::Blocked => "no answer".into(),
+            Reach::Failed(e) => format!("could not probe: {e}"),
+        }
+    }
+}
+
+/// Tries a TCP connection to `to` from inside network namespace `from` (the root namespace when
+/// `None`) for at most `timeout`, and closes it at once. The attempt runs on a thread of its own:
+/// entering a network namespace changes only the calling thread's.
+pub fn probe(from: Option<&str>, to: SocketAddr, timeout: Duration) -> Reach {
+    let from = from.map(str::to_string);
+    let attempt = move || -> Reach {
+        if let Some(ns) = &from {
+            let path = format!("/run/netns/{ns}");
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) => return Reach::Failed(format!("{path}: {e}")),
+            };
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Reach::Failed(format!("entering namespace {ns}: {}", std::io::Error::last_os_error()));
+            }
+        }
+        match TcpStream::connect_timeout(&to, timeout) {
+            Ok(_) => Reach::Connected,
+            Err(e) => match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => Reach::Refused,
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::PermissionDenied => Reach::Blocked,
+                _ => Reach::Failed(e.to_string()),
+            },
+        }
+    };
+    match std::thread::Builder::new().name("probe".into()).spawn(attempt) {
+        Ok(t) => t.join().unwrap_or_else(|_| Reach::Failed("the probe thread panicked".into())),
+        Err(e) => Reach::Failed(format!("starting the probe thread: {e}")),
+    }
+}
+
 /// Checks that namespaces can be used here: root (or CAP_NET_ADMIN), `ip` and `iptables`.
 pub fn check_available() -> Result<()> {
     if !crate::config::is_root() {
@@ -293,5 +356,52 @@ mod tests {
     #[test]
     fn splits_quoted_comments() {
         assert_eq!(shell_split("INPUT -m comment --comment \"a b\" -j DROP"), vec!["INPUT", "-m", "comment", "--comment", "a b", "-j", "DROP"]);
+    }
+    /// Runs `f` on a thread inside namespace `ns`.
+    fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+        std::thread::spawn(move || {
+            assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_probe_is_blocked_by_a_drop_rule_and_passes_without_it() {
+        if !crate::config::is_root() || !crate::platform::process::on_path("iptables") {
+            eprintln!("skipped: needs root and iptables for a namespace of its own");
+            return;
+        }
+        let ns = format!("cdcct-probe-{}", std::process::id());
+        let _ = ip(&["netns", "del", &ns]);
+        ip(&["netns", "add", &ns]).unwrap();
+        ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]).unwrap();
+        let listener = in_namespace(&ns, || std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let open: SocketAddr = listener.local_addr().unwrap();
+        let closed = in_namespace(&ns, || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+        let t = Duration::from_millis(500);
+        let rule = ["OUTPUT", "-p", "tcp", "--dport", &open.port().to_string(), "-j", "DROP"];
+        let outcome = (|| {
+            let before = probe(Some(&ns), open, t);
+            let refused = probe(Some(&ns), closed, t);
+            ip(&[&["netns", "exec", &ns, "iptables", "-w", "-A"][..], &rule[..]].concat()).unwrap();
+            let cut = probe(Some(&ns), open, t);
+            ip(&[&["netns", "exec", &ns, "iptables", "-w", "-D"][..], &rule[..]].concat()).unwrap();
+            let healed = probe(Some(&ns), open, t);
+            // The root namespace has no such listener: the same address there is not the same path.
+            (before, refused, cut, healed, probe(Some("cdcct-no-such-namespace"), open, t))
+        })();
+        drop(listener);
+        ip(&["netns", "del", &ns]).unwrap();
+        let (before, refused, cut, healed, missing) = outcome;
+        assert_eq!(before, Reach::Connected);
+        assert_eq!(refused, Reach::Refused);
+        assert!(refused.reached());
+        assert_eq!(cut, Reach::Blocked);
+        assert!(!cut.reached());
+        assert_eq!(healed, Reach::Connected);
+        assert!(matches!(&missing, Reach::Failed(e) if e.contains("cdcct-no-such-namespace")), "{missing:?}");
     }
 }

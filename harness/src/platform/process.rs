@@ -41,14 +41,15 @@ pub fn is_alive(pid: u32) -> bool {
             return false;
         }
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            // The state follows the parenthesised command name.
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
-            !matches!(state, Some("Z") | Some("X") | None)
-        }
-        Err(_) => false,
-    }
+    !matches!(state(pid), Some('Z') | Some('X') | None)
+}
+
+/// The scheduler state of `pid` as `/proc/<pid>/stat` gives it (`R`, `S`, `D`, `T` stopped by a
+/// signal, `Z` zombie, ...); `None` when there is no such process.
+pub fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the parenthesised command name, which may itself hold parentheses.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).and_then(|s| s.chars().next())
 }
 
 /// Sends `signal` to `pid`. A process that no longer exists is not an error.
@@ -218,5 +219,26 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         let e = ensure_port_free("thing", "127.0.0.1", port).unwrap_err().to_string();
         assert!(e.contains("thing") && e.contains(&port.to_string()), "{e}");
+    }
+    #[test]
+    fn a_stopped_process_shows_state_t_until_continued() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let wait_for = |want: &dyn Fn(Option<char>) -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !want(state(pid)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            state(pid)
+        };
+        assert!(matches!(wait_for(&|s| s == Some('S')), Some('S')));
+        signal(pid, libc::SIGSTOP);
+        assert_eq!(wait_for(&|s| s == Some('T')), Some('T'));
+        signal(pid, libc::SIGCONT);
+        assert_ne!(wait_for(&|s| s != Some('T')), Some('T'));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(state(pid), None);
+        assert!(!is_alive(pid));
     }
 }

@@ -44,7 +44,7 @@ p.caption { color: var(--muted); font-size: 12.5px; margin: 4px 0 10px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: #f8fafc; }
-.n { text-align: right; } td.bad { color: var(--fail); font-weight: 700; } tr.max td { background: #fef2f2; }
+.n { text-align: right; } td.bad, span.bad { color: var(--fail); font-weight: 700; } tr.max td { background: #fef2f2; }
 .pill { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .pill.held { background: #dcfce7; color: #166534; } .pill.violated { background: #fee2e2; color: #991b1b; }
 .pill.inconclusive { background: #fef3c7; color: #92400e; } .pill.not-checked { background: #f1f5f9; color: #475569; }
@@ -582,14 +582,24 @@ fn faults(s: &mut String, rec: &Recorded) {
         s.push_str("<p class=\"sub\">No fault was injected.</p>");
     }
     if !rec.faults.is_empty() {
-        s.push_str(r#"<p class="caption">From <code>faults.jsonl</code>; times in seconds after the load started.</p><table><thead><tr><th class="n">#</th><th>kind</th><th>target</th><th>hit</th><th>how the target was resolved</th><th class="n">start</th><th class="n">heal</th><th class="n">for</th></tr></thead><tbody>"#);
+        s.push_str(r#"<p class="caption">From <code>faults.jsonl</code>; times in seconds after the load started.</p><table><thead><tr><th class="n">#</th><th>kind</th><th>target</th><th>hit</th><th>how the target was resolved, and the evidence that it took effect</th><th class="n">start</th><th class="n">heal</th><th class="n">for</th></tr></thead><tbody>"#);
         for f in &rec.faults {
             let heal = f.end_s.map_or("not recorded".to_string(), |e| format!("{e:.1}"));
             let dur = f.end_s.map_or("—".to_string(), |e| format!("{:.1} s", e - f.start_s));
             let heal_note = if f.heal_detail.is_empty() { String::new() } else { format!("<br><span class=\"sub\">heal: {}</span>", escape(&f.heal_detail)) };
+            let proofs = |title: &str, ps: &[crate::faults::Proof]| -> String {
+                ps.iter()
+                    .map(|p| format!("<br><span class=\"{}\">{title} {} {}</span>", if p.held { "sub" } else { "bad" }, if p.held { "✓" } else { "✗" }, escape(&p.claim)))
+                    .collect()
+            };
+            let evidence = if f.evidence.is_empty() {
+                "<br><span class=\"bad\">✗ no evidence that it took effect</span>".to_string()
+            } else {
+                proofs("in force:", &f.evidence)
+            } + &proofs("healed:", &f.heal_evidence);
             let _ = write!(
                 s,
-                r#"<tr><td class="n">{}</td><td><b>{}</b></td><td class="mono">{}</td><td><b>{}</b></td><td>{}{heal_note}</td><td class="n">{:.1}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+                r#"<tr><td class="n">{}</td><td><b>{}</b></td><td class="mono">{}</td><td><b>{}</b></td><td>{}{evidence}{heal_note}</td><td class="n">{:.1}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
                 f.id,
                 escape(&f.kind),
                 escape(&f.target),

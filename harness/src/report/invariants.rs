@@ -1,7 +1,7 @@
 //! The invariants a run is judged by, one by one, as the reports list them (and `junit.xml`
 //! turns into test cases): per hop no loss, no duplicates, no phantoms, in order; the final
 //! state; the unavailability bound; the latency bound (when the scenario sets one); no dead
-//! letters; no malformed records; quiescence.
+//! letters; no malformed records; the faults took effect; quiescence.
 //!
 //! Each is read off `result.json` and the scenario's `[expect]`, following the verdict rule of
 //! [`crate::result`]: a loss or a final-state difference before quiescence is *inconclusive*
@@ -222,6 +222,16 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
         check: "no malformed records",
         claim: "every record of every hop could be decoded".into(),
         status: held_or((!malformed.is_empty()).then(|| (format!("malformed records: {}", malformed.join(", ")), String::new()))),
+    });
+    out.push(Invariant {
+        hop: None,
+        check: "faults took effect",
+        claim: "every fault was applied and its evidence held: the process gone or stopped, the probe across the cut blocked, the role holder hit".into(),
+        status: if r.faults_unproven.is_empty() {
+            Status::Held
+        } else {
+            Status::Inconclusive(format!("{} faults did not show that they took effect: {}", r.faults_unproven.len(), r.faults_unproven.join("; ")))
+        },
     });
     out.push(Invariant {
         hop: None,

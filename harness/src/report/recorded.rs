@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 
 use crate::history::{Outcome, Phase};
 use crate::latency::STAGES;
-use crate::nemesis::FaultRecord;
+use crate::faults::Proof;
 use crate::observation::{self, Hop};
 use crate::result::RunResult;
 use crate::run::RunMeta;
@@ -65,6 +65,9 @@ pub struct FaultWindow {
     pub end_s: Option<f64>,
     /// What the heal line says (errors while healing, "end of the load").
     pub heal_detail: String,
+    /// What was checked as the fault took effect, and as it was healed.
+    pub evidence: Vec<Proof>,
+    pub heal_evidence: Vec<Proof>,
 }
 
 impl FaultWindow {
@@ -274,17 +277,9 @@ fn secs_after(t_us: i64, load_start_us: i64) -> f64 {
 
 /// `faults.jsonl`: windows by id, and faults that could not be applied.
 fn read_faults(path: &Path, load_start_us: i64) -> std::result::Result<(Vec<FaultWindow>, Vec<FaultError>), String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
     let mut windows: BTreeMap<usize, FaultWindow> = BTreeMap::new();
     let mut errors = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let r: FaultRecord = serde_json::from_str(line).map_err(|e| format!("{}:{}: not a fault record: {e}", path.display(), n + 1))?;
+    for r in crate::faults::read(path)? {
         let at = secs_after(r.time_us, load_start_us);
         match r.event.as_str() {
             "start" => {
@@ -299,6 +294,8 @@ fn read_faults(path: &Path, load_start_us: i64) -> std::result::Result<(Vec<Faul
                         start_s: at,
                         end_s: None,
                         heal_detail: String::new(),
+                        evidence: r.evidence,
+                        heal_evidence: Vec::new(),
                     },
                 );
             }
@@ -306,11 +303,12 @@ fn read_faults(path: &Path, load_start_us: i64) -> std::result::Result<(Vec<Faul
                 Some(w) => {
                     w.end_s = Some(at);
                     w.heal_detail = r.detail;
+                    w.heal_evidence = r.evidence;
                 }
-                None => return Err(format!("{}:{}: heal of fault {} that never started", path.display(), n + 1, r.id)),
+                None => return Err(format!("{}: heal of fault {} that never started", path.display(), r.id)),
             },
             "error" => errors.push(FaultError { id: r.id, kind: r.kind.as_str().to_string(), target: r.target, at_s: at, error: r.detail }),
-            other => return Err(format!("{}:{}: unknown fault event {other:?} (start, heal, error)", path.display(), n + 1)),
+            other => return Err(format!("{}: fault {}: unknown fault event {other:?} (start, heal, error)", path.display(), r.id)),
         }
     }
     Ok((windows.into_values().collect(), errors))

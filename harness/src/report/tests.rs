@@ -13,7 +13,7 @@ use crate::checker::tests::{anomaly, final_state_fixture, inject, specs, synthet
 use crate::checker::Checker;
 use crate::history::{EventKey, EventOp, HistoryWriter, Kind, Line, Phase, RowOp, WriteId};
 use crate::latency::{Latency, STAGES};
-use crate::nemesis::FaultRecord;
+use crate::faults::{FaultRecord, Proof};
 use crate::observation::{self, Hop, Observation};
 use crate::result::{check_run, RunResult, Verdict};
 use crate::run::RunMeta;
@@ -129,6 +129,11 @@ fn record(dir: &Path, spec: &Spec) -> RunResult {
                 components: vec!["kafka-2".into()],
                 detail: detail.into(),
                 time_us: T0 + at * S,
+                evidence: vec![Proof {
+                    claim: if event == "start" { "kafka-2 → 10.231.0.11:9092 blocked (no answer in 0.5 s)".into() } else { "kafka-2 → 10.231.0.11:9092 passes again (connected)".into() },
+                    held: true,
+                    time_us: T0 + at * S,
+                }],
             };
             journal += &(serde_json::to_string(&r).unwrap() + "\n");
         }
@@ -209,7 +214,7 @@ fn expected_names(latency_bound: bool) -> Vec<String> {
     if latency_bound {
         names.push("latency p99 within bound".into());
     }
-    names.extend(["no dead letters", "no malformed records", "quiesced"].map(String::from));
+    names.extend(["no dead letters", "no malformed records", "faults took effect", "quiesced"].map(String::from));
     names
 }
 
@@ -236,6 +241,8 @@ fn a_clean_run_renders_its_three_reports() {
         assert!(percentile.contains(&format!(r#"<polyline id="percentile-{stage}""#)), "{stage}'s percentile curve");
         assert!(percentile.contains(">99.9%</text>"), "the percentile axis");
     }
+    assert!(html.contains("in force: ✓ kafka-2 → 10.231.0.11:9092 blocked (no answer in 0.5 s)"), "the fault timeline shows the evidence");
+    assert!(html.contains("healed: ✓ kafka-2 → 10.231.0.11:9092 passes again (connected)"), "and the heal's");
     let throughput = svgs.iter().find(|s| s.contains(r#"id="throughput""#)).expect("the throughput plot");
     for series in ["offered", "acknowledged", "warehouse"] {
         assert!(throughput.contains(&format!(r#"id="throughput-{series}""#)), "{series}");

@@ -41,6 +41,7 @@ use super::cluster::{api_error, is_not_found, KindCluster, COMPONENT};
 use super::manifests::{KAFKA_CONNECT_PORT, KAFKA_NODES, KAFKA_PIPELINE_PORT, KAFKA_SERVICE};
 use super::{NAMESPACES, NS_INGESTION, NS_LAKE, NS_PROCESSING, NS_SOURCES, NS_WAREHOUSE};
 use crate::error::{Error, Result};
+use crate::faults::Proof;
 use crate::scenario::{FaultKind, FaultSpec, Target};
 
 /// The label of every object a fault creates; its value is the fault's id.
@@ -587,8 +588,26 @@ impl KindFaults {
         }
     }
 
-    /// Applies `spec` as fault `id`, journaling it first. Returns what is in force.
-    pub async fn apply(&self, id: usize, spec: &FaultSpec, roles: &mut dyn Roles) -> Result<KindFault> {
+    /// What pod `namespace/name` is after a delete: gone, replaced by a pod of another uid, or
+    /// terminating prove the delete; the same pod still running does not.
+    async fn deleted_proof(&self, namespace: &str, name: &str, uid: Option<&str>) -> Proof {
+        let pod = format!("pod {namespace}/{name}");
+        match Api::<Pod>::namespaced(self.client(), namespace).get_opt(name).await {
+            Ok(None) => Proof::new(true, format!("{pod} deleted")),
+            Ok(Some(p)) if p.metadata.uid.is_some() && p.metadata.uid.as_deref() != uid => {
+                Proof::new(true, format!("{pod} replaced (uid {} → {})", uid.unwrap_or("unknown"), p.metadata.uid.unwrap_or_default()))
+            }
+            Ok(Some(p)) if p.metadata.deletion_timestamp.is_some() => Proof::new(true, format!("{pod} terminating")),
+            Ok(Some(_)) => Proof::new(false, format!("{pod} still there after its delete (uid {})", uid.unwrap_or("unknown"))),
+            Err(e) => Proof::new(false, format!("reading {pod} after its delete: {e}")),
+        }
+    }
+
+    /// Applies `spec` as fault `id`, journaling it first. Returns what is in force, and the
+    /// evidence that it took effect: each deleted pod gone, replaced or terminating. Pauses,
+    /// Chaos Mesh's kills and partitions carry none yet (the run is then `unknown`).
+    pub async fn apply(&self, id: usize, spec: &FaultSpec, roles: &mut dyn Roles) -> Result<(KindFault, Vec<Proof>)> {
+        let mut evidence = Vec::new();
         let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false, rules: vec![] };
         match spec.kind {
             FaultKind::Kill | FaultKind::Restart | FaultKind::Pause => {
@@ -615,7 +634,9 @@ impl KindFaults {
                         for pods in &targets {
                             let api: Api<Pod> = Api::namespaced(self.client(), &pods.namespace);
                             for name in self.pod_names(pods).await? {
+                                let uid = api.get_opt(&name).await.ok().flatten().and_then(|p| p.metadata.uid);
                                 api.delete(&name, &params).await.map_err(|e| api_error(format!("deleting pod {}/{name}", pods.namespace), e))?;
+                                evidence.push(self.deleted_proof(&pods.namespace, &name, uid.as_deref()).await);
                             }
                         }
                     }
@@ -668,7 +689,7 @@ impl KindFaults {
                 }
             }
         }
-        Ok(fault)
+        Ok((fault, evidence))
     }
 
     async fn create(&self, ar: &ApiResource, object: &Value) -> Result<()> {
@@ -848,7 +869,8 @@ mod tests {
         let dir = tempdir("kill");
         let (faults, recorder) = faults(false, &dir).await;
         assert!(matches!(faults.mechanism(), Mechanism::Native));
-        let f = faults.apply(0, &spec(FaultKind::Kill, "leader:crm.public.customers/0"), &mut LeaderIsTwo).await.unwrap();
+        let (f, evidence) = faults.apply(0, &spec(FaultKind::Kill, "leader:crm.public.customers/0"), &mut LeaderIsTwo).await.unwrap();
+        assert_eq!(evidence.iter().map(|p| (p.held, p.claim.as_str())).collect::<Vec<_>>(), [(true, "pod cdc-ingestion/kafka-1 deleted")]);
         assert_eq!(f.detail, "leader of crm.public.customers/0 is node 2");
         let writes = recorder.writes();
         assert_eq!(writes.len(), 1, "{writes:?}");
@@ -889,7 +911,8 @@ mod tests {
     async fn isolate_creates_a_labelled_network_policy_and_heal_deletes_by_label() {
         let dir = tempdir("isolate");
         let (faults, recorder) = faults(false, &dir).await;
-        let f = faults.apply(3, &spec(FaultKind::Isolate, "kafka-3"), &mut LeaderIsTwo).await.unwrap();
+        let (f, evidence) = faults.apply(3, &spec(FaultKind::Isolate, "kafka-3"), &mut LeaderIsTwo).await.unwrap();
+        assert!(evidence.is_empty(), "no probe across a network policy yet: {evidence:?}");
         let created = recorder.writes();
         assert_eq!(created.len(), 1);
         assert_eq!(created[0].method, "POST");

@@ -35,7 +35,7 @@ use super::manifests::{self as m, HARNESS_LOCAL_BASE, KAFKA_HARNESS_PORT, KAFKA_
 use super::{NS_INGESTION, NS_LAKE, NS_PROCESSING, NS_SOURCES, NS_WAREHOUSE};
 use crate::error::{Error, Result};
 use crate::load::Targets;
-use crate::nemesis::Injector;
+use crate::nemesis::{Applied, Healed, Injector};
 use crate::platform::local::ComponentStatus;
 use crate::platform::stack::{Endpoints, Stack};
 use crate::platform::{connect, roles, KafkaNode, Topology};
@@ -535,7 +535,7 @@ fn is_role(t: &Target) -> bool {
 }
 
 impl Injector for KindInjector {
-    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<(Vec<String>, String)> {
+    fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<Applied> {
         let mut known = Vec::new();
         for t in std::iter::once(&f.target).chain(f.to.as_ref()).filter(|t| is_role(t)) {
             let roles = self.roles.as_ref().ok_or_else(|| Error::component("nemesis", format!("{t}: no role resolver")))?;
@@ -544,13 +544,13 @@ impl Injector for KindInjector {
         }
         let seed: u64 = rand::Rng::random(rng);
         let mut resolved = Resolved { known, seeded: SeededRoles { rng: rand::SeedableRng::seed_from_u64(seed) } };
-        let fault = self.handle.block_on(self.faults.apply(id, f, &mut resolved))?;
-        let out = (fault.pods.clone(), fault.detail.clone());
+        let (fault, evidence) = self.handle.block_on(self.faults.apply(id, f, &mut resolved))?;
+        let out = Applied { components: fault.pods.clone(), detail: fault.detail.clone(), evidence };
         self.active.lock().unwrap_or_else(|p| p.into_inner()).push(fault);
         Ok(out)
     }
 
-    fn heal(&self, id: usize) -> Option<(Vec<String>, Vec<String>)> {
+    fn heal(&self, id: usize) -> Option<Healed> {
         let taken = {
             let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
             active.iter().position(|a| a.id == id).map(|p| active.remove(p))
@@ -559,7 +559,7 @@ impl Injector for KindInjector {
             Ok(()) => vec![],
             Err(e) => vec![e.to_string()],
         };
-        Some((taken.pods, errors))
+        Some(Healed { components: taken.pods, errors, evidence: vec![] })
     }
 
     fn in_force(&self) -> Vec<usize> {
