@@ -3,7 +3,10 @@
 //! no event lost, duplicated, phantom or out of order and the final state matching; the weak
 //! profile's negative control must be caught at the hop and in the class it shows, and its durable
 //! twin must pass.
-//! Every fault is healed: no fault rule, paused process or journal entry survives a run.
+//! Every fault is healed: no fault rule, paused process or journal entry survives a run. Every
+//! fault shows that it took effect (its evidence in `faults.jsonl` held: the process gone, the
+//! probe across the cut blocked, then passing after the heal), and the load was not starved: at
+//! least half of what the scenario offered was acknowledged.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +54,34 @@ fn assert_healed(stack: &TestStack, faults: &[Value]) {
     assert!(status.iter().all(|s| s.health == "healthy"), "{status:?}");
 }
 
+/// Every fault proved itself: evidence at its start and heal, all of it held, and claims of the
+/// kinds `expected` (fragments such as "gone", "blocked") among it.
+fn assert_proven(v: &Value, faults: &[Value], expected: &[&str]) {
+    assert_eq!(v["faults_unproven"], Value::Array(vec![]), "{}", v["faults_unproven"]);
+    let mut claims = Vec::new();
+    for f in faults.iter().filter(|f| f["event"] != "error") {
+        let evidence = f["evidence"].as_array().unwrap_or_else(|| panic!("no evidence: {f}"));
+        assert!(!evidence.is_empty(), "{} of fault {} carries evidence: {f}", f["event"], f["id"]);
+        for p in evidence {
+            assert_eq!(p["held"], true, "{p}");
+            claims.push(p["claim"].as_str().unwrap().to_string());
+        }
+    }
+    eprintln!("evidence:\n  {}", claims.join("\n  "));
+    for e in expected {
+        assert!(claims.iter().any(|c| c.contains(e)), "a claim containing {e:?} among {claims:?}");
+    }
+}
+
+/// The load reached the databases: at least half the events the scenario offered were
+/// acknowledged (a fault that starved the load would otherwise pass with nothing to check).
+fn assert_load_floor(name: &str, v: &Value) {
+    let s = scenario(name);
+    let offered = s.load.rate.0 * s.duration.0.as_secs_f64();
+    let acknowledged = v["load_events"].as_u64().unwrap() as f64;
+    assert!(acknowledged >= offered / 2.0, "{acknowledged} events acknowledged, fewer than half of the {offered} offered");
+}
+
 fn assert_exactly_once(v: &Value) {
     for hop in ["raw", "changes", "warehouse", "lake"] {
         let h = &v["hops"][hop];
@@ -66,6 +97,8 @@ fn assert_exactly_once(v: &Value) {
 fn leader_kill_loses_nothing() {
     let (v, faults, _dir, (_host, stack)) = run_scenario("leader-kill");
     assert_exactly_once(&v);
+    assert_load_floor("leader-kill", &v);
+    assert_proven(&v, &faults, &[") gone", "resolved", "down for", "running again"]);
     let start = faults.iter().find(|f| f["event"] == "start").unwrap();
     assert!(start["detail"].as_str().unwrap().contains("leader of crm.public.customers/0 is node"), "{start}");
     assert_healed(&stack, &faults);
@@ -77,6 +110,8 @@ fn leader_kill_loses_nothing() {
 fn connect_cut_from_the_cluster_loses_nothing() {
     let (v, faults, _dir, (_host, stack)) = run_scenario("partition-connect-cut");
     assert_exactly_once(&v);
+    assert_load_floor("partition-connect-cut", &v);
+    assert_proven(&v, &faults, &["blocked (no answer", "blocked still, after", "passes again"]);
     let start = faults.iter().find(|f| f["event"] == "start").unwrap();
     assert!(start["detail"].as_str().unwrap().contains("kafka connect cut from every node"), "{start}");
     assert_healed(&stack, &faults);
@@ -86,6 +121,8 @@ fn connect_cut_from_the_cluster_loses_nothing() {
 fn isolated_leader_loses_nothing() {
     let (v, faults, _dir, (_host, stack)) = run_scenario("partition-isolate-leader");
     assert_exactly_once(&v);
+    assert_load_floor("partition-isolate-leader", &v);
+    assert_proven(&v, &faults, &["blocked (no answer", "passes again", "resolved"]);
     let start = faults.iter().find(|f| f["event"] == "start").unwrap();
     assert!(start["detail"].as_str().unwrap().contains("cut from"), "{start}");
     assert_healed(&stack, &faults);
@@ -101,6 +138,8 @@ fn weak_profile_negative_control_is_caught() {
     let raw = &v["hops"]["raw"];
     eprintln!("weak: raw {raw}");
     assert_eq!(v["verdict"], "fail", "{v}");
+    assert_load_floor("weak-negative-control", &v);
+    assert_proven(&v, &faults, &[") gone"]);
     assert!(raw["duplicated"].as_u64().unwrap() > 0, "the negative control must show duplicates at the raw hop: {raw}");
     assert!(
         v["reasons"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().starts_with("raw: ") && r.as_str().unwrap().contains("duplicated")),
@@ -114,5 +153,7 @@ fn weak_profile_negative_control_is_caught() {
 fn durable_twin_of_the_negative_control_passes() {
     let (v, faults, _dir, (_host, stack)) = run_scenario("weak-negative-control-durable");
     assert_exactly_once(&v);
+    assert_load_floor("weak-negative-control-durable", &v);
+    assert_proven(&v, &faults, &[") gone", "down for"]);
     assert_healed(&stack, &faults);
 }
