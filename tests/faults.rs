@@ -111,7 +111,7 @@ fn connect_cut_from_the_cluster_loses_nothing() {
     let (v, faults, _dir, (_host, stack)) = run_scenario("partition-connect-cut");
     assert_exactly_once(&v);
     assert_load_floor("partition-connect-cut", &v);
-    assert_proven(&v, &faults, &["blocked (no answer", "blocked still, after", "passes again"]);
+    assert_proven(&v, &faults, &["blocked (no answer", "still blocked after", "passes again"]);
     let start = faults.iter().find(|f| f["event"] == "start").unwrap();
     assert!(start["detail"].as_str().unwrap().contains("kafka connect cut from every node"), "{start}");
     assert_healed(&stack, &faults);

@@ -124,10 +124,10 @@ fn blocked_proofs(probes: &[Probe], since: Option<f64>) -> Vec<Proof> {
     run_probes(probes, PROBE_BLOCKED_AFTER)
         .into_iter()
         .map(|(p, r)| {
-            let how_long = since.map(|s| format!(" still, after {s:.1} s")).unwrap_or_default();
+            let (still, after) = since.map_or((String::new(), String::new()), |s| ("still ".to_string(), format!(" after {s:.1} s")));
             match r {
-                Reach::Blocked => Proof::new(true, format!("{} → {} blocked{how_long} (no answer in {:.1} s)", p.from, p.to, PROBE_BLOCKED_AFTER.as_secs_f64())),
-                other => Proof::new(false, format!("{} → {} not blocked{how_long}: {}", p.from, p.to, other.describe())),
+                Reach::Blocked => Proof::new(true, format!("{} → {} {still}blocked{after} (no answer in {:.1} s)", p.from, p.to, PROBE_BLOCKED_AFTER.as_secs_f64())),
+                other => Proof::new(false, format!("{} → {} not blocked{after}: {}", p.from, p.to, other.describe())),
             }
         })
         .collect()
@@ -272,6 +272,9 @@ struct Inner {
     schedule: Vec<FaultSpec>,
     record: Mutex<std::fs::File>,
     record_path: PathBuf,
+    /// Heals under way, by the time they were due: each runs on a thread of its own, so that a
+    /// slow restart does not hold back the faults after it.
+    heals: Mutex<Vec<(Duration, std::thread::JoinHandle<()>)>>,
 }
 
 impl Inner {
@@ -335,11 +338,9 @@ impl Injector for LocalFaults {
     }
 
     fn heal(&self, id: usize) -> Option<Healed> {
-        let (taken, partitions_left) = {
+        let taken = {
             let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-            let taken = active.iter().position(|a| a.id == id).map(|p| active.remove(p))?;
-            let left: Vec<usize> = active.iter().filter(|a| a.kind.is_partition()).map(|a| a.id).collect();
-            (taken, left)
+            active.iter().position(|a| a.id == id).map(|p| active.remove(p))?
         };
         let lasted = (now_us() - taken.started_us) as f64 / 1e6;
         let mut evidence = still_in_force(&self.stack, &taken, lasted);
@@ -347,7 +348,9 @@ impl Injector for LocalFaults {
         if let Err(e) = self.journal() {
             errors.push(e.to_string());
         }
-        evidence.extend(ended(&self.stack, &taken, &partitions_left));
+        // Faults that came into force while this one healed may hit what it healed.
+        let others = self.active.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        evidence.extend(ended(&self.stack, &taken, &others));
         Some(Healed { components: taken.components, errors, evidence })
     }
 
@@ -418,7 +421,7 @@ impl Nemesis {
             .append(true)
             .open(&record_path)
             .map_err(|e| Error::io("opening the fault timeline", &record_path, e))?;
-        let inner = Arc::new(Inner { injector, schedule, record: Mutex::new(file), record_path });
+        let inner = Arc::new(Inner { injector, schedule, record: Mutex::new(file), record_path, heals: Mutex::new(Vec::new()) });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (inner, stop) = (inner.clone(), stop.clone());
@@ -439,6 +442,10 @@ impl Nemesis {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        let heals = std::mem::take(&mut *self.inner.heals.lock().unwrap_or_else(|p| p.into_inner()));
+        for (_, h) in heals {
+            let _ = h.join();
         }
         let mut errors = Vec::new();
         for id in self.inner.injector.in_force().into_iter().rev() {
@@ -474,22 +481,61 @@ fn events(schedule: &[FaultSpec]) -> Vec<(Duration, usize, bool)> {
     ev
 }
 
-fn timeline(inner: &Inner, base: Instant, seed: u64, stop: &AtomicBool) {
+/// How late a fault may start before its record says so.
+const LATE: Duration = Duration::from_secs(1);
+
+fn timeline(inner: &Arc<Inner>, base: Instant, seed: u64, stop: &AtomicBool) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x7461_7267_6574);
-    for (at, i, apply) in events(&inner.schedule) {
-        while Instant::now() < base + at {
-            if stop.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst) {
-                return;
-            }
+    let events = events(&inner.schedule);
+    for (n, &(at, i, apply)) in events.iter().enumerate() {
+        let stopped = || stop.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst);
+        while Instant::now() < base + at && !stopped() {
             std::thread::sleep((base + at).saturating_duration_since(Instant::now()).min(Duration::from_millis(200)));
         }
+        if stopped() {
+            // A fault the load ended before is one the run did not test.
+            for &(at, i, _) in events[n..].iter().filter(|e| e.2) {
+                let why = format!("the load ended before it was due at {:.1} s", at.as_secs_f64());
+                inner.record_event(i, "error", vec![], why, vec![]);
+            }
+            return;
+        }
         if apply {
+            // Heals due at the same instant come first, as before a fault that may hit the same
+            // component.
+            let due: Vec<_> = {
+                let mut heals = inner.heals.lock().unwrap_or_else(|p| p.into_inner());
+                let (now, later) = std::mem::take(&mut *heals).into_iter().partition(|(t, _)| *t == at);
+                *heals = later;
+                now
+            };
+            for (_, h) in due {
+                let _ = h.join();
+            }
+            let late = Instant::now().saturating_duration_since(base + at);
             match inner.injector.apply(i, &inner.schedule[i], &mut rng) {
-                Ok(a) => inner.record_event(i, "start", a.components, a.detail, a.evidence),
+                Ok(a) => {
+                    let detail = if late > LATE {
+                        [a.detail, format!("applied {:.1} s late", late.as_secs_f64())].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
+                    } else {
+                        a.detail
+                    };
+                    inner.record_event(i, "start", a.components, detail, a.evidence)
+                }
                 Err(e) => inner.record_event(i, "error", vec![], e.to_string(), vec![]),
             }
-        } else if let Some(h) = inner.injector.heal(i) {
-            inner.record_event(i, "heal", h.components, h.errors.join("; "), h.evidence);
+        } else {
+            let healer = inner.clone();
+            let spawned = std::thread::Builder::new().name(format!("heal-{i}")).spawn(move || {
+                if let Some(h) = healer.injector.heal(i) {
+                    healer.record_event(i, "heal", h.components, h.errors.join("; "), h.evidence);
+                }
+            });
+            match spawned {
+                Ok(h) => inner.heals.lock().unwrap_or_else(|p| p.into_inner()).push((at, h)),
+                // Left in force: the end of the load heals it.
+                Err(e) => tracing::error!("fault {i}: starting its heal: {e}"),
+            }
         }
     }
 }
@@ -535,31 +581,36 @@ fn still_in_force(stack: &LocalStack, f: &ActiveFault, lasted: f64) -> Vec<Proof
     }
 }
 
-/// Evidence, just after the heal, that fault `f` ended: processes running again, probes passing
-/// (unless a partition still in force, `partitions_left`, may cut them too).
-fn ended(stack: &LocalStack, f: &ActiveFault, partitions_left: &[usize]) -> Vec<Proof> {
+/// Evidence, just after the heal, that fault `f` ended: processes running again (unless a fault
+/// in force, among `others`, stopped them again meanwhile), probes passing (unless a partition in
+/// force may cut them too).
+fn ended(stack: &LocalStack, f: &ActiveFault, others: &[ActiveFault]) -> Vec<Proof> {
+    let partitions_left: Vec<usize> = others.iter().filter(|a| a.kind.is_partition()).map(|a| a.id).collect();
+    let hit_again = |c: &str| others.iter().find(|a| !a.kind.is_partition() && a.components.iter().any(|x| x == c)).map(|a| a.id);
     match f.kind {
         FaultKind::Pause => f
             .pids
             .iter()
-            .map(|(c, pid)| match settle(*pid, |s| s != Some('T')) {
-                s @ Some(st) if st != 'T' && st != 'Z' && st != 'X' => Proof::new(true, format!("{c} (pid {pid}) running again ({})", state_name(s))),
-                s => Proof::new(false, format!("{c} (pid {pid}) not running after SIGCONT ({})", state_name(s))),
+            .map(|(c, pid)| match (settle(*pid, |s| s != Some('T')), hit_again(c)) {
+                (s @ Some(st), _) if st != 'T' && st != 'Z' && st != 'X' => Proof::new(true, format!("{c} (pid {pid}) running again ({})", state_name(s))),
+                (s, Some(k)) => Proof::new(true, format!("{c} (pid {pid}) {} after SIGCONT, with fault #{k} in force on it", state_name(s))),
+                (s, None) => Proof::new(false, format!("{c} (pid {pid}) not running after SIGCONT ({})", state_name(s))),
             })
             .collect(),
         FaultKind::Kill | FaultKind::Restart => f
             .pids
             .iter()
-            .map(|(c, old)| match stack.pid_of(c).ok().filter(|p| process::is_alive(*p)) {
-                Some(p) => Proof::new(true, format!("{c} running again (pid {p}, was {old})")),
-                None => Proof::new(false, format!("{c} not running after the heal")),
+            .map(|(c, old)| match (stack.pid_of(c).ok().filter(|p| process::is_alive(*p)), hit_again(c)) {
+                (Some(p), _) => Proof::new(true, format!("{c} running again (pid {p}, was {old})")),
+                (None, Some(k)) => Proof::new(true, format!("{c} started again, then hit by fault #{k} before it served")),
+                (None, None) => Proof::new(false, format!("{c} not running after the heal")),
             })
             .collect(),
         _ => run_probes(&f.probes, PROBE_PASSES_WITHIN)
             .into_iter()
             .map(|(p, r)| match r {
                 r if r.reached() => Proof::new(true, format!("{} → {} passes again ({})", p.from, p.to, r.describe())),
-                r if !partitions_left.is_empty() => Proof::new(
+                r if !partitions_left.is_empty() && !r.reached() => Proof::new(
                     true,
                     format!("{} → {} still {} after the heal, with partition fault #{} in force", p.from, p.to, r.describe(), partitions_left.iter().map(usize::to_string).collect::<Vec<_>>().join(", #")),
                 ),
@@ -811,8 +862,8 @@ mod tests {
         ];
         let proofs = blocked_proofs(&probes, Some(2.0));
         assert_eq!(proofs.iter().map(|p| p.held).collect::<Vec<_>>(), [false, false]);
-        assert_eq!(proofs[0].claim, format!("host → {closed} not blocked still, after 2.0 s: refused (the path is open)"));
-        assert!(proofs[1].claim.ends_with("not blocked still, after 2.0 s: connected"), "{}", proofs[1].claim);
+        assert_eq!(proofs[0].claim, format!("host → {closed} not blocked after 2.0 s: refused (the path is open)"));
+        assert!(proofs[1].claim.ends_with("not blocked after 2.0 s: connected"), "{}", proofs[1].claim);
         let bad = blocked_proofs(&[Probe { from_ns: None, from: "host".into(), to: "nowhere".into() }], None);
         assert!(!bad[0].held && bad[0].claim.contains("could not probe: nowhere"), "{bad:?}");
     }
@@ -825,6 +876,61 @@ mod tests {
         assert_eq!((fresh.held, fresh.claim.as_str()), (true, "leader of crm.public.customers/0 is node 2 (resolved 40 ms before the fault took effect)"));
         assert!(!role_proof(&leader, "x", now, now + ROLE_FRESH + Duration::from_millis(1)).unwrap().held);
         assert_eq!(role_proof(&spec(0, FaultKind::Kill, 5), "random node 2", now, now), None, "not a role");
+    }
+
+    /// Records when each fault was applied and healed; heals take `heal_takes`.
+    struct Recording {
+        base: Instant,
+        heal_takes: Duration,
+        log: Arc<Mutex<Vec<(usize, &'static str, u128)>>>,
+        active: Mutex<Vec<usize>>,
+    }
+
+    impl Injector for Recording {
+        fn apply(&self, id: usize, _: &FaultSpec, _: &mut StdRng) -> Result<Applied> {
+            self.log.lock().unwrap().push((id, "apply", self.base.elapsed().as_millis()));
+            self.active.lock().unwrap().push(id);
+            Ok(Applied { components: vec!["connect".into()], detail: String::new(), evidence: vec![Proof::new(true, "connect (pid 1) gone")] })
+        }
+        fn heal(&self, id: usize) -> Option<Healed> {
+            self.active.lock().unwrap().retain(|a| *a != id);
+            std::thread::sleep(self.heal_takes);
+            self.log.lock().unwrap().push((id, "healed", self.base.elapsed().as_millis()));
+            Some(Healed { components: vec!["connect".into()], errors: vec![], evidence: vec![] })
+        }
+        fn in_force(&self) -> Vec<usize> {
+            self.active.lock().unwrap().clone()
+        }
+    }
+
+    fn ms(at: u64, for_: u64) -> FaultSpec {
+        FaultSpec { at: Dur(Duration::from_millis(at)), kind: FaultKind::Kill, target: Target::Component("connect".into()), for_: Dur(Duration::from_millis(for_)), to: None }
+    }
+
+    #[test]
+    fn a_slow_heal_does_not_hold_back_the_next_fault_and_faults_after_the_load_are_recorded_unapplied() {
+        let dir = std::env::temp_dir().join(format!("cdc-chaos-timeline-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = Instant::now();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let injector = Recording { base, heal_takes: Duration::from_millis(800), log: log.clone(), active: Mutex::new(vec![]) };
+        // Fault 0 heals at 100 ms (taking 800 ms), fault 1 is due at 300 ms, fault 2 long after
+        // the load.
+        let n = Nemesis::start(Box::new(injector), vec![ms(0, 100), ms(300, 100), ms(60_000, 100)], &dir, base, 1).unwrap();
+        std::thread::sleep(Duration::from_millis(1_200));
+        n.finish().unwrap();
+        let log = log.lock().unwrap().clone();
+        let at = |id: usize, what: &str| log.iter().find(|e| e.0 == id && e.1 == what).map(|e| e.2).unwrap_or_else(|| panic!("{id} {what}: {log:?}"));
+        assert!(at(1, "apply") < 700, "fault 1 applied on time while fault 0 healed: {log:?}");
+        assert!(at(0, "healed") >= 900 && at(1, "healed") >= 1_200, "{log:?}");
+        assert!(log.iter().all(|e| e.0 != 2), "fault 2 never applied: {log:?}");
+        let records = crate::faults::read(&dir.join("faults.jsonl")).unwrap();
+        let events: Vec<(usize, &str)> = records.iter().map(|r| (r.id, r.event.as_str())).collect();
+        assert_eq!(events.iter().filter(|e| e.1 == "heal").count(), 2, "{events:?}");
+        let unapplied = records.iter().find(|r| r.id == 2).unwrap();
+        assert_eq!((unapplied.event.as_str(), unapplied.detail.as_str()), ("error", "the load ended before it was due at 60.0 s"));
+        assert_eq!(crate::faults::unproven(&records), vec!["fault #2 kill connect was not applied: the load ended before it was due at 60.0 s"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -469,7 +469,11 @@ impl LocalStack {
     /// group has exited (a zombie nobody reaps counts as exited); errors if that takes longer
     /// than `timeout` (the process is left as it is), or if the component is not running.
     pub fn stop_component(&self, name: &str, graceful: bool, timeout: Duration) -> Result<()> {
-        let state = self.state()?;
+        // Not while a restart of it is recording its new pid.
+        let state = {
+            let _lock = self.lock_for_change()?;
+            self.state()?
+        };
         let topo = state.topology.clone().unwrap_or_else(|| self.topo.clone());
         let c = state.component(name).ok_or_else(|| self.unknown_component(name, &topo))?;
         if !process::is_alive(c.pid) {
