@@ -966,7 +966,7 @@ pub(crate) mod tests {
                 Some((Some(hop), "out_of_order", 1))
             }
             Anomaly::Phantom => {
-                let write = if pick % 2 == 0 { WriteId::NONE } else { WriteId::new(RUN, 9_000_000 + (pick % 1_000) as u64) };
+                let write = if pick.is_multiple_of(2) { WriteId::NONE } else { WriteId::new(RUN, 9_000_000 + (pick % 1_000) as u64) };
                 let key = EventKey { table: Table::Customers, pk: 1_000 + (pick % 1_000) as i64, write, op: EventOp::Upsert };
                 let at = pick % (obs.len() + 1);
                 obs.insert(at, Observation { key, partition: 0, offset: 77, ts_us: T0 });

@@ -878,11 +878,14 @@ mod tests {
         assert_eq!(role_proof(&spec(0, FaultKind::Kill, 5), "random node 2", now, now), None, "not a role");
     }
 
+    /// (fault, `apply` or `healed`, ms after the base).
+    type Log = Arc<Mutex<Vec<(usize, &'static str, u128)>>>;
+
     /// Records when each fault was applied and healed; heals take `heal_takes`.
     struct Recording {
         base: Instant,
         heal_takes: Duration,
-        log: Arc<Mutex<Vec<(usize, &'static str, u128)>>>,
+        log: Log,
         active: Mutex<Vec<usize>>,
     }
 

@@ -431,10 +431,10 @@ async fn faults_create_labelled_network_policies_and_delete_pods_and_heal_remove
         assert!(matches!(faults.mechanism(), kind::faults::Mechanism::Native), "no Chaos Mesh, no netfault container");
 
         // Every partition kind makes NetworkPolicies the server accepts, labelled with the fault.
-        let isolate = faults.apply(1, &fault(FaultKind::Isolate, "kafka-3", None), &mut Named).await.unwrap();
-        let split = faults.apply(2, &fault(FaultKind::Split, "kafka-1", None), &mut Named).await.unwrap();
-        let one_way = faults.apply(3, &fault(FaultKind::OneWay, "kafka-1", Some("kafka-2")), &mut Named).await.unwrap();
-        let cut = faults.apply(4, &fault(FaultKind::CutClients, "cluster", None), &mut Named).await.unwrap();
+        let (isolate, _) = faults.apply(1, &fault(FaultKind::Isolate, "kafka-3", None), &mut Named).await.unwrap();
+        let (split, _) = faults.apply(2, &fault(FaultKind::Split, "kafka-1", None), &mut Named).await.unwrap();
+        let (one_way, _) = faults.apply(3, &fault(FaultKind::OneWay, "kafka-1", Some("kafka-2")), &mut Named).await.unwrap();
+        let (cut, _) = faults.apply(4, &fault(FaultKind::CutClients, "cluster", None), &mut Named).await.unwrap();
         assert_eq!(
             network_policies(&client).await,
             policies(&[
@@ -468,11 +468,13 @@ async fn faults_create_labelled_network_policies_and_delete_pods_and_heal_remove
         assert_eq!(journal(&home).iter().map(|f| f.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
 
         // Kills delete the pods: one Kafka node by name, the pipeline by label, Connect restarted.
-        faults.apply(5, &fault(FaultKind::Kill, "kafka-2", None), &mut Named).await.unwrap();
+        let (_, evidence) = faults.apply(5, &fault(FaultKind::Kill, "kafka-2", None), &mut Named).await.unwrap();
         assert!(!pod_exists(&client, NS_INGESTION, "kafka-1").await, "kafka-1 was killed");
+        assert_eq!(evidence.iter().map(|p| (p.held, p.claim.as_str())).collect::<Vec<_>>(), [(true, "pod cdc-ingestion/kafka-1 deleted")], "the API shows the pod gone");
         assert!(pod_exists(&client, NS_INGESTION, "kafka-0").await && pod_exists(&client, NS_INGESTION, "kafka-2").await);
-        let pipeline = faults.apply(6, &fault(FaultKind::Kill, "pipeline", None), &mut Named).await.unwrap();
+        let (pipeline, evidence) = faults.apply(6, &fault(FaultKind::Kill, "pipeline", None), &mut Named).await.unwrap();
         assert_eq!(pipeline.pods, ["cdc-processing/join+warehouse-sink+lake-sink"]);
+        assert!(evidence.len() == 3 && evidence.iter().all(|p| p.held && p.claim.ends_with(" deleted")), "{evidence:?}");
         assert!(Api::<Pod>::namespaced(client.clone(), NS_PROCESSING).list(&ListParams::default()).await.unwrap().items.is_empty(), "every pipeline pod was killed");
         faults.apply(7, &fault(FaultKind::Restart, "connect", None), &mut Named).await.unwrap();
         assert!(!pod_exists(&client, NS_INGESTION, "connect-6d5f-abcde").await, "connect was restarted");

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cdc_chaos::history::{EventKey, EventOp, HistoryWriter, Kind, Line, Phase, RowOp, WriteId};
-use cdc_chaos::nemesis::FaultRecord;
+use cdc_chaos::faults::{FaultRecord, Proof};
 use cdc_chaos::observation::{self, FinalState, Hop, Observation};
 use cdc_chaos::scenario::{FaultKind, Scenario};
 use cdc_pipeline::decode::Table;
@@ -105,6 +105,7 @@ fn recorded_run(dir: &Path) {
         components: vec!["kafka-1".into()],
         detail: String::new(),
         time_us: t0 + at * s,
+        evidence: vec![Proof { claim: format!("kafka-1 (pid 7) {}", if event == "start" { "gone" } else { "running again" }), held: true, time_us: t0 + at * s }],
     };
     let journal = [fault("start", 10), fault("heal", 20)].iter().map(|f| serde_json::to_string(f).unwrap() + "\n").collect::<String>();
     std::fs::write(dir.join("faults.jsonl"), journal).unwrap();

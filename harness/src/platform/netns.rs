@@ -383,7 +383,7 @@ mod tests {
         let closed = in_namespace(&ns, || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
         let t = Duration::from_millis(500);
         let rule = ["OUTPUT", "-p", "tcp", "--dport", &open.port().to_string(), "-j", "DROP"];
-        let outcome = (|| {
+        let run = || {
             let before = probe(Some(&ns), open, t);
             let refused = probe(Some(&ns), closed, t);
             ip(&[&["netns", "exec", &ns, "iptables", "-w", "-A"][..], &rule[..]].concat()).unwrap();
@@ -392,7 +392,8 @@ mod tests {
             let healed = probe(Some(&ns), open, t);
             // The root namespace has no such listener: the same address there is not the same path.
             (before, refused, cut, healed, probe(Some("cdcct-no-such-namespace"), open, t))
-        })();
+        };
+        let outcome = run();
         drop(listener);
         ip(&["netns", "del", &ns]).unwrap();
         let (before, refused, cut, healed, missing) = outcome;
