@@ -86,15 +86,6 @@ pub struct Probe {
     pub to: String,
 }
 
-impl Probe {
-    fn run(&self, timeout: Duration) -> Reach {
-        match self.to.parse() {
-            Ok(addr) => netns::probe(self.from_ns.as_deref(), addr, timeout),
-            Err(e) => Reach::Failed(format!("{}: {e}", self.to)),
-        }
-    }
-}
-
 /// How long a probe across a cut waits for an answer before it counts as blocked: a SYN-ACK over
 /// the stack's veth bridge takes well under a millisecond.
 const PROBE_BLOCKED_AFTER: Duration = Duration::from_millis(500);
@@ -108,15 +99,17 @@ const ROLE_FRESH: Duration = Duration::from_secs(2);
 
 /// Runs every probe at once (each waits up to `timeout`), in order.
 fn run_probes(probes: &[Probe], timeout: Duration) -> Vec<(Probe, Reach)> {
-    let handles: Vec<_> = probes
+    let addrs: Vec<_> = probes.iter().map(|p| p.to.parse::<std::net::SocketAddr>()).collect();
+    let valid: Vec<_> = probes.iter().zip(&addrs).filter_map(|(p, a)| a.as_ref().ok().map(|a| (p.from_ns.as_deref(), *a))).collect();
+    let mut reached = netns::probe_all(&valid, timeout).into_iter();
+    probes
         .iter()
-        .cloned()
-        .map(|p| std::thread::spawn(move || {
-            let r = p.run(timeout);
-            (p, r)
-        }))
-        .collect();
-    handles.into_iter().map(|h| h.join().expect("probe thread")).collect()
+        .zip(addrs)
+        .map(|(p, a)| match a {
+            Ok(_) => (p.clone(), reached.next().expect("one outcome per address")),
+            Err(e) => (p.clone(), Reach::Failed(format!("{}: {e}", p.to))),
+        })
+        .collect()
 }
 
 /// Proofs that every probe got no answer; `since` names how long the cut has been in force.
@@ -540,15 +533,10 @@ fn timeline(inner: &Arc<Inner>, base: Instant, seed: u64, stop: &AtomicBool) {
     }
 }
 
-/// Whether `t` names a role (resolved from the cluster's metadata when the fault starts).
-fn is_role(t: &Target) -> bool {
-    matches!(t, Target::Leader { .. } | Target::Controller | Target::Coordinator | Target::GroupCoordinator(_))
-}
-
 /// The proof that a role target was the role holder when the fault took effect: the resolution
 /// was at most [`ROLE_FRESH`] old.
 fn role_proof(f: &FaultSpec, detail: &str, resolved: Instant, applied: Instant) -> Option<Proof> {
-    if !is_role(&f.target) && !f.to.as_ref().is_some_and(is_role) {
+    if !f.target.is_role() && !f.to.as_ref().is_some_and(Target::is_role) {
         return None;
     }
     let age = applied.saturating_duration_since(resolved);

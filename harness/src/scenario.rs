@@ -334,6 +334,12 @@ pub enum Target {
 const COMPONENTS: &[&str] = &["connect", "pipeline", "join", "warehouse-sink", "lake-sink", "postgres", "mariadb", "warehouse", "lake"];
 
 impl Target {
+    /// Whether it names a role (a partition's leader, the active controller, a coordinator),
+    /// resolved from the cluster's metadata when the fault starts.
+    pub fn is_role(&self) -> bool {
+        matches!(self, Target::Leader { .. } | Target::Controller | Target::Coordinator | Target::GroupCoordinator(_))
+    }
+
     pub fn parse(s: &str) -> std::result::Result<Target, String> {
         let s = s.trim();
         if let Some(n) = s.strip_prefix("kafka-") {

@@ -294,34 +294,47 @@ impl Reach {
 }
 
 /// Tries a TCP connection to `to` from inside network namespace `from` (the root namespace when
-/// `None`) for at most `timeout`, and closes it at once. The attempt runs on a thread of its own:
-/// entering a network namespace changes only the calling thread's.
+/// `None`) for at most `timeout`, and closes it at once.
 pub fn probe(from: Option<&str>, to: SocketAddr, timeout: Duration) -> Reach {
-    let from = from.map(str::to_string);
-    let attempt = move || -> Reach {
-        if let Some(ns) = &from {
-            let path = format!("/run/netns/{ns}");
-            let file = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) => return Reach::Failed(format!("{path}: {e}")),
-            };
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Reach::Failed(format!("entering namespace {ns}: {}", std::io::Error::last_os_error()));
+    probe_all(&[(from, to)], timeout).remove(0)
+}
+
+/// [`probe`] for each of `targets` at once, each on a thread of its own (entering a network
+/// namespace changes only the calling thread's), in order.
+pub fn probe_all(targets: &[(Option<&str>, SocketAddr)], timeout: Duration) -> Vec<Reach> {
+    let attempt = |from: Option<String>, to: SocketAddr| {
+        move || -> Reach {
+            if let Some(ns) = &from {
+                let path = format!("/run/netns/{ns}");
+                let file = match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) => return Reach::Failed(format!("{path}: {e}")),
+                };
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Reach::Failed(format!("entering namespace {ns}: {}", std::io::Error::last_os_error()));
+                }
+            }
+            match TcpStream::connect_timeout(&to, timeout) {
+                Ok(_) => Reach::Connected,
+                Err(e) => match e.kind() {
+                    std::io::ErrorKind::ConnectionRefused => Reach::Refused,
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::PermissionDenied => Reach::Blocked,
+                    _ => Reach::Failed(e.to_string()),
+                },
             }
         }
-        match TcpStream::connect_timeout(&to, timeout) {
-            Ok(_) => Reach::Connected,
-            Err(e) => match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => Reach::Refused,
-                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::PermissionDenied => Reach::Blocked,
-                _ => Reach::Failed(e.to_string()),
-            },
-        }
     };
-    match std::thread::Builder::new().name("probe".into()).spawn(attempt) {
-        Ok(t) => t.join().unwrap_or_else(|_| Reach::Failed("the probe thread panicked".into())),
-        Err(e) => Reach::Failed(format!("starting the probe thread: {e}")),
-    }
+    let threads: Vec<_> = targets
+        .iter()
+        .map(|(from, to)| std::thread::Builder::new().name("probe".into()).spawn(attempt(from.map(str::to_string), *to)))
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| match t {
+            Ok(t) => t.join().unwrap_or_else(|_| Reach::Failed("the probe thread panicked".into())),
+            Err(e) => Reach::Failed(format!("starting the probe thread: {e}")),
+        })
+        .collect()
 }
 
 /// Checks that namespaces can be used here: root (or CAP_NET_ADMIN), `ip` and `iptables`.

@@ -474,7 +474,7 @@ impl Stack for KindStack {
 
     fn injector(&self, schedule: &[FaultSpec]) -> Result<Box<dyn Injector>> {
         let faults = self.rt.block_on(KindFaults::new(self.cluster.clone(), KindFaults::journal_path(&self.home)))?;
-        let roles = if schedule.iter().any(|f| std::iter::once(&f.target).chain(f.to.as_ref()).any(is_role)) { Some(self.roles()?) } else { None };
+        let roles = if schedule.iter().any(|f| std::iter::once(&f.target).chain(f.to.as_ref()).any(Target::is_role)) { Some(self.roles()?) } else { None };
         Ok(Box::new(KindInjector { handle: self.rt.handle().clone(), roles, faults, active: Mutex::new(Vec::new()) }))
     }
 
@@ -530,14 +530,10 @@ impl Roles for Resolved {
     }
 }
 
-fn is_role(t: &Target) -> bool {
-    matches!(t, Target::Leader { .. } | Target::Controller | Target::Coordinator | Target::GroupCoordinator(_))
-}
-
 impl Injector for KindInjector {
     fn apply(&self, id: usize, f: &FaultSpec, rng: &mut StdRng) -> Result<Applied> {
         let mut known = Vec::new();
-        for t in std::iter::once(&f.target).chain(f.to.as_ref()).filter(|t| is_role(t)) {
+        for t in std::iter::once(&f.target).chain(f.to.as_ref()).filter(|t| t.is_role()) {
             let roles = self.roles.as_ref().ok_or_else(|| Error::component("nemesis", format!("{t}: no role resolver")))?;
             let n = roles.resolve(t)?;
             known.push((t.clone(), n, roles::describe(t, n)));
