@@ -21,7 +21,7 @@ fn scenario(name: &str) -> Scenario {
 
 /// Runs a scenario on a fresh test stack; returns result.json, the fault timeline and the stack.
 fn run_scenario(name: &str) -> (Value, Vec<Value>, PathBuf, (std::sync::MutexGuard<'static, ()>, TestStack)) {
-    let (host, stack) = fresh_stack(name);
+    let (host, stack) = fresh_stack(&name.replace('/', "-"));
     let reports = stack.layout.home.join("reports");
     let (dir, result) = run(&scenario(name), &RunOptions::local(stack.cfg.clone(), reports)).expect("run");
     eprintln!("{}", result.summary_text());
@@ -141,6 +141,11 @@ fn weak_profile_negative_control_is_caught() {
     assert_load_floor("weak-negative-control", &v);
     assert_proven(&v, &faults, &[") gone"]);
     assert!(raw["duplicated"].as_u64().unwrap() > 0, "the negative control must show duplicates at the raw hop: {raw}");
+    // At-least-once repeats, it never skips: when the weak profile's auto-committing consumer
+    // settings reached Debezium's schema-history consumer, the second restart failed the MariaDB
+    // task and every later fleet change was lost (docs/findings/).
+    assert_eq!(raw["lost"], 0, "{raw}");
+    assert_eq!((&v["as_expected"], &v["violated"][0]), (&Value::Bool(true), &Value::from("duplicated")), "{v}");
     assert!(
         v["reasons"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().starts_with("raw: ") && r.as_str().unwrap().contains("duplicated")),
         "a reason names the raw hop's duplicates: {}",
@@ -155,5 +160,23 @@ fn durable_twin_of_the_negative_control_passes() {
     assert_exactly_once(&v);
     assert_load_floor("weak-negative-control-durable", &v);
     assert_proven(&v, &faults, &[") gone", "down for"]);
+    assert_healed(&stack, &faults);
+}
+
+/// The finding of `docs/findings/mariadb-schema-history-auto-commit.md`: with its schema-history
+/// consumer auto-committing, the MariaDB connector cannot recover its schema history after the
+/// second worker restart and captures nothing from then on — under the durable profile. The
+/// PostgreSQL connector, which keeps no schema history, loses nothing.
+#[test]
+fn mariadb_schema_history_auto_commit_loses_fleet_changes() {
+    let (v, faults, _dir, (_host, stack)) = run_scenario("findings/mariadb-schema-history/repro");
+    let raw = &v["hops"]["raw"];
+    assert_eq!((&v["verdict"], &v["as_expected"]), (&Value::from("fail"), &Value::Bool(true)), "{v}");
+    assert_proven(&v, &faults, &[") gone"]);
+    assert!(raw["lost"].as_u64().unwrap() > 0, "{raw}");
+    let examples = raw["lost_examples"].as_array().unwrap();
+    assert!(examples.iter().all(|x| x["event"].as_str().unwrap().starts_with("fleet/vehicles:")), "only MariaDB's changes are lost: {raw}");
+    assert!(examples.iter().all(|x| x["last_seen"] == "source"), "{raw}");
+    assert_eq!(raw["duplicated"], 0, "{raw}");
     assert_healed(&stack, &faults);
 }

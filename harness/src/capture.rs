@@ -98,8 +98,13 @@ pub fn positions(stack: &Endpoints) -> Result<Vec<i64>> {
 }
 
 /// Reads `topics` from `from` (per `topic/partition`) to the end of every partition, calling
-/// `visit(topic, partition, offset, timestamp_us, value)` for every record.
-fn read_topics(stack: &Endpoints, topics: &[&str], from: &BTreeMap<String, i64>, mut visit: impl FnMut(&str, i32, i64, i64, Option<&[u8]>)) -> Result<()> {
+/// `visit(topic, partition, offset, timestamp_us, key, value)` for every record.
+fn read_topics(
+    stack: &Endpoints,
+    topics: &[&str],
+    from: &BTreeMap<String, i64>,
+    mut visit: impl FnMut(&str, i32, i64, i64, Option<&[u8]>, Option<&[u8]>),
+) -> Result<()> {
     let c = consumer(stack)?;
     let mut tpl = TopicPartitionList::new();
     let mut pending = std::collections::BTreeSet::new();
@@ -125,7 +130,7 @@ fn read_topics(stack: &Endpoints, topics: &[&str], from: &BTreeMap<String, i64>,
             Some(Ok(m)) => {
                 last_progress = Instant::now();
                 let ts = m.timestamp().to_millis().unwrap_or(0) * 1000;
-                visit(m.topic(), m.partition(), m.offset(), ts, m.payload());
+                visit(m.topic(), m.partition(), m.offset(), ts, m.key(), m.payload());
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {
                 // The event names only the partition: compare every position with its end.
@@ -272,7 +277,7 @@ pub fn fold_lake(rows: &[LakeRow]) -> std::result::Result<BTreeMap<i64, Value>, 
 pub fn raw(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
-    read_topics(stack, topics::RAW, &marks.raw, |topic, partition, offset, ts_us, value| {
+    read_topics(stack, topics::RAW, &marks.raw, |topic, partition, offset, ts_us, _, value| {
         raw_record(topic, partition, offset, ts_us, value).count(&mut out, &mut extras, || format!("{topic}/{partition}/{offset}"))
     })?;
     Ok((out, extras))
@@ -282,7 +287,7 @@ pub fn raw(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExt
 pub fn changes(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, HopExtras)> {
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
-    read_topics(stack, &[topics::CUSTOMER_360], &marks.changes, |topic, partition, offset, _, value| {
+    read_topics(stack, &[topics::CUSTOMER_360], &marks.changes, |topic, partition, offset, _, _, value| {
         change_record(partition, offset, value).count(&mut out, &mut extras, || format!("{topic}/{partition}/{offset}"))
     })?;
     Ok((out, extras))
@@ -291,8 +296,28 @@ pub fn changes(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observation>, Ho
 /// Records on the dead-letter topic after the marks.
 pub fn dead_letters(stack: &Endpoints, marks: &Marks) -> Result<u64> {
     let mut n = 0;
-    read_topics(stack, &[topics::DEAD_LETTER], &marks.dead_letter, |_, _, _, _, _| n += 1)?;
+    read_topics(stack, &[topics::DEAD_LETTER], &marks.dead_letter, |_, _, _, _, _, _| n += 1)?;
     Ok(n)
+}
+
+/// The source offsets Kafka Connect has committed, by connector: the latest value of each
+/// `["<connector>", {partition}]` key of its offsets topic (a tombstone removes it).
+pub fn source_offsets(stack: &Endpoints) -> Result<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    read_topics(stack, &[topics::CONNECT_OFFSETS], &BTreeMap::new(), |_, _, _, _, key, value| {
+        if let Some(connector) = key.and_then(|k| serde_json::from_slice::<Value>(k).ok()).and_then(|k| k.get(0).and_then(Value::as_str).map(String::from)) {
+            match value.map(serde_json::from_slice::<Value>) {
+                Some(Ok(v)) => {
+                    out.insert(connector, v);
+                }
+                None => {
+                    out.remove(&connector);
+                }
+                Some(Err(e)) => tracing::warn!("{}: an offset of {connector} is not JSON: {e}", topics::CONNECT_OFFSETS),
+            }
+        }
+    })?;
+    Ok(out)
 }
 
 /// The warehouse's applied-event log after the mark, in `seq` order. Timestamps are the sink's

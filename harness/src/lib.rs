@@ -28,6 +28,7 @@ pub mod report;
 pub mod result;
 pub mod run;
 pub mod scenario;
+pub mod source_lag;
 pub mod supervisor;
 pub mod sweep;
 /// Java `.properties` files, shared with the pipeline (which reads the rendered client configs).

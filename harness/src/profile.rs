@@ -65,6 +65,114 @@ pub struct Profile {
     pub connect_worker: Properties,
     /// Settings added to every Debezium connector's configuration.
     pub connector: Properties,
+    /// The settings a scenario's `[profile.overrides]` changed, as `section.key = value`.
+    pub overrides: Vec<String>,
+}
+
+/// A profile as a scenario names it: a built-in name or a path, and settings that replace the
+/// profile's own (`[profile.overrides.<section>]`, the sections of a profile file).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProfileRef {
+    pub name: String,
+    pub overrides: toml::Table,
+}
+
+/// The sections `[profile.overrides]` may change, as in a profile file.
+const OVERRIDABLE: &[&str] = &["producer", "consumer", "broker", "topics", "processing", "connect"];
+
+impl ProfileRef {
+    pub fn named(name: &str) -> ProfileRef {
+        ProfileRef { name: name.to_string(), overrides: toml::Table::new() }
+    }
+}
+
+impl std::fmt::Display for ProfileRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&label_of(&self.name, flatten("", &self.overrides).len()))
+    }
+}
+
+fn label_of(name: &str, overrides: usize) -> String {
+    match overrides {
+        0 => name.to_string(),
+        1 => format!("{name} + 1 override"),
+        n => format!("{name} + {n} overrides"),
+    }
+}
+
+/// `profile = "weak"`, or `[profile]` with `name` and `[profile.overrides.<section>]`.
+impl<'de> Deserialize<'de> for ProfileRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(name) => Ok(ProfileRef::named(&name)),
+            toml::Value::Table(mut t) => {
+                let name = match t.remove("name") {
+                    Some(toml::Value::String(n)) => n,
+                    Some(v) => return Err(D::Error::custom(format!("profile.name must be a string, got {}", v.type_str()))),
+                    None => return Err(D::Error::custom("[profile] needs `name` (a built-in profile or a path) next to its overrides")),
+                };
+                let overrides = match t.remove("overrides") {
+                    Some(toml::Value::Table(o)) => o,
+                    Some(v) => return Err(D::Error::custom(format!("profile.overrides must be a table, got {}", v.type_str()))),
+                    None => toml::Table::new(),
+                };
+                if let Some(k) = t.keys().next() {
+                    return Err(D::Error::custom(format!("[profile] has an unknown key {k:?}: it takes `name` and `[profile.overrides.<section>]`")));
+                }
+                for (section, v) in &overrides {
+                    if !OVERRIDABLE.contains(&section.as_str()) {
+                        return Err(D::Error::custom(format!(
+                            "[profile.overrides] has an unknown section {section:?}: the sections are {}",
+                            OVERRIDABLE.join(", ")
+                        )));
+                    }
+                    if !v.is_table() {
+                        return Err(D::Error::custom(format!("[profile.overrides] {section} must be a table of settings, got {}", v.type_str())));
+                    }
+                }
+                Ok(ProfileRef { name, overrides })
+            }
+            v => Err(D::Error::custom(format!("profile must be a name or a table, got {}", v.type_str()))),
+        }
+    }
+}
+
+impl serde::Serialize for ProfileRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if self.overrides.is_empty() {
+            return s.serialize_str(&self.name);
+        }
+        let mut t = toml::Table::new();
+        t.insert("name".into(), toml::Value::String(self.name.clone()));
+        t.insert("overrides".into(), toml::Value::Table(self.overrides.clone()));
+        t.serialize(s)
+    }
+}
+
+/// Every leaf of `t` as `prefix.key = value`, in key order.
+fn flatten(prefix: &str, t: &toml::Table) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in t {
+        let key = if prefix.is_empty() { k.clone() } else if k.contains('.') { format!("{prefix}.{k:?}") } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(inner) => out.extend(flatten(&key, inner)),
+            v => out.push(format!("{key} = {v}")),
+        }
+    }
+    out
+}
+
+/// `over` laid on `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,14 +220,40 @@ struct ConnectSection {
 impl Profile {
     /// Loads a profile by built-in name (`durable`, `weak`), by name from `./profiles/`, or by path.
     pub fn load(name_or_path: &str) -> Result<Profile> {
+        let (text, source) = Profile::text_of(name_or_path)?;
+        Profile::parse(&text, &source)
+    }
+
+    /// A scenario's profile: the named one with its overrides laid on it. Returns the profile and
+    /// its resolved text (what the run directory keeps as `profile.toml`).
+    pub fn resolve(r: &ProfileRef) -> Result<(Profile, String)> {
+        let (text, source) = Profile::text_of(&r.name)?;
+        if r.overrides.is_empty() {
+            return Ok((Profile::parse(&text, &source)?, text));
+        }
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| Error::Profile { name: source.clone(), message: describe_toml_error(&text, &e) })?;
+        merge(&mut table, &r.overrides);
+        let changed = flatten("", &r.overrides);
+        let mut resolved = format!("# {source} with the scenario's [profile.overrides]:\n");
+        for c in &changed {
+            resolved.push_str(&format!("#   {c}\n"));
+        }
+        resolved.push_str(&toml::to_string(&table).expect("a TOML table serializes"));
+        let mut p = Profile::parse(&resolved, &format!("{source} with [profile.overrides]"))?;
+        p.overrides = changed;
+        Ok((p, resolved))
+    }
+
+    /// The text of a profile and where it came from.
+    fn text_of(name_or_path: &str) -> Result<(String, String)> {
         let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
         if !looks_like_path {
             if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
-                return Profile::parse(text, &format!("builtin:{name_or_path}"));
+                return Ok((text.to_string(), format!("builtin:{name_or_path}")));
             }
             let local = PathBuf::from("profiles").join(format!("{name_or_path}.toml"));
             if local.is_file() {
-                return Profile::load_file(&local);
+                return Profile::read_file(&local);
             }
             let builtin: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
             return Err(Error::Profile {
@@ -131,12 +265,36 @@ impl Profile {
                 ),
             });
         }
-        Profile::load_file(Path::new(name_or_path))
+        Profile::read_file(Path::new(name_or_path))
     }
 
-    fn load_file(path: &Path) -> Result<Profile> {
+    fn read_file(path: &Path) -> Result<(String, String)> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading profile", path, e))?;
-        Profile::parse(&text, &path.display().to_string())
+        Ok((text, path.display().to_string()))
+    }
+
+    /// The name with the overrides, if any: `weak`, `weak + 2 overrides`.
+    pub fn label(&self) -> String {
+        label_of(&self.name, self.overrides.len())
+    }
+
+    /// A hash of every setting (not the name, description or source): two profiles with the same
+    /// identity deploy the same stack, two with different ones do not.
+    pub fn identity(&self) -> String {
+        use sha2::Digest;
+        let settings = serde_json::json!({
+            "producer": self.producer,
+            "consumer": self.consumer,
+            "broker": self.broker,
+            "replication_factor": self.replication_factor,
+            "partitions": self.partitions,
+            "topic_config": self.topic_config,
+            "guarantee": self.guarantee,
+            "connect_worker": self.connect_worker,
+            "connector": self.connector,
+        });
+        let digest = sha2::Sha256::digest(settings.to_string().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
     /// Parses and validates a profile. `source` names the file in error messages.
@@ -167,6 +325,7 @@ impl Profile {
             guarantee: file.processing.guarantee,
             connect_worker: section("connect.worker", &file.connect.worker)?,
             connector: section("connect.connector", &file.connect.connector)?,
+            overrides: Vec::new(),
         };
         profile.validate().map_err(err)?;
         Ok(profile)
@@ -338,6 +497,65 @@ mod tests {
         let p = Profile::parse(&base("\"min.insync.replicas\" = 2"), "f").unwrap();
         let e = p.check_cluster_size(1).unwrap_err().to_string();
         assert!(e.contains("replication_factor = 2"), "{e}");
+    }
+
+    fn overrides(text: &str) -> ProfileRef {
+        #[derive(Deserialize)]
+        struct S {
+            profile: ProfileRef,
+        }
+        toml::from_str::<S>(text).map(|s| s.profile).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn overrides_replace_single_settings_and_change_the_identity() {
+        let weak = Profile::load("weak").unwrap();
+        let r = overrides(
+            "[profile]\nname = \"weak\"\n[profile.overrides.consumer]\n\"enable.auto.commit\" = false\n[profile.overrides.topics]\nreplication_factor = 3\n[profile.overrides.connect.worker]\n\"offset.flush.interval.ms\" = 60000\n",
+        );
+        assert_eq!(r.to_string(), "weak + 3 overrides");
+        let (p, text) = Profile::resolve(&r).unwrap();
+        assert_eq!(p.consumer["enable.auto.commit"], "false");
+        assert_eq!(p.consumer["isolation.level"], weak.consumer["isolation.level"], "untouched settings stay");
+        assert_eq!((p.replication_factor, p.partitions), (3, weak.partitions));
+        assert_eq!(p.connect_worker["offset.flush.interval.ms"], "60000");
+        assert_eq!(p.connect_worker["exactly.once.source.support"], "disabled");
+        assert_eq!(p.label(), "weak + 3 overrides");
+        assert!(text.contains("enable.auto.commit") && text.starts_with("# builtin:weak"), "{text}");
+        assert_eq!(Profile::parse(&text, "resolved").unwrap().consumer, p.consumer, "the saved text is the profile the run used");
+        assert_ne!(p.identity(), weak.identity());
+        // The identity is the settings': same settings, same identity, whatever the name.
+        let (plain, _) = Profile::resolve(&ProfileRef::named("weak")).unwrap();
+        assert_eq!(plain.identity(), weak.identity());
+        let renamed = Profile { name: "other".into(), description: String::new(), source: "x".into(), ..weak.clone() };
+        assert_eq!(renamed.identity(), weak.identity());
+        let mut one = weak.clone();
+        one.connector.insert("snapshot.mode".into(), "when_needed".into());
+        assert_ne!(one.identity(), weak.identity());
+    }
+
+    #[test]
+    fn bad_overrides_are_named() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            profile: ProfileRef,
+        }
+        let e = toml::from_str::<S>("[profile]\nname = \"weak\"\n[profile.overrides.brokers]\na = 1\n").unwrap_err().to_string();
+        assert!(e.contains("\"brokers\"") && e.contains("producer, consumer"), "{e}");
+        let e = toml::from_str::<S>("[profile.overrides.broker]\na = 1\n").unwrap_err().to_string();
+        assert!(e.contains("needs `name`"), "{e}");
+        let e = toml::from_str::<S>("[profile]\nname = \"weak\"\nextra = 1\n").unwrap_err().to_string();
+        assert!(e.contains("\"extra\""), "{e}");
+        // Values are checked by the profile's own validation, naming the setting.
+        let r = overrides("[profile]\nname = \"weak\"\n[profile.overrides.topics]\nreplication_factor = \"three\"\n");
+        let e = Profile::resolve(&r).unwrap_err().to_string();
+        assert!(e.contains("replication_factor") && e.contains("builtin:weak with [profile.overrides]"), "{e}");
+        let r = overrides("[profile]\nname = \"weak\"\n[profile.overrides.connect.worker]\n\"exactly.once.source.support\" = \"yes\"\n");
+        let e = Profile::resolve(&r).unwrap_err().to_string();
+        assert!(e.contains("exactly.once.source.support"), "{e}");
+        let r = overrides("[profile]\nname = \"nope\"\n[profile.overrides.broker]\na = 1\n");
+        assert!(Profile::resolve(&r).unwrap_err().to_string().contains("unknown profile"));
     }
 
     #[test]

@@ -50,7 +50,7 @@ use crate::error::{EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION};
 use crate::latency::{ByStage, Gap, Latency, Percentiles};
 use crate::observation::{self, FinalState, Hop};
 use crate::run::RunMeta;
-use crate::scenario::{Expect, Scenario};
+use crate::scenario::{Expect, ExpectedVerdict, Invariant, Scenario};
 use crate::{Error, Result};
 
 /// Version of the `result.json` schema; bumped on any incompatible change.
@@ -143,6 +143,23 @@ pub struct RunResult {
     /// no evidence, or a check of it that did not hold): a run that would pass is `unknown`.
     #[serde(default)]
     pub faults_unproven: Vec<String>,
+    /// The verdict the scenario expects (`[expect] verdict`).
+    #[serde(default)]
+    pub expected_verdict: ExpectedVerdict,
+    /// The invariants this run violated, whatever the verdict.
+    #[serde(default)]
+    pub violated: Vec<Invariant>,
+    /// Whether the run ended as the scenario expects: its verdict, and for an expected `fail`
+    /// every invariant of `[expect] violated` among the violations. Decides the exit code.
+    #[serde(default = "yes")]
+    pub as_expected: bool,
+    /// Why the run did not end as expected (empty when it did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexpected: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl RunResult {
@@ -156,7 +173,7 @@ impl RunResult {
             notes: Vec::new(),
             scenario: if meta.scenario.is_empty() { scenario.name.clone() } else { meta.scenario.clone() },
             seed: meta.seed,
-            profile: if meta.profile.is_empty() { scenario.profile.clone() } else { meta.profile.clone() },
+            profile: if meta.profile.is_empty() { scenario.profile.to_string() } else { meta.profile.clone() },
             run_id: meta.run_id.clone(),
             acknowledged: check.acknowledged,
             load_events: latency.load_events,
@@ -177,18 +194,47 @@ impl RunResult {
             components_down: meta.components_down.clone(),
             recoveries: Vec::new(),
             faults_unproven: Vec::new(),
+            expected_verdict: scenario.expect.verdict,
+            violated: Vec::new(),
+            as_expected: true,
+            unexpected: Vec::new(),
         };
         r.notes = notes(&r, meta);
-        (r.verdict, r.reasons) = judge(&r, &scenario.expect);
+        r.judge(&scenario.expect);
         r
     }
 
-    /// The process exit code: 0 pass, 1 fail, 3 unknown.
+    /// Sets the verdict, its reasons, the violated invariants and whether that is as expected.
+    pub fn judge(&mut self, expect: &Expect) {
+        self.expected_verdict = expect.verdict;
+        let found = violations(self, expect);
+        self.violated = found.iter().map(|v| v.invariant).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        (self.verdict, self.reasons) = verdict_of(self, found);
+        self.unexpected = match (expect.verdict, self.verdict) {
+            (_, Verdict::Unknown) => vec!["the verdict is unknown".to_string()],
+            (ExpectedVerdict::Pass, Verdict::Pass) => Vec::new(),
+            (ExpectedVerdict::Pass, Verdict::Fail) => vec!["expected to pass".to_string()],
+            (ExpectedVerdict::Fail, Verdict::Pass) => vec![format!(
+                "expected to fail{}, but nothing was violated: this negative control no longer catches what it was written for",
+                list_of(&expect.violated).map(|l| format!(" with {l} violated")).unwrap_or_default()
+            )],
+            (ExpectedVerdict::Fail, Verdict::Fail) => expect
+                .violated
+                .iter()
+                .filter(|i| !self.violated.contains(i))
+                .map(|i| format!("expected {} to be violated, but it held (violated: {})", i.as_str(), list_of(&self.violated).unwrap_or_default()))
+                .collect(),
+        };
+        self.as_expected = self.unexpected.is_empty();
+    }
+
+    /// The process exit code: 0 if the run ended as expected (a pass, or for a negative control
+    /// the expected failure), 3 if the verdict is unknown, else 1.
     pub fn exit_code(&self) -> i32 {
-        match self.verdict {
-            Verdict::Pass => EXIT_PASS,
-            Verdict::Fail => EXIT_VIOLATION,
-            Verdict::Unknown => EXIT_UNKNOWN,
+        match (self.verdict, self.as_expected) {
+            (Verdict::Unknown, _) => EXIT_UNKNOWN,
+            (_, true) => EXIT_PASS,
+            (_, false) => EXIT_VIOLATION,
         }
     }
 
@@ -221,6 +267,13 @@ impl RunResult {
             self.profile,
             self.run_id
         );
+        if self.expected_verdict == ExpectedVerdict::Fail {
+            let violated = list_of(&self.violated).map(|l| format!(" (violated: {l})")).unwrap_or_default();
+            match self.as_expected {
+                true => _ = writeln!(s, "expected: fail — as expected, a negative control{violated}"),
+                false => _ = writeln!(s, "expected: fail — NOT as expected{violated}: {}", self.unexpected.join("; ")),
+            }
+        }
         let _ = writeln!(
             s,
             "{:<10} {:>12} {:>10} {:>8} {:>11} {:>8} {:>9} {:>13} {:>18}",
@@ -271,6 +324,11 @@ impl RunResult {
 }
 
 /// The first few ids, comma-separated.
+/// `lost, duplicated`, or `None` for no invariant.
+fn list_of(invariants: &[Invariant]) -> Option<String> {
+    (!invariants.is_empty()).then(|| invariants.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", "))
+}
+
 fn ids(keys: &[i64]) -> String {
     let mut s = keys.iter().take(10).map(i64::to_string).collect::<Vec<_>>().join(", ");
     if keys.len() > 10 {
@@ -325,58 +383,68 @@ fn recovery_notes(recoveries: &[crate::supervisor::Recovery], load_start_us: i64
         .collect()
 }
 
-/// The verdict and its reasons.
-fn judge(r: &RunResult, expect: &Expect) -> (Verdict, Vec<String>) {
-    // Violations that hold whatever happens later, and those that need quiescence.
-    let mut definite = Vec::new();
-    let mut pending = Vec::new();
+/// One violation the checker found.
+struct Violation {
+    invariant: Invariant,
+    /// Holds whatever happens later; else conclusive only after quiescence (a loss, a
+    /// final-state difference: the event may still be in flight).
+    definite: bool,
+    message: String,
+}
+
+/// Every expectation of `expect` the run violates.
+fn violations(r: &RunResult, expect: &Expect) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let mut definite = |invariant: Invariant, message: String| found.push(Violation { invariant, definite: true, message });
+    let mut pending_list = Vec::new();
+    let mut pending = |invariant: Invariant, message: String| pending_list.push(Violation { invariant, definite: false, message });
     for (hop, h) in &r.hops {
         let hop = hop.as_str();
         if h.lost > expect.lost {
             let by: Vec<String> = h.lost_by_last_seen.iter().map(|(at, n)| format!("{n} at {at}")).collect();
             let example = h.lost_examples.first().map(|x| format!("; e.g. {} (operation {})", x.event, x.operation)).unwrap_or_default();
-            pending.push(format!("{hop}: {} acknowledged events lost (allowed {}); last seen: {}{example}", h.lost, expect.lost, by.join(", ")));
+            pending(Invariant::Lost, format!("{hop}: {} acknowledged events lost (allowed {}); last seen: {}{example}", h.lost, expect.lost, by.join(", ")));
         }
         if h.duplicated > expect.duplicated {
             let example = h.duplicated_examples.first().map(|x| format!("; e.g. {} ×{}", x.event, x.copies)).unwrap_or_default();
-            definite.push(format!("{hop}: {} events duplicated, {} extra copies (allowed {}){example}", h.duplicated, h.duplicate_copies, expect.duplicated));
+            definite(Invariant::Duplicated, format!("{hop}: {} events duplicated, {} extra copies (allowed {}){example}", h.duplicated, h.duplicate_copies, expect.duplicated));
         }
         if h.phantom > expect.phantom {
             let example = h.phantom_examples.first().map(|x| format!("; e.g. {} at {}/{}", x.event, x.partition, x.offset)).unwrap_or_default();
-            definite.push(format!("{hop}: {} phantom events, never acknowledged (allowed {}){example}", h.phantom, expect.phantom));
+            definite(Invariant::Phantom, format!("{hop}: {} phantom events, never acknowledged (allowed {}){example}", h.phantom, expect.phantom));
         }
         if h.wrong_operation > 0 {
             let example = h.wrong_operation_examples.first().map(|x| format!("; e.g. {} (its operation made an {})", x.event, x.expected)).unwrap_or_default();
-            definite.push(format!("{hop}: {} records carry the wrong operation{example}", h.wrong_operation));
+            definite(Invariant::WrongOperation, format!("{hop}: {} records carry the wrong operation{example}", h.wrong_operation));
         }
         if h.out_of_order > expect.out_of_order {
             let example = h.out_of_order_examples.first().map(|x| format!("; e.g. {} after {}", x.event, x.arrived_after)).unwrap_or_default();
-            definite.push(format!("{hop}: {} events out of commit order (allowed {}){example}", h.out_of_order, expect.out_of_order));
+            definite(Invariant::OutOfOrder, format!("{hop}: {} events out of commit order (allowed {}){example}", h.out_of_order, expect.out_of_order));
         }
     }
     for (hop, n) in &r.malformed {
         if *n > 0 {
-            definite.push(format!("{hop}: {n} malformed records"));
+            definite(Invariant::Malformed, format!("{hop}: {n} malformed records"));
         }
     }
     if r.dead_letters > 0 {
-        definite.push(format!("{} records on the dead-letter topic", r.dead_letters));
+        definite(Invariant::DeadLetters, format!("{} records on the dead-letter topic", r.dead_letters));
     }
     if let Some(bound) = expect.p99_ms {
         if r.latency_ms.count > 0 && r.latency_ms.p99 > bound {
-            definite.push(format!("latency p99 {:.1} ms exceeds the bound of {bound} ms", r.latency_ms.p99));
+            definite(Invariant::Latency, format!("latency p99 {:.1} ms exceeds the bound of {bound} ms", r.latency_ms.p99));
         }
     }
     if let Some(bound) = expect.max_unavailability_s {
         if r.max_unavailability_s > bound {
             let at = r.unavailability_windows.iter().max_by(|a, b| a.duration_s.total_cmp(&b.duration_s));
             let at = at.map(|g| format!(" (from {:.1} s to {:.1} s after the load start)", g.start_s, g.start_s + g.duration_s)).unwrap_or_default();
-            definite.push(format!("unavailable for {:.1} s{at}, more than the bound of {bound} s", r.max_unavailability_s));
+            definite(Invariant::Unavailability, format!("unavailable for {:.1} s{at}, more than the bound of {bound} s", r.max_unavailability_s));
         }
     }
     if expect.final_state && !r.final_state.matches {
         let first = r.final_state.differences.first().map(|d| format!("; {d}")).unwrap_or_default();
-        pending.push(format!(
+        pending(Invariant::FinalState, format!(
             "final state: {} customers differ from the join recomputed from the sources: {}{first}",
             r.final_state.mismatched_keys.len(),
             ids(&r.final_state.mismatched_keys)
@@ -384,13 +452,22 @@ fn judge(r: &RunResult, expect: &Expect) -> (Verdict, Vec<String>) {
     }
     if let Some(l) = r.lake_state.as_ref().filter(|l| expect.final_state && !l.matches) {
         let first = l.differences.first().map(|d| format!("; {d}")).unwrap_or_default();
-        pending.push(format!(
+        pending(Invariant::FinalState, format!(
             "lake: the documents folded from its change records differ from the join recomputed from the sources for {} customers: {}{first}",
             l.mismatched_keys.len(),
             ids(&l.mismatched_keys)
         ));
     }
 
+    found.extend(pending_list);
+    found
+}
+
+/// The verdict and its reasons from the violations found.
+fn verdict_of(r: &RunResult, found: Vec<Violation>) -> (Verdict, Vec<String>) {
+    let (definite, pending): (Vec<Violation>, Vec<Violation>) = found.into_iter().partition(|v| v.definite);
+    let mut definite: Vec<String> = definite.into_iter().map(|v| v.message).collect();
+    let pending: Vec<String> = pending.into_iter().map(|v| v.message).collect();
     let not_quiesced = (!r.quiesced).then(|| {
         format!(
             "the pipeline did not quiesce{}: losses and final-state differences are not conclusive",
@@ -437,12 +514,18 @@ pub fn check_run(dir: &Path) -> Result<RunResult> {
     let latency = Latency::measure(&ops, checker.arrivals(), meta.load_start_us, meta.load_end_us);
     drop(checker);
     let mut result = RunResult::new(&scenario, &meta, report, &latency);
+    let captures = [
+        crate::source_lag::Capture { connector: crate::platform::connect::CRM_CONNECTOR, database: "crm" },
+        crate::source_lag::Capture { connector: crate::platform::connect::FLEET_CONNECTOR, database: "fleet" },
+    ];
+    let writers = scenario.load.connections as usize;
+    result.notes.extend(crate::source_lag::behind(&ops, &meta.source_offsets, &captures, writers).iter().map(|b| b.to_string()));
     result.recoveries = crate::supervisor::read(dir)?;
     result.notes.extend(recovery_notes(&result.recoveries, meta.load_start_us));
     let timeline = dir.join(crate::faults::TIMELINE_FILE);
     if timeline.exists() {
         result.faults_unproven = crate::faults::unproven(&crate::faults::read(&timeline).map_err(Error::Usage)?);
-        (result.verdict, result.reasons) = judge(&result, &scenario.expect);
+        result.judge(&scenario.expect);
         if result.verdict == Verdict::Fail {
             result.notes.extend(result.faults_unproven.iter().map(|f| format!("not proven to have taken effect: {f}")));
         }
@@ -765,6 +848,28 @@ mod tests {
         assert_eq!((r.verdict, anomalies(&r)), (Verdict::Fail, vec![("lake", "duplicated", 1)]));
         assert_eq!(r.hops[&Hop::Lake].duplicated_examples[0].event, "crm/customers:2/upsert/5.1");
         assert!(r.reasons[0].starts_with("lake: 1 events duplicated, 1 extra copies"), "{:?}", r.reasons);
+    }
+
+    #[test]
+    fn a_negative_control_ends_as_expected_only_with_its_violations() {
+        let mut f = fixture();
+        let copy = f.hop(Hop::Lake)[2];
+        f.hop(Hop::Lake).push(copy);
+        let mut r = f.check();
+        assert_eq!((r.violated.clone(), r.as_expected, r.exit_code()), (vec![Invariant::Duplicated], false, 1));
+        let control = |violated: Vec<Invariant>| Expect { verdict: ExpectedVerdict::Fail, violated, ..Expect::default() };
+        r.judge(&control(vec![Invariant::Duplicated]));
+        assert_eq!((r.verdict, r.as_expected, r.exit_code()), (Verdict::Fail, true, 0));
+        assert!(r.summary_text().contains("expected: fail — as expected, a negative control (violated: duplicated)"), "{}", r.summary_text());
+        r.judge(&control(vec![Invariant::Duplicated, Invariant::Lost]));
+        assert_eq!((r.verdict, r.as_expected, r.exit_code()), (Verdict::Fail, false, 1));
+        assert_eq!(r.unexpected, vec!["expected lost to be violated, but it held (violated: duplicated)".to_string()]);
+        let mut clean = fixture().check();
+        clean.judge(&control(vec![Invariant::Duplicated]));
+        assert_eq!((clean.verdict, clean.as_expected, clean.exit_code()), (Verdict::Pass, false, 1));
+        assert!(clean.unexpected[0].contains("no longer catches"), "{:?}", clean.unexpected);
+        let json: RunResult = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(json, r);
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct RunMeta {
     pub dead_letters: u64,
     /// Components not running at the end of the run.
     pub components_down: Vec<String>,
+    /// The source offsets Kafka Connect had committed for each connector after quiescence.
+    #[serde(default)]
+    pub source_offsets: BTreeMap<String, serde_json::Value>,
 }
 
 impl RunMeta {
@@ -227,7 +230,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     use crate::{capture, load, observation};
     use std::time::Duration;
 
-    let profile = crate::Profile::load(&scenario.profile)?;
+    let (profile, profile_text) = crate::Profile::resolve(&scenario.profile)?;
     let schedule = scenario.schedule();
     if let Some(f) = schedule.iter().find(|f| f.kind.is_partition()) {
         if matches!(opts.deployment, crate::platform::stack::Deployment::Local) && (opts.cfg.loopback || !crate::config::is_root()) {
@@ -249,11 +252,9 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     let dir = opts.reports.join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the run directory", &dir, e))?;
     crate::progress::log_to(dir.join("run.log"));
-    step(&format!("run {id}: scenario {} (seed {}), profile {}, reports in {}", scenario.name, scenario.seed, profile.name, dir.display()));
+    step(&format!("run {id}: scenario {} (seed {}), profile {} (settings {}), reports in {}", scenario.name, scenario.seed, profile.label(), profile.identity(), dir.display()));
     std::fs::write(dir.join("scenario.toml"), scenario.resolved()).map_err(|e| Error::io("writing", dir.join("scenario.toml"), e))?;
-    if let Some(text) = crate::profile::BUILTIN.iter().find(|(n, _)| *n == scenario.profile).map(|(_, t)| t.to_string()).or_else(|| std::fs::read_to_string(&scenario.profile).ok()) {
-        std::fs::write(dir.join(PROFILE_FILE), text).map_err(|e| Error::io("writing", dir.join(PROFILE_FILE), e))?;
-    }
+    std::fs::write(dir.join(PROFILE_FILE), profile_text).map_err(|e| Error::io("writing", dir.join(PROFILE_FILE), e))?;
     std::fs::write(dir.join("faults.jsonl"), "").map_err(|e| Error::io("writing", dir.join("faults.jsonl"), e))?;
 
     crate::nemesis::catch_interrupts();
@@ -336,6 +337,12 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     }
     capture::final_state(&endpoints, lake_documents)?.write(&dir)?;
     let dead_letters = capture::dead_letters(&endpoints, &marks)?;
+    // Where each connector stood: without it a connector that stopped capturing looks like
+    // changes lost at the source (see `source_lag`).
+    let source_offsets = capture::source_offsets(&endpoints).unwrap_or_else(|e| {
+        note(&format!("reading Kafka Connect's committed source offsets: {e}"));
+        BTreeMap::new()
+    });
     supervisor.stop();
     let components_down: Vec<String> =
         stack.status()?.into_iter().filter(|r| r.health != "healthy").map(|r| format!("{} ({})", r.name, r.health)).collect();
@@ -345,7 +352,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         run_id: id.clone(),
         scenario: scenario.name.clone(),
         seed: scenario.seed,
-        profile: profile.name.clone(),
+        profile: profile.label(),
         platform: stack.platform().into(),
         run_tag,
         warmup_start_us: summary.warmup_start_us,
@@ -359,6 +366,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         extras,
         dead_letters,
         components_down,
+        source_offsets,
     };
     meta.write(&dir)?;
 

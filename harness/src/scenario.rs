@@ -251,6 +251,73 @@ pub struct Expect {
     /// Bound on the longest stretch without warehouse progress while load was offered, in s.
     #[serde(default)]
     pub max_unavailability_s: Option<f64>,
+    /// The verdict the scenario must end with: `pass`, or `fail` for a negative control (a
+    /// configuration or a component known to break an invariant). A run that ends as expected
+    /// exits 0.
+    #[serde(default, skip_serializing_if = "ExpectedVerdict::is_pass")]
+    pub verdict: ExpectedVerdict,
+    /// With `verdict = "fail"`: the invariants that must be among the run's violations (the
+    /// bounds above decide what violates them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violated: Vec<Invariant>,
+}
+
+/// The verdict a scenario expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedVerdict {
+    #[default]
+    Pass,
+    Fail,
+}
+
+impl ExpectedVerdict {
+    pub fn is_pass(&self) -> bool {
+        *self == ExpectedVerdict::Pass
+    }
+}
+
+/// What a run is checked for; each violation the checker reports names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// An acknowledged change never arrived at a hop.
+    Lost,
+    /// A change arrived at a hop more than once.
+    Duplicated,
+    /// A record arrived that no acknowledged (or unknown) write made.
+    Phantom,
+    /// A record carries another operation than its write made.
+    WrongOperation,
+    /// A row's changes arrived out of commit order.
+    OutOfOrder,
+    /// A record could not be read.
+    Malformed,
+    /// Records went to the dead-letter topic.
+    DeadLetters,
+    /// The latency bound (`p99_ms`) was exceeded.
+    Latency,
+    /// The unavailability bound (`max_unavailability_s`) was exceeded.
+    Unavailability,
+    /// The warehouse (or the lake's folded documents) differ from the join of the sources.
+    FinalState,
+}
+
+impl Invariant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Invariant::Lost => "lost",
+            Invariant::Duplicated => "duplicated",
+            Invariant::Phantom => "phantom",
+            Invariant::WrongOperation => "wrong_operation",
+            Invariant::OutOfOrder => "out_of_order",
+            Invariant::Malformed => "malformed",
+            Invariant::DeadLetters => "dead_letters",
+            Invariant::Latency => "latency",
+            Invariant::Unavailability => "unavailability",
+            Invariant::FinalState => "final_state",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -259,7 +326,17 @@ fn yes() -> bool {
 
 impl Default for Expect {
     fn default() -> Expect {
-        Expect { lost: 0, duplicated: 0, phantom: 0, out_of_order: 0, final_state: true, p99_ms: None, max_unavailability_s: None }
+        Expect {
+            lost: 0,
+            duplicated: 0,
+            phantom: 0,
+            out_of_order: 0,
+            final_state: true,
+            p99_ms: None,
+            max_unavailability_s: None,
+            verdict: ExpectedVerdict::Pass,
+            violated: Vec::new(),
+        }
     }
 }
 
@@ -514,9 +591,10 @@ pub struct Scenario {
     pub description: String,
     /// Drives every random choice of the run: the same seed gives the same operations.
     pub seed: u64,
-    /// Profile name (`durable`, `weak`) or path.
+    /// Profile name (`durable`, `weak`) or path, or `[profile]` with `name` and
+    /// `[profile.overrides.<section>]` (single settings of that profile replaced).
     #[serde(default = "default_profile")]
-    pub profile: String,
+    pub profile: crate::profile::ProfileRef,
     /// How long the load is offered (after the warm-up).
     pub duration: Dur,
     /// Load offered before the measured part; checked for delivery, not in latency figures.
@@ -539,8 +617,8 @@ pub struct Scenario {
     pub expect: Expect,
 }
 
-fn default_profile() -> String {
-    "durable".into()
+fn default_profile() -> crate::profile::ProfileRef {
+    crate::profile::ProfileRef::named("durable")
 }
 fn default_warmup() -> Dur {
     Dur::secs(10)
@@ -613,6 +691,18 @@ impl Scenario {
         }
         if l.mix.customers.total() + l.mix.flights.total() + l.mix.vehicles.total() == 0 {
             return Err(("mix", "every weight is 0: there is nothing to offer".into()));
+        }
+        if self.expect.verdict.is_pass() && !self.expect.violated.is_empty() {
+            return Err(("violated", "lists invariants a run must violate: it needs verdict = \"fail\"".into()));
+        }
+        if self.expect.violated.contains(&Invariant::Latency) && self.expect.p99_ms.is_none() {
+            return Err(("violated", "\"latency\" can be violated only with a p99_ms bound".into()));
+        }
+        if self.expect.violated.contains(&Invariant::Unavailability) && self.expect.max_unavailability_s.is_none() {
+            return Err(("violated", "\"unavailability\" can be violated only with a max_unavailability_s bound".into()));
+        }
+        if self.expect.violated.contains(&Invariant::FinalState) && !self.expect.final_state {
+            return Err(("violated", "\"final_state\" can be violated only with final_state = true".into()));
         }
         for f in &self.faults {
             check_fault(f, self.duration.0)?;
@@ -705,7 +795,7 @@ mod tests {
     #[test]
     fn minimal_scenario_gets_defaults_and_round_trips() {
         let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
-        assert_eq!((s.profile.as_str(), s.warmup, s.load.connections), ("durable", Dur::secs(10), 4));
+        assert_eq!((s.profile.name.as_str(), s.warmup, s.load.connections), ("durable", Dur::secs(10), 4));
         assert_eq!(s.load.rows_per_tx, [1, 1]);
         let two = Scenario::parse(&format!("{MINIMAL}rows_per_tx = 2\n"), "t").unwrap();
         assert_eq!(two.load.rows_per_tx, [2, 2]);
@@ -715,17 +805,41 @@ mod tests {
     }
 
     #[test]
-    fn shipped_scenarios_parse() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-        let mut n = 0;
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                Scenario::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-                n += 1;
+    fn profile_overrides_round_trip() {
+        let text = format!("{MINIMAL}[profile]\nname = \"weak\"\n[profile.overrides.connect.connector]\n\"snapshot.mode\" = \"when_needed\"\n");
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        assert_eq!(s.profile.to_string(), "weak + 1 override");
+        assert_eq!(Scenario::parse(&s.resolved(), "resolved").unwrap(), s);
+        let e = Scenario::parse(&format!("{MINIMAL}[profile]\nname = \"weak\"\n[profile.overrides.kafka]\na = 1\n"), "t.toml").unwrap_err().to_string();
+        assert!(e.contains("t.toml") && e.contains("\"kafka\""), "{e}");
+    }
+
+    /// Every scenario of the library, `scenarios/` and its folders (`scenarios/findings/`).
+    fn library() -> Vec<std::path::PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "toml") {
+                    out.push(p);
+                }
             }
         }
-        assert!(n >= 1);
+        let mut out = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios"), &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn shipped_scenarios_parse_and_their_profiles_resolve() {
+        let all = library();
+        assert!(all.len() >= 1);
+        for p in all {
+            let s = Scenario::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            crate::Profile::resolve(&s.profile).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
     }
 
     /// A negative control (a scenario under the `weak` profile, expected to fail) proves the
@@ -741,15 +855,18 @@ mod tests {
                 continue;
             }
             let weak = Scenario::load(&p).unwrap();
-            if weak.profile != "weak" {
+            if weak.profile != crate::profile::ProfileRef::named("weak") {
                 continue;
             }
             controls += 1;
             let twin_path = dir.join(format!("{}-durable.toml", weak.name));
             let twin = Scenario::load(&twin_path).unwrap_or_else(|e| panic!("{}: the durable twin of {}: {e}", twin_path.display(), weak.name));
-            assert_eq!(twin.profile, "durable", "{}", twin_path.display());
-            let same = Scenario { name: weak.name.clone(), description: weak.description.clone(), profile: weak.profile.clone(), ..twin };
-            assert_eq!(same, weak, "{} differs from {} in more than name, description and profile", twin_path.display(), p.display());
+            assert_eq!(twin.profile, crate::profile::ProfileRef::named("durable"), "{}", twin_path.display());
+            assert!(twin.expect.verdict.is_pass(), "{}: the durable twin must pass", twin_path.display());
+            assert!(!weak.expect.verdict.is_pass(), "{}: a negative control expects verdict = \"fail\"", p.display());
+            let expect = Expect { verdict: weak.expect.verdict, violated: weak.expect.violated.clone(), ..twin.expect.clone() };
+            let same = Scenario { name: weak.name.clone(), description: weak.description.clone(), profile: weak.profile.clone(), expect, ..twin };
+            assert_eq!(same, weak, "{} differs from {} in more than name, description, profile and expected verdict", twin_path.display(), p.display());
         }
         assert!(controls >= 1, "the library has a negative control");
     }

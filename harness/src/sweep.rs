@@ -271,7 +271,7 @@ pub fn sweep(scenario: &Scenario, opts: &SweepOptions) -> Result<(PathBuf, Sweep
         id: id.clone(),
         scenario: base.name.clone(),
         seed: base.seed,
-        profile: base.profile.clone(),
+        profile: base.profile.to_string(),
         duration: base.duration.to_string(),
         faults: base.schedule().len(),
         plan: opts.plan.clone(),

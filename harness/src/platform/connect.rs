@@ -94,6 +94,15 @@ pub fn crm_connector(profile: &Profile, topo: &Topology) -> Map<String, Value> {
     c.as_object().cloned().expect("object")
 }
 
+/// Consumer settings the profile's `[consumer]` does not pass to Debezium's schema-history
+/// consumer. That consumer re-reads its topic from the first record at every task start
+/// (`KafkaSchemaHistory` subscribes with a group and relies on `enable.auto.commit=false` and
+/// `auto.offset.reset=earliest`, its own defaults); a committed group offset makes the next
+/// recovery begin at the end, find no history, and fail the task ("The database schema history
+/// couldn't be recovered") — see `docs/findings/mariadb-schema-history-auto-commit.md`. A
+/// connector setting (`[connect.connector]`) still sets them, as a user's configuration would.
+pub const SCHEMA_HISTORY_CONSUMER_OWN: &[&str] = &["enable.auto.commit", "auto.commit.interval.ms", "auto.offset.reset", "group.id"];
+
 /// Debezium MariaDB connector for `fleet` (schema history in its own topic).
 pub fn fleet_connector(profile: &Profile, topo: &Topology) -> Map<String, Value> {
     let mut c = json!({
@@ -123,7 +132,7 @@ pub fn fleet_connector(profile: &Profile, topo: &Topology) -> Map<String, Value>
     for (k, v) in &profile.producer {
         obj.insert(format!("schema.history.internal.producer.{k}"), Value::String(v.clone()));
     }
-    for (k, v) in &profile.consumer {
+    for (k, v) in profile.consumer.iter().filter(|(k, _)| !SCHEMA_HISTORY_CONSUMER_OWN.contains(&k.as_str())) {
         obj.insert(format!("schema.history.internal.consumer.{k}"), Value::String(v.clone()));
     }
     merge_profile(&mut c, profile);
@@ -391,6 +400,28 @@ mod tests {
         assert!(same_config(&live, &wanted));
         let changed = json!({"a": "2", "name": "x"}).as_object().cloned().unwrap();
         assert!(!same_config(&changed, &wanted));
+    }
+
+    /// Under `weak` the schema-history consumer once auto-committed its position: the second
+    /// restart of the worker found no history and the fleet task failed, which the run reported
+    /// as every later MariaDB change lost.
+    #[test]
+    fn schema_history_consumer_keeps_its_own_offsets_under_every_profile() {
+        let topo = Topology::new(&StackConfig::default());
+        for (name, _) in crate::profile::BUILTIN {
+            let p = Profile::load(name).unwrap();
+            let c = fleet_connector(&p, &topo);
+            for k in SCHEMA_HISTORY_CONSUMER_OWN {
+                assert!(!c.contains_key(&format!("schema.history.internal.consumer.{k}")), "{name}: {k} reaches the schema-history consumer");
+            }
+            for (k, v) in p.consumer.iter().filter(|(k, _)| !SCHEMA_HISTORY_CONSUMER_OWN.contains(&k.as_str())) {
+                assert_eq!(c[&format!("schema.history.internal.consumer.{k}")], Value::String(v.clone()), "{name}: {k}");
+            }
+        }
+        // A connector setting is the user's own configuration and still wins.
+        let mut p = Profile::load("weak").unwrap();
+        p.connector.insert("schema.history.internal.consumer.enable.auto.commit".into(), "true".into());
+        assert_eq!(fleet_connector(&p, &topo)["schema.history.internal.consumer.enable.auto.commit"], "true");
     }
 
     #[test]

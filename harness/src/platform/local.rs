@@ -88,6 +88,8 @@ static STATE_CHANGES: Mutex<()> = Mutex::new(());
 
 /// How long a restart waits for the home lock while another command holds it.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// The file in the home that names the profile (identity and label) its data was made under.
+const PROFILE_MARKER: &str = "profile";
 
 impl LocalStack {
     pub fn new(cfg: StackConfig) -> LocalStack {
@@ -108,6 +110,11 @@ impl LocalStack {
         Duration::from_secs(self.cfg.ready_timeout_secs)
     }
 
+    /// `<identity> (<label>)` of the profile the data in the home was made under, if any.
+    fn data_profile(&self) -> Option<String> {
+        std::fs::read_to_string(self.layout.home.join(PROFILE_MARKER)).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    }
+
     /// Starts the stack under `profile` and returns once every component is healthy.
     pub fn up(&self, profile: &Profile) -> Result<Vec<ComponentStatus>> {
         let _lock = lock_home(&self.layout.home)?;
@@ -118,14 +125,15 @@ impl LocalStack {
         if !state.components.is_empty() {
             let alive: Vec<&ComponentState> = state.components.iter().filter(|c| process::is_alive(c.pid)).collect();
             if !alive.is_empty() {
-                if state.profile.as_deref() == Some(profile.name.as_str()) && alive.len() == state.components.len() {
-                    progress::step(&format!("stack already up in {} (profile {})", self.layout.home.display(), profile.name));
+                if state.profile_identity.as_deref() == Some(profile.identity().as_str()) && alive.len() == state.components.len() {
+                    progress::step(&format!("stack already up in {} (profile {})", self.layout.home.display(), profile.label()));
                     return self.status_of(&state);
                 }
                 return Err(Error::Usage(format!(
-                    "a stack is already running from {} (profile {}, {} of {} processes alive); run `cdc-chaos down` first",
+                    "a stack is already running from {} (profile {}, settings {}, {} of {} processes alive); run `cdc-chaos down` first",
                     self.layout.home.display(),
                     state.profile.as_deref().unwrap_or("?"),
+                    state.profile_identity.as_deref().unwrap_or("?"),
                     alive.len(),
                     state.components.len()
                 )));
@@ -137,16 +145,14 @@ impl LocalStack {
             self.teardown(&mut state);
             self.save(&state)?;
         }
-        let marker = self.layout.home.join("profile");
-        if let Ok(previous) = std::fs::read_to_string(&marker) {
-            if previous.trim() != profile.name {
-                return Err(Error::Usage(format!(
-                    "the data in {} was made under profile {:?}; run `cdc-chaos down --purge` before starting under {:?}",
-                    self.layout.home.display(),
-                    previous.trim(),
-                    profile.name
-                )));
-            }
+        if let Some(previous) = self.data_profile().filter(|p| !p.starts_with(&profile.identity())) {
+            return Err(Error::Usage(format!(
+                "the data in {} was made under profile {}; run `cdc-chaos down --purge` before starting under {} (settings {})",
+                self.layout.home.display(),
+                previous,
+                profile.label(),
+                profile.identity()
+            )));
         }
 
         progress::step(&format!("provisioning (profile {}, network {})", profile.name, self.topo.network));
@@ -161,11 +167,12 @@ impl LocalStack {
             netns::check_available()?;
         }
         self.check_ports()?;
-        write_file(&marker, &profile.name)?;
+        write_file(&self.layout.home.join(PROFILE_MARKER), &format!("{} ({})", profile.identity(), profile.label()))?;
         provision::write_log4j(&self.layout)?;
 
-        state.profile = Some(profile.name.clone());
+        state.profile = Some(profile.label());
         state.profile_source = Some(profile.source.clone());
+        state.profile_identity = Some(profile.identity());
         state.topology = Some(self.topo.clone());
         self.save(&state)?;
         match self.start_all(profile, with_lake, &mut state) {
@@ -735,16 +742,19 @@ impl crate::platform::stack::Stack for LocalStack {
         let rows = self.status()?;
         let state = StackState::load(&self.layout.state_file())?;
         let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
-        if healthy {
-            if state.profile.as_deref() != Some(profile.name.as_str()) {
-                return Err(Error::Usage(format!(
-                    "the stack in {} runs profile {:?}, the scenario wants {:?}: run `cdc-chaos down` first",
-                    self.layout.home.display(),
-                    state.profile.unwrap_or_default(),
-                    profile.name
-                )));
-            }
-            progress::step(&format!("stack is up (profile {})", profile.name));
+        let identity = profile.identity();
+        if let Some(previous) = self.data_profile().filter(|p| !p.starts_with(&identity)) {
+            // Other settings (a scenario's overrides, another profile): another stack.
+            progress::step(&format!(
+                "the stack in {} was made under profile {previous}, the scenario wants {} (settings {identity}): redeploying",
+                self.layout.home.display(),
+                profile.label()
+            ));
+            self.down(true)?;
+            return self.up(profile).map(|_| ());
+        }
+        if healthy && state.profile_identity.as_deref() == Some(identity.as_str()) {
+            progress::step(&format!("stack is up (profile {}, settings {identity})", profile.label()));
             return Ok(());
         }
         if !rows.is_empty() {

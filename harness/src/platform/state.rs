@@ -28,6 +28,10 @@ pub struct StackState {
     pub profile: Option<String>,
     /// Where the profile came from.
     pub profile_source: Option<String>,
+    /// [`crate::Profile::identity`] of the profile: a stack is reused only by a profile with the
+    /// same settings.
+    #[serde(default)]
+    pub profile_identity: Option<String>,
     pub topology: Option<Topology>,
     pub components: Vec<ComponentState>,
     /// Network namespaces created (deleted by `down`).

@@ -11,11 +11,30 @@ use std::fmt::Write as _;
 use super::escape;
 use super::invariants::{self, Status};
 use super::recorded::Recorded;
+use crate::scenario::ExpectedVerdict;
 
 /// Renders the document.
 pub fn render(rec: &Recorded) -> String {
     let r = &rec.result;
-    let inv = invariants::judge(r, rec.expect.as_ref());
+    let mut inv = invariants::judge(r, rec.expect.as_ref());
+    if r.expected_verdict == ExpectedVerdict::Fail {
+        // A negative control: its violations are what it exists to show; whether it showed
+        // them is one test case of its own.
+        for i in inv.iter_mut() {
+            if let Status::Violated { message, .. } = &i.status {
+                i.status = Status::NotChecked(format!("violated, as this negative control expects: {message}"));
+            }
+        }
+        inv.push(invariants::Invariant {
+            hop: None,
+            check: "fails as [expect] says",
+            claim: "the negative control violates the invariants it was written for".into(),
+            status: match r.as_expected {
+                true => Status::Held,
+                false => Status::Violated { message: r.unexpected.join("; "), details: String::new() },
+            },
+        });
+    }
     let failures = inv.iter().filter(|i| matches!(i.status, Status::Violated { .. })).count();
     let skipped = inv.iter().filter(|i| matches!(i.status, Status::Inconclusive(_) | Status::NotChecked(_))).count();
     let time = rec.meta.as_ref().map_or(0.0, |m| (m.load_end_us - m.warmup_start_us) as f64 / 1e6 + m.quiesce_s).max(0.0);
@@ -38,6 +57,8 @@ pub fn render(rec: &Recorded) -> String {
     s.push_str("    <properties>\n");
     for (name, value) in [
         ("verdict", r.verdict.as_str().to_string()),
+        ("expected_verdict", if r.expected_verdict == ExpectedVerdict::Fail { "fail" } else { "pass" }.to_string()),
+        ("as_expected", r.as_expected.to_string()),
         ("run_id", rec.run_id()),
         ("scenario", r.scenario.clone()),
         ("seed", r.seed.to_string()),

@@ -209,7 +209,7 @@ impl Recorded {
             }
         };
         let throughput = throughput(dir, load_start_us, &mut problems);
-        let profile = saved_profile(dir).or_else(|| profile_text(scenario.as_ref().map_or(result.profile.as_str(), |s| s.profile.as_str())));
+        let profile = saved_profile(dir).or_else(|| profile_text(scenario.as_ref().map_or(result.profile.as_str(), |s| s.profile.name.as_str())));
         let description = scenario.as_ref().map(|s| s.description.clone());
         let expect = scenario.map(|s| s.expect);
         Ok(Recorded {

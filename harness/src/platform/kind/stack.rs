@@ -434,6 +434,13 @@ impl Stack for KindStack {
     }
 
     fn ensure(&self, profile: &Profile) -> Result<()> {
+        if !profile.overrides.is_empty() {
+            return Err(Error::Usage(format!(
+                "the scenario overrides settings of profile {} ({}); the cluster deploys a committed rendering of a whole profile: write the settings into a profile file, render it (`cdc-chaos manifests render --profile FILE --out DIR`) and pass --overlay, or run on --platform local",
+                profile.name,
+                profile.overrides.join(", ")
+            )));
+        }
         if let Some(p) = self.running_profile()? {
             if p != profile.name {
                 return Err(Error::Usage(format!(
