@@ -146,6 +146,8 @@ fn weak_profile_negative_control_is_caught() {
     // task and every later fleet change was lost (docs/findings/).
     assert_eq!(raw["lost"], 0, "{raw}");
     assert_eq!((&v["as_expected"], &v["violated"][0]), (&Value::Bool(true), &Value::from("duplicated")), "{v}");
+    let notes = v["notes"].as_array().unwrap();
+    assert!(!notes.iter().any(|n| n.as_str().unwrap().contains("the last source offset Kafka Connect committed")), "both connectors caught up: {notes:?}");
     assert!(
         v["reasons"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().starts_with("raw: ") && r.as_str().unwrap().contains("duplicated")),
         "a reason names the raw hop's duplicates: {}",
@@ -178,5 +180,10 @@ fn mariadb_schema_history_auto_commit_loses_fleet_changes() {
     assert!(examples.iter().all(|x| x["event"].as_str().unwrap().starts_with("fleet/vehicles:")), "only MariaDB's changes are lost: {raw}");
     assert!(examples.iter().all(|x| x["last_seen"] == "source"), "{raw}");
     assert_eq!(raw["duplicated"], 0, "{raw}");
+    // The diagnosis: Connect's committed offset for the MariaDB connector stops at the second
+    // kill, the PostgreSQL connector's does not.
+    let notes: Vec<&str> = v["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert!(notes.iter().any(|n| n.starts_with("fleet-source: the last source offset Kafka Connect committed is GTID")), "{notes:?}");
+    assert!(!notes.iter().any(|n| n.starts_with("crm-source:")), "{notes:?}");
     assert_healed(&stack, &faults);
 }

@@ -360,6 +360,15 @@ impl Profile {
             }
         }
         let worker_eos = self.connect_worker.get("exactly.once.source.support").map(String::as_str);
+        if worker_eos == Some("enabled") {
+            // Connect's transactional source producers are idempotent: they refuse to start otherwise.
+            if let Some(acks) = self.producer.get("acks").filter(|a| !["all", "-1"].contains(&a.as_str())) {
+                return Err(format!("[connect.worker] exactly.once.source.support = \"enabled\" needs [producer] acks = \"all\" (got {acks:?}): Connect's transactional producers are idempotent"));
+            }
+            if self.producer.get("enable.idempotence").map(String::as_str) == Some("false") {
+                return Err("[connect.worker] exactly.once.source.support = \"enabled\" needs [producer] enable.idempotence = true: Connect's transactional producers are idempotent".into());
+            }
+        }
         if self.connector.get("exactly.once.support").map(String::as_str) == Some("required")
             && worker_eos != Some("enabled")
         {
@@ -556,6 +565,17 @@ mod tests {
         assert!(e.contains("exactly.once.source.support"), "{e}");
         let r = overrides("[profile]\nname = \"nope\"\n[profile.overrides.broker]\na = 1\n");
         assert!(Profile::resolve(&r).unwrap_err().to_string().contains("unknown profile"));
+    }
+
+    #[test]
+    fn exactly_once_source_support_needs_an_idempotent_producer() {
+        let r = overrides("[profile]\nname = \"weak\"\n[profile.overrides.connect.worker]\n\"exactly.once.source.support\" = \"enabled\"\n");
+        let e = Profile::resolve(&r).unwrap_err().to_string();
+        assert!(e.contains("acks = \"all\"") && e.contains("\"1\""), "{e}");
+        let r = overrides("[profile]\nname = \"weak\"\n[profile.overrides.connect.worker]\n\"exactly.once.source.support\" = \"enabled\"\n[profile.overrides.producer]\nacks = \"all\"\n");
+        assert!(Profile::resolve(&r).unwrap_err().to_string().contains("enable.idempotence"));
+        let r = overrides("[profile]\nname = \"weak\"\n[profile.overrides.connect.worker]\n\"exactly.once.source.support\" = \"enabled\"\n[profile.overrides.producer]\nacks = \"all\"\n\"enable.idempotence\" = true\n");
+        Profile::resolve(&r).unwrap();
     }
 
     #[test]
