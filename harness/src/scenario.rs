@@ -835,7 +835,7 @@ mod tests {
     #[test]
     fn shipped_scenarios_parse_and_their_profiles_resolve() {
         let all = library();
-        assert!(all.len() >= 1);
+        assert!(!all.is_empty());
         for p in all {
             let s = Scenario::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             crate::Profile::resolve(&s.profile).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
