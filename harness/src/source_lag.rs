@@ -7,7 +7,8 @@
 //!
 //! MariaDB offsets carry a GTID set (`gtids`, `domain-server-sequence` per domain) and the history
 //! each transaction's GTID (`@@last_gtid`): sequence numbers are commit order, so the comparison
-//! is exact. PostgreSQL offsets carry the `txId` of the last transaction read and the history the
+//! is exact — but for the transaction the offset was inside (`event` set: Debezium names the
+//! set completed before it), which counts as read. PostgreSQL offsets carry the `txId` of the last transaction read and the history the
 //! 32-bit xid: xids are assigned at the first write, not at commit, so up to one transaction per
 //! writer may legitimately have a larger xid than the last one committed (`tolerance`).
 
@@ -61,9 +62,12 @@ pub fn behind(ops: &[Operation], offsets: &BTreeMap<String, Value>, captures: &[
             .filter_map(|o| o.tx.as_deref());
         let found = if let Some(gtids) = offset.get("gtids").and_then(Value::as_str) {
             let committed = gtid_set(gtids);
+            // An offset inside a transaction (`event`: events of it already emitted) names the
+            // set before it: the next sequence number is the transaction it was reading.
+            let reading = u64::from(offset.get("event").is_some());
             let after: Vec<(u64, &str)> = changed
                 .filter_map(|tx| gtid(tx).map(|(domain, seq)| (domain, seq, tx)))
-                .filter(|(domain, seq, _)| committed.get(domain).is_none_or(|c| seq > c))
+                .filter(|(domain, seq, _)| committed.get(domain).is_none_or(|c| *seq > c + reading))
                 .map(|(_, seq, tx)| (seq, tx))
                 .collect();
             let last = after.iter().max().map(|(_, tx)| tx.to_string());
@@ -134,6 +138,11 @@ mod tests {
         assert!(b[0].to_string().starts_with("fleet-source: the last source offset Kafka Connect committed is GTID 0-1-67, and 3 acknowledged fleet transactions"), "{}", b[0]);
         let caught_up = BTreeMap::from([("fleet-source".to_string(), json!({"gtids": "0-1-70"}))]);
         assert_eq!(behind(&ops, &caught_up, &CAPTURES, 0), vec![]);
+        // The last record of 0-1-70 carries the set before it, and the events it had read.
+        let inside_the_last = BTreeMap::from([("fleet-source".to_string(), json!({"gtids": "0-1-69", "event": 2, "row": 1}))]);
+        assert_eq!(behind(&ops, &inside_the_last, &CAPTURES, 0), vec![]);
+        let inside_an_earlier = BTreeMap::from([("fleet-source".to_string(), json!({"gtids": "0-1-68", "event": 2, "row": 1}))]);
+        assert_eq!(behind(&ops, &inside_an_earlier, &CAPTURES, 0)[0].transactions, 1);
         assert_eq!(behind(&ops, &BTreeMap::new(), &CAPTURES, 0), vec![], "no committed offset: nothing to compare");
     }
 
