@@ -323,12 +323,12 @@ impl RunResult {
     }
 }
 
-/// The first few ids, comma-separated.
 /// `lost, duplicated`, or `None` for no invariant.
 fn list_of(invariants: &[Invariant]) -> Option<String> {
     (!invariants.is_empty()).then(|| invariants.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", "))
 }
 
+/// The first few ids, comma-separated.
 fn ids(keys: &[i64]) -> String {
     let mut s = keys.iter().take(10).map(i64::to_string).collect::<Vec<_>>().join(", ");
     if keys.len() > 10 {
