@@ -27,9 +27,12 @@ struct Cli {
     /// With --platform kind: the kustomize overlay `up` (and a run whose stack is not up) applies and `down` deletes
     #[arg(long, global = true, default_value = cdc_chaos::platform::kind::KIND_OVERLAY)]
     overlay: PathBuf,
-    /// With --platform kind: first create the kind cluster of manifests/kind-cluster.yaml and load the images (needs docker and kind)
+    /// With --platform kind: first create the kind cluster of manifests/kind-cluster.yaml, building every image it runs (starts a Docker engine if none answers)
     #[arg(long, global = true)]
     create_cluster: bool,
+    /// With --platform kind down: delete the kind cluster, and stop the Docker engine if the harness started it
+    #[arg(long, global = true)]
+    delete_cluster: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -245,7 +248,7 @@ fn parse_dur(s: &str) -> Result<cdc_chaos::scenario::Dur, String> {
 
 /// `--platform kind`: `up`, `down` and `status` through the Kubernetes API (`run`, `replay` and
 /// `sweep` go through [`cdc_chaos::platform::stack::Deployment::Kind`]).
-fn run_kind(command: Command, cfg: &StackConfig, overlay: PathBuf) -> cdc_chaos::Result<i32> {
+fn run_kind(command: Command, cfg: &StackConfig, overlay: PathBuf, delete_cluster: bool) -> cdc_chaos::Result<i32> {
     use cdc_chaos::platform::kind;
     match command {
         Command::Up { profile, timeout, lake_endpoint, .. } => {
@@ -264,6 +267,11 @@ fn run_kind(command: Command, cfg: &StackConfig, overlay: PathBuf) -> cdc_chaos:
         Command::Down { purge } => {
             if purge {
                 return Err(cdc_chaos::Error::Usage("--purge is for the local platform: on kind, `down` deletes the namespaces and with them the volumes' claims".into()));
+            }
+            if delete_cluster {
+                kind::create::delete_cluster(&cfg.cache)?;
+                let _ = std::fs::remove_file(kind::faults::KindFaults::journal_path(&cfg.home));
+                return Ok(error::EXIT_PASS);
             }
             let deleted = kind::down(&cfg.cache, &cfg.home, &overlay)?;
             println!("{} objects deleted", deleted.len());
@@ -313,13 +321,17 @@ fn run(cli: Cli) -> cdc_chaos::Result<i32> {
         if cli.platform != Platform::Kind {
             return Err(cdc_chaos::Error::Usage("--create-cluster is for --platform kind".into()));
         }
-        cdc_chaos::platform::kind::create::create_cluster(&cfg.cache, std::path::Path::new("."))?;
+        let layout = cdc_chaos::platform::Layout::new(&cfg);
+        cdc_chaos::platform::kind::create::create_cluster(&layout, std::path::Path::new("."), &cli.overlay)?;
+    }
+    if cli.delete_cluster && !(cli.platform == Platform::Kind && matches!(cli.command, Command::Down { .. })) {
+        return Err(cdc_chaos::Error::Usage("--delete-cluster is for `--platform kind down`".into()));
     }
     let deployment = match cli.platform {
         Platform::Local => cdc_chaos::platform::stack::Deployment::Local,
         Platform::Kind => {
             if !matches!(cli.command, Command::Run { .. } | Command::Replay { .. } | Command::Sweep { .. }) {
-                return run_kind(cli.command, &cfg, cli.overlay);
+                return run_kind(cli.command, &cfg, cli.overlay, cli.delete_cluster);
             }
             cdc_chaos::platform::stack::Deployment::Kind(cdc_chaos::platform::kind::stack::KindOptions { overlay: cli.overlay, ready_timeout: KIND_READY_TIMEOUT })
         }

@@ -6,147 +6,21 @@
 //! a deleted namespace stays `Terminating`. The `kube` code paths of [`super::cluster`] and
 //! [`super::faults`] are tested against it (`harness/tests/apiserver.rs`).
 //!
-//! `k8s.io/kubernetes` cannot be `go install`ed (its go.mod replaces its staging modules with
-//! directories of its own repository), so [`provision`] writes a small module that requires it,
-//! pins every staging module to the matching `k8s.io/*` release, and builds
-//! `cmd/kube-apiserver`'s `main` from it.
+//! [`provision`] builds `kube-apiserver` as [`super::binaries`] builds every Kubernetes command.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::platform::process::{self, on_path};
+use super::binaries;
+use crate::platform::process;
 use crate::platform::{ensure_dir, write_file};
-use crate::progress;
 
-/// The Kubernetes release built (the API version `k8s-openapi` is compiled for, 1.34).
-pub const VERSION: &str = "v1.34.4";
-/// The release of the staging modules (`k8s.io/api`, `k8s.io/apiserver`, ...) of [`VERSION`].
-pub const STAGING_VERSION: &str = "v0.34.4";
-/// The modules `k8s.io/kubernetes`'s go.mod replaces with its `staging/` directories.
-pub const STAGING_MODULES: &[&str] = &[
-    "k8s.io/api",
-    "k8s.io/apiextensions-apiserver",
-    "k8s.io/apimachinery",
-    "k8s.io/apiserver",
-    "k8s.io/cli-runtime",
-    "k8s.io/client-go",
-    "k8s.io/cloud-provider",
-    "k8s.io/cluster-bootstrap",
-    "k8s.io/code-generator",
-    "k8s.io/component-base",
-    "k8s.io/component-helpers",
-    "k8s.io/controller-manager",
-    "k8s.io/cri-api",
-    "k8s.io/cri-client",
-    "k8s.io/csi-translation-lib",
-    "k8s.io/dynamic-resource-allocation",
-    "k8s.io/endpointslice",
-    "k8s.io/externaljwt",
-    "k8s.io/kms",
-    "k8s.io/kube-aggregator",
-    "k8s.io/kube-controller-manager",
-    "k8s.io/kube-proxy",
-    "k8s.io/kube-scheduler",
-    "k8s.io/kubectl",
-    "k8s.io/kubelet",
-    "k8s.io/metrics",
-    "k8s.io/mount-utils",
-    "k8s.io/pod-security-admission",
-    "k8s.io/sample-apiserver",
-    "k8s.io/sample-cli-plugin",
-    "k8s.io/sample-controller",
-];
-
-/// `cmd/kube-apiserver/apiserver.go` of [`VERSION`].
-const MAIN_GO: &str = r#"package main
-
-import (
-	"os"
-	_ "time/tzdata"
-
-	"k8s.io/component-base/cli"
-	_ "k8s.io/component-base/logs/json/register"
-	_ "k8s.io/component-base/metrics/prometheus/clientgo"
-	_ "k8s.io/component-base/metrics/prometheus/version"
-	"k8s.io/kubernetes/cmd/kube-apiserver/app"
-)
-
-func main() {
-	command := app.NewAPIServerCommand()
-	code := cli.Run(command)
-	os.Exit(code)
-}
-"#;
-
-/// The go.mod of the module that builds `kube-apiserver`.
-pub fn go_mod() -> String {
-    let mut s = format!("module cdc-chaos.local/kube-apiserver\n\ngo 1.24.0\n\nrequire k8s.io/kubernetes {VERSION}\n\nreplace (\n");
-    for m in STAGING_MODULES {
-        s.push_str(&format!("\t{m} => {m} {STAGING_VERSION}\n"));
-    }
-    s.push_str(")\n");
-    s
-}
-
-/// The linker flags that give the binary its version (`/version`, the API's emulation version).
-fn ldflags() -> String {
-    let v = "k8s.io/component-base/version";
-    let minor = VERSION.trim_start_matches('v').split('.').nth(1).unwrap_or_default();
-    format!("-s -w -X {v}.gitVersion={VERSION} -X {v}.gitMajor=1 -X {v}.gitMinor={minor} -X {v}.gitTreeState=clean")
-}
-
-/// Where the built binary lives: `<cache>/bin/kube-apiserver`.
-pub fn binary(cache: &Path) -> PathBuf {
-    cache.join("bin").join("kube-apiserver")
-}
-
-/// How it is built, as the error messages show it.
-pub fn build_command(cache: &Path) -> String {
-    format!(
-        "with `go` on PATH and the Go module proxy reachable, the harness writes {src}/go.mod (k8s.io/kubernetes {VERSION}, staging modules {STAGING_VERSION}) and main.go, then runs `go mod tidy` and `go build -trimpath -buildvcs=false -ldflags '{}' -o {} .` there (log: {})",
-        ldflags(),
-        binary(cache).display(),
-        cache.join("kube-apiserver-build.log").display(),
-        src = cache.join("bin").join("kube-apiserver.src").display(),
-    )
-}
-
-/// `<cache>/bin/kube-apiserver` at [`VERSION`], built if missing (the first time: the Go
-/// toolchain, the Go module proxy, and about 5 minutes and 1.8 GB of memory on 2 cores).
+/// `<cache>/bin/kube-apiserver` at [`binaries::VERSION`], built if missing (the first time: the
+/// Go toolchain, the Go module proxy, and about 5 minutes and 1.8 GB of memory on 2 cores).
 pub fn provision(cache: &Path) -> Result<PathBuf> {
-    let bin = binary(cache);
-    let marker = cache.join("bin").join("kube-apiserver.version");
-    if bin.is_file() && std::fs::read_to_string(&marker).map(|v| v.trim() == VERSION).unwrap_or(false) {
-        return Ok(bin);
-    }
-    let missing = |why: String| Error::Missing { what: format!("kube-apiserver {VERSION} ({why})"), remedy: build_command(cache) };
-    if !on_path("go") {
-        return Err(missing("it is built from the Go module proxy and `go` is not on PATH".into()));
-    }
-    let src = cache.join("bin").join("kube-apiserver.src");
-    let _ = std::fs::remove_dir_all(&src);
-    write_file(&src.join("go.mod"), &go_mod())?;
-    write_file(&src.join("main.go"), MAIN_GO)?;
-    let log = cache.join("kube-apiserver-build.log");
-    progress::note(&format!(
-        "kube-apiserver {VERSION}: downloading k8s.io/kubernetes and building (about 5 minutes the first time; log: {})",
-        log.display()
-    ));
-    let mut tidy = Command::new("go");
-    tidy.current_dir(&src).args(["mod", "tidy"]);
-    crate::platform::provision::run_logged(&log, &format!("go mod tidy (k8s.io/kubernetes {VERSION})"), &mut tidy)
-        .map_err(|e| missing(format!("resolving the modules failed: {e}")))?;
-    let staging = bin.with_extension("staging");
-    let mut build = Command::new("go");
-    build.current_dir(&src).args(["build", "-trimpath", "-buildvcs=false", "-ldflags", &ldflags(), "-o"]).arg(&staging).arg(".");
-    crate::platform::provision::run_logged(&log, &format!("go build kube-apiserver {VERSION}"), &mut build)
-        .map_err(|e| missing(format!("the build failed: {e}")))?;
-    std::fs::rename(&staging, &bin).map_err(|e| Error::io("installing kube-apiserver", &bin, e))?;
-    let _ = std::fs::remove_dir_all(&src);
-    write_file(&marker, VERSION)?;
-    Ok(bin)
+    Ok(binaries::kubernetes(cache, &["kube-apiserver"])?.remove(0))
 }
 
 /// The `etcd` binary: on PATH, or Debian's `etcd-server` installed (as root) if missing.
@@ -423,15 +297,6 @@ impl Drop for LocalApiServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_staging_module_is_pinned_to_the_release() {
-        let m = go_mod();
-        assert!(m.contains("require k8s.io/kubernetes v1.34.4\n"), "{m}");
-        assert!(m.contains("\tk8s.io/apiserver => k8s.io/apiserver v0.34.4\n"), "{m}");
-        assert_eq!(m.matches(" => ").count(), STAGING_MODULES.len());
-        assert!(ldflags().contains("gitMinor=34"), "{}", ldflags());
-    }
 
     #[test]
     fn the_service_account_key_is_pem() {

@@ -1,19 +1,24 @@
-//! `--create-cluster`: the kind cluster of `manifests/kind-cluster.yaml` with this repository's
-//! two images in it. Needs a Docker engine (kind runs its nodes as containers and `docker build`
-//! makes the images) — checked first, before anything is installed — and the `kind` binary,
-//! installed from the Go module proxy into the cache like kustomize.
+//! `--create-cluster`: the kind cluster of `manifests/kind-cluster.yaml`, every image in it built
+//! on this machine. Steps, each skipped when already done:
 //!
-//! Steps, each skipped when already done: create the cluster (unless `kind get clusters` lists
-//! it), build `cdc-chaos/connect:dev` and `cdc-chaos/pipeline:dev` from `docker/`, and
-//! `kind load docker-image` both into the cluster's nodes. The other images (Kafka, PostgreSQL,
-//! MariaDB, SeaweedFS, curl) are pulled by the nodes from their registries.
+//! 1. a Docker engine ([`super::engine`]: found, or installed and started);
+//! 2. the `kind` binary, from the Go module proxy into the cache;
+//! 3. the node image with the control plane's images in it ([`super::images::node`]);
+//! 4. the cluster (unless `kind get clusters` lists it), then its pod network
+//!    ([`super::network`]) and every node Ready;
+//! 5. the workloads' images ([`super::images::build_workloads`]), loaded into the nodes with
+//!    `kind load docker-image` (which skips an image a node already has).
+//!
+//! `--delete-cluster` deletes the cluster and stops the Docker engine if the harness started it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::kustomize::go_tool;
+use super::binaries::go_tool;
 use crate::error::{Error, Result};
-use crate::platform::process::{self, on_path};
+use crate::platform::process;
+use crate::platform::provision::run_logged;
+use crate::platform::Layout;
 use crate::progress;
 
 /// The kind release installed.
@@ -24,60 +29,70 @@ pub const CLUSTER_NAME: &str = "cdc-chaos";
 /// The cluster's configuration, relative to the repository's root.
 pub const CLUSTER_CONFIG: &str = "manifests/kind-cluster.yaml";
 
-/// The images this repository builds: (tag, Dockerfile), as the manifests name them.
-pub const IMAGES: [(&str, &str); 2] = [("cdc-chaos/connect:dev", "docker/connect.Dockerfile"), ("cdc-chaos/pipeline:dev", "docker/pipeline.Dockerfile")];
-
-/// Checks that a Docker engine answers (`docker info`): an error saying what needs it otherwise.
-pub fn check_docker() -> Result<()> {
-    let needs = "--create-cluster needs a Docker engine: kind runs the cluster's nodes as containers and `docker build` makes the connect and pipeline images";
-    if !on_path("docker") {
-        return Err(Error::Usage(format!("{needs}, and `docker` is not on PATH; or create the cluster elsewhere and point KUBECONFIG at it")));
-    }
-    let mut cmd = Command::new("docker");
-    cmd.args(["info", "--format", "{{.ServerVersion}}"]);
-    process::run(cmd).map(|_| ()).map_err(|e| Error::Usage(format!("{needs}, and `docker info` fails: {e}")))
+/// Checks that a Docker engine can run kind's nodes, starting one if none answers.
+pub fn check_docker(cache: &Path) -> Result<super::engine::Engine> {
+    super::engine::ensure(cache)
 }
 
-/// The commands `--create-cluster` runs after the cluster exists, in order.
-pub fn image_commands(kind: &Path, repo: &Path) -> Vec<Command> {
-    let mut out = Vec::new();
-    for (tag, dockerfile) in IMAGES {
-        let mut build = Command::new("docker");
-        build.current_dir(repo).args(["build", "-f", dockerfile, "-t", tag, "."]);
-        out.push(build);
-    }
-    for (tag, _) in IMAGES {
-        let mut load = Command::new(kind);
-        load.args(["load", "docker-image", tag, "--name", CLUSTER_NAME]);
-        out.push(load);
-    }
-    out
+/// The command that loads `tags` into the cluster's nodes.
+pub fn load_command(kind: &Path, tags: &[String]) -> Command {
+    let mut load = Command::new(kind);
+    load.args(["load", "docker-image", "--name", CLUSTER_NAME]).args(tags);
+    load
 }
 
-/// Creates the cluster if it does not exist and loads the images; `repo` is the repository's
-/// root (the Dockerfiles' context). Returns the `kind` binary used.
-pub fn create_cluster(cache: &Path, repo: &Path) -> Result<PathBuf> {
-    check_docker()?;
+/// The node container of the control plane.
+pub fn control_plane_node() -> String {
+    format!("{CLUSTER_NAME}-control-plane")
+}
+
+/// Creates the cluster if it does not exist, sets up its network and loads the images; `repo`
+/// is the repository's root. Returns the `kind` binary used.
+pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<PathBuf> {
+    let cache = &layout.cache;
     if !repo.join(CLUSTER_CONFIG).is_file() {
         return Err(Error::Usage(format!("{} not found: run from the repository's root", repo.join(CLUSTER_CONFIG).display())));
     }
+    let secrets = overlay.join("secrets");
+    if secrets.is_dir() && !secrets.join("sources.env").is_file() {
+        let mut make = Command::new("sh");
+        make.arg(repo.join("manifests/make-secrets.sh")).arg(overlay);
+        progress::step(&format!("secrets: {}", process::run(make)?.trim()));
+    }
+    check_docker(cache)?;
     let kind = go_tool(cache, "kind", KIND_MODULE, KIND_VERSION)?;
+    progress::step(&format!("images: building what changed (log: {})", super::images::log_file(cache).display()));
+    let node = super::images::node(cache, repo)?;
     let mut get = Command::new(&kind);
     get.args(["get", "clusters"]);
     let existing = process::run(get)?;
     if existing.lines().any(|l| l.trim() == CLUSTER_NAME) {
         progress::step(&format!("kind cluster {CLUSTER_NAME} exists"));
     } else {
-        progress::step(&format!("creating kind cluster {CLUSTER_NAME} from {CLUSTER_CONFIG}"));
+        progress::step(&format!("creating kind cluster {CLUSTER_NAME} from {CLUSTER_CONFIG} with {node}"));
         let mut create = Command::new(&kind);
-        create.current_dir(repo).args(["create", "cluster", "--config", CLUSTER_CONFIG, "--wait", "5m"]);
-        process::run(create)?;
+        create.current_dir(repo).args(["create", "cluster", "--config", CLUSTER_CONFIG, "--image", &node, "--retain"]);
+        run_logged(&cache.join("kind").join("create.log"), "kind create cluster", &mut create)?;
     }
-    for cmd in image_commands(&kind, repo) {
-        progress::step(&format!("{cmd:?}"));
-        process::run(cmd)?;
-    }
+    super::network::configure(&control_plane_node(), 300)?;
+    let tags = super::images::build_workloads(layout, repo)?;
+    run_logged(&cache.join("kind").join("load.log"), &format!("kind load docker-image ({} images)", tags.len()), &mut load_command(&kind, &tags))?;
     Ok(kind)
+}
+
+/// Deletes the cluster if it exists, then stops the Docker engine if the harness started it.
+pub fn delete_cluster(cache: &Path) -> Result<()> {
+    if super::engine::answers() {
+        let kind = go_tool(cache, "kind", KIND_MODULE, KIND_VERSION)?;
+        let mut delete = Command::new(&kind);
+        delete.args(["delete", "cluster", "--name", CLUSTER_NAME]);
+        process::run(delete)?;
+        progress::step(&format!("deleted kind cluster {CLUSTER_NAME}"));
+    }
+    if let Some(pid) = super::engine::stop_if_started(cache)? {
+        progress::step(&format!("stopped the Docker engine the harness had started (dockerd pid {pid})"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -85,30 +100,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn images_are_built_then_loaded_into_the_named_cluster() {
-        let cmds: Vec<String> = image_commands(Path::new("/c/bin/kind"), Path::new("/repo"))
-            .iter()
-            .map(|c| format!("{} {}", c.get_program().to_string_lossy(), c.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")))
-            .collect();
-        assert_eq!(
-            cmds,
-            [
-                "docker build -f docker/connect.Dockerfile -t cdc-chaos/connect:dev .",
-                "docker build -f docker/pipeline.Dockerfile -t cdc-chaos/pipeline:dev .",
-                "/c/bin/kind load docker-image cdc-chaos/connect:dev --name cdc-chaos",
-                "/c/bin/kind load docker-image cdc-chaos/pipeline:dev --name cdc-chaos",
-            ]
-        );
+    fn images_are_loaded_into_the_named_cluster() {
+        let c = load_command(Path::new("/c/bin/kind"), &["cdc-chaos/kafka:4.3.1".into(), "cdc-chaos/connect:dev".into()]);
+        let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["load", "docker-image", "--name", "cdc-chaos", "cdc-chaos/kafka:4.3.1", "cdc-chaos/connect:dev"]);
     }
 
     #[test]
-    fn the_images_are_the_ones_the_manifests_run() {
+    fn the_overlay_runs_the_images_built_here() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let manifests = [root.join("manifests/base/ingestion/connect.yaml"), root.join("manifests/base/processing/pipeline.yaml")];
-        let text: String = manifests.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
-        for (tag, dockerfile) in IMAGES {
-            assert!(text.contains(&format!("image: {tag}")), "{tag} is not in the manifests");
-            assert!(root.join(dockerfile).is_file(), "{dockerfile}");
+        let overlay = std::fs::read_to_string(root.join("manifests/overlays/kind/kustomization.yaml")).unwrap();
+        let base: String = ["ingestion/connect.yaml", "ingestion/kafka.yaml", "ingestion/topics-job.yaml", "processing/pipeline.yaml", "sources/postgres.yaml", "sources/mariadb.yaml", "warehouse/postgres.yaml", "lake/seaweedfs.yaml"]
+            .iter()
+            .map(|p| std::fs::read_to_string(root.join("manifests/base").join(p)).unwrap())
+            .collect();
+        let names: std::collections::BTreeSet<&str> = base
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("image: "))
+            .map(|i| i.split(':').next().unwrap())
+            .collect();
+        for name in names {
+            if name.starts_with("cdc-chaos/") {
+                continue;
+            }
+            assert!(overlay.contains(&format!("- name: {name}\n")), "the kind overlay does not map {name}");
+        }
+        for tag in [super::super::images::KAFKA, super::super::images::POSTGRES, super::super::images::MARIADB, super::super::images::CURL] {
+            let (name, version) = tag.split_once(':').unwrap();
+            assert!(overlay.contains(&format!("newName: {name}\n    newTag: \"{version}\"")), "{tag} not in the overlay");
         }
         let config = std::fs::read_to_string(root.join(CLUSTER_CONFIG)).unwrap();
         assert!(config.contains(&format!("name: {CLUSTER_NAME}")));

@@ -24,12 +24,16 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 pub mod apiserver;
+pub mod binaries;
 pub mod cluster;
 pub mod create;
+pub mod engine;
 pub mod faults;
 pub mod forward;
+pub mod images;
 pub mod kustomize;
 pub mod manifests;
+pub mod network;
 pub mod stack;
 #[cfg(test)]
 mod mock;

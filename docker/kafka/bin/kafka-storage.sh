@@ -1,0 +1,3 @@
+#!/bin/bash
+# Formats a node's log directories: kafka-storage.sh format ...
+exec "$(dirname "$0")/kafka-run-class.sh" kafka.tools.StorageTool "$@"
