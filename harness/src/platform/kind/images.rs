@@ -366,6 +366,7 @@ pub fn node(cache: &Path, repo: &Path) -> Result<String> {
     build(cache, &base_build)?;
     let mut h = Sha256::new();
     h.update(image_id(&base_build.tag)?.as_bytes());
+    h.update(image_id(BASE)?.as_bytes());
     for c in &components {
         h.update(c.tag.as_bytes());
         h.update(image_id(&c.tag)?.as_bytes());
@@ -380,10 +381,11 @@ pub fn node(cache: &Path, repo: &Path) -> Result<String> {
     let archives = dir(cache).join("node-images");
     let _ = std::fs::remove_dir_all(&archives);
     ensure_dir(&archives)?;
-    for (i, c) in components.iter().enumerate() {
+    // The base too: the default StorageClass's helper pods run it.
+    for (i, tag) in components.iter().map(|c| c.tag.as_str()).chain([BASE]).enumerate() {
         let mut save = Command::new("docker");
-        save.args(["save", "-o"]).arg(archives.join(format!("{i}.tar"))).arg(&c.tag);
-        run_logged(&log, &format!("docker save {}", c.tag), &mut save)?;
+        save.args(["save", "-o"]).arg(archives.join(format!("{i}.tar"))).arg(tag);
+        run_logged(&log, &format!("docker save {tag}"), &mut save)?;
     }
     let container = format!("cdc-chaos-node-build-{}", std::process::id());
     let mut run = Command::new("docker");
