@@ -1,8 +1,12 @@
 //! Faults on a cluster through the Kubernetes API (`--platform kind`), with a journal so that
 //! every fault can be healed from another process.
 //!
-//! Owns applying and healing one fault: `kill` deletes the pods with a grace period of 0 (their
-//! controller starts new ones at once), `restart` deletes them with their own grace period,
+//! Owns applying and healing one fault: `kill` deletes the pods with a grace period of 0 and
+//! keeps them down for the fault's `for`, as a SIGKILLed process stays down on the local
+//! platform — a StatefulSet's pod by tainting its node `NoSchedule` first (its volume binds it
+//! to that node, so the replacement stays Pending until the heal removes the taint), a
+//! Deployment's pods by scaling it to 0 first (the heal scales it back); `restart` deletes them
+//! with their own grace period and lets their controller start new ones at once,
 //! `pause` runs `kill -STOP -1` in the container (every process the shell may signal but the
 //! namespace's init; `kill -CONT -1` heals it) — only in pods that share their process namespace
 //! (`shareProcessNamespace`, as the Kafka StatefulSet does), because the kernel ignores SIGSTOP
@@ -14,7 +18,9 @@
 //!
 //! Heal guarantee: a fault is journaled before it is applied and removed once healed; healing
 //! deletes the objects by label selector (so even a fault a crash kept out of the journal is
-//! healed by [`KindFaults::heal_all`]) and sends `kill -CONT -1` into the journaled paused pods.
+//! healed by [`KindFaults::heal_all`]), sends `kill -CONT -1` into the journaled paused pods,
+//! removes the [`FAULT_LABEL`] taint from every node and scales back every Deployment annotated
+//! [`REPLICAS_ANNOTATION`].
 //!
 //! Partitions are iptables rules in the Kafka pods instead ([`Mechanism::Iptables`]) when their
 //! StatefulSet carries the [`NETFAULT_CONTAINER`] with `NET_ADMIN`, as the manifests' does: the
@@ -26,10 +32,10 @@
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, AttachParams, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{DynamicObject, GroupVersion};
 use kube::discovery::ApiResource;
 use kube::Client;
@@ -46,6 +52,8 @@ use crate::scenario::{FaultKind, FaultSpec, Target};
 
 /// The label of every object a fault creates; its value is the fault's id.
 pub const FAULT_LABEL: &str = "cdc-chaos/fault";
+/// The annotation of a Deployment a kill scaled to 0: its replicas before.
+pub const REPLICAS_ANNOTATION: &str = "cdc-chaos/fault-replicas";
 /// The label that names a component's pods.
 const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// The label the StatefulSet controller gives each of its pods.
@@ -353,6 +361,34 @@ pub struct KindFault {
     /// iptables rules added in Kafka pods ([`Mechanism::Iptables`]).
     #[serde(default)]
     pub rules: Vec<PodRule>,
+    /// What keeps a killed target down until the heal.
+    #[serde(default)]
+    pub held: Vec<Held>,
+}
+
+/// What keeps a killed pod from coming back before its fault heals.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Held {
+    /// The node of a StatefulSet's pod, tainted `cdc-chaos/fault=<id>:NoSchedule`.
+    Node { node: String },
+    /// A Deployment scaled to 0 from `replicas`.
+    Deployment { namespace: String, name: String, replicas: i32 },
+}
+
+/// The owner of `pod` of `kind`, from its ownerReferences.
+fn owner(pod: &Pod, kind: &str) -> Option<String> {
+    pod.metadata.owner_references.as_ref()?.iter().find(|o| o.kind == kind).map(|o| o.name.clone())
+}
+
+/// `taints` with a `cdc-chaos/fault=<id>:NoSchedule` taint, or with none of [`FAULT_LABEL`]
+/// when `id` is `None`.
+fn with_fault_taint(taints: &[Value], id: Option<usize>) -> Vec<Value> {
+    let mut out: Vec<Value> = taints.iter().filter(|t| t["key"] != FAULT_LABEL).cloned().collect();
+    if let Some(id) = id {
+        out.push(json!({"key": FAULT_LABEL, "value": id.to_string(), "effect": "NoSchedule"}));
+    }
+    out
 }
 
 fn load_journal(path: &Path) -> Result<Vec<KindFault>> {
@@ -608,7 +644,7 @@ impl KindFaults {
     /// Chaos Mesh's kills and partitions carry none yet (the run is then `unknown`).
     pub async fn apply(&self, id: usize, spec: &FaultSpec, roles: &mut dyn Roles) -> Result<(KindFault, Vec<Proof>)> {
         let mut evidence = Vec::new();
-        let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false, rules: vec![] };
+        let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false, rules: vec![], held: vec![] };
         match spec.kind {
             FaultKind::Kill | FaultKind::Restart | FaultKind::Pause => {
                 let (targets, detail) = process_targets(&spec.target, roles)?;
@@ -628,9 +664,36 @@ impl KindFaults {
                             self.create(pod_chaos, &object).await?;
                         }
                     }
-                    (FaultKind::Kill | FaultKind::Restart, _) => {
+                    (FaultKind::Kill, _) => {
+                        let mut names = Vec::new();
+                        for pods in &targets {
+                            for name in self.pod_names(pods).await? {
+                                let held = self.hold_for(&pods.namespace, &name).await?;
+                                if !fault.held.contains(&held) {
+                                    fault.held.push(held);
+                                }
+                                names.push((pods.namespace.clone(), name));
+                            }
+                        }
                         self.journal_push(&fault).await?;
-                        let params = if spec.kind == FaultKind::Kill { DeleteParams::default().grace_period(0) } else { DeleteParams::default() };
+                        for held in &fault.held {
+                            self.hold(id, held).await?;
+                        }
+                        for (namespace, name) in names {
+                            let api: Api<Pod> = Api::namespaced(self.client(), &namespace);
+                            let uid = api.get_opt(&name).await.ok().flatten().and_then(|p| p.metadata.uid);
+                            match api.delete(&name, &DeleteParams::default().grace_period(0)).await {
+                                Ok(_) => {}
+                                // A Deployment scaled to 0 may have removed it already.
+                                Err(e) if is_not_found(&e) => {}
+                                Err(e) => return Err(api_error(format!("deleting pod {namespace}/{name}"), e)),
+                            }
+                            evidence.push(self.deleted_proof(&namespace, &name, uid.as_deref()).await);
+                        }
+                    }
+                    (FaultKind::Restart, _) => {
+                        self.journal_push(&fault).await?;
+                        let params = DeleteParams::default();
                         for pods in &targets {
                             let api: Api<Pod> = Api::namespaced(self.client(), &pods.namespace);
                             for name in self.pod_names(pods).await? {
@@ -690,6 +753,99 @@ impl KindFaults {
             }
         }
         Ok((fault, evidence))
+    }
+
+    /// What keeps pod `namespace/name` down once killed: its node (a StatefulSet's pod, bound
+    /// there by its volume) or its Deployment.
+    async fn hold_for(&self, namespace: &str, name: &str) -> Result<Held> {
+        let pod = Api::<Pod>::namespaced(self.client(), namespace).get(name).await.map_err(|e| api_error(format!("reading pod {namespace}/{name}"), e))?;
+        if owner(&pod, "StatefulSet").is_some() {
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).ok_or_else(|| {
+                Error::component(COMPONENT, format!("kill of pod {namespace}/{name}: it runs on no node yet, so nothing can keep its replacement down"))
+            })?;
+            return Ok(Held::Node { node });
+        }
+        let rs = owner(&pod, "ReplicaSet").ok_or_else(|| Error::component(COMPONENT, format!("kill of pod {namespace}/{name}: owned by neither a StatefulSet nor a ReplicaSet")))?;
+        let rs = Api::<ReplicaSet>::namespaced(self.client(), namespace).get(&rs).await.map_err(|e| api_error(format!("reading ReplicaSet {namespace}/{rs}"), e))?;
+        let deployment = rs
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|o| o.iter().find(|o| o.kind == "Deployment"))
+            .map(|o| o.name.clone())
+            .ok_or_else(|| Error::component(COMPONENT, format!("kill of pod {namespace}/{name}: its ReplicaSet has no Deployment")))?;
+        let d = Api::<Deployment>::namespaced(self.client(), namespace).get(&deployment).await.map_err(|e| api_error(format!("reading Deployment {namespace}/{deployment}"), e))?;
+        let replicas = d.spec.and_then(|s| s.replicas).unwrap_or(1);
+        Ok(Held::Deployment { namespace: namespace.into(), name: deployment, replicas })
+    }
+
+    async fn taint(&self, node: &str, id: Option<usize>) -> Result<()> {
+        let api: Api<Node> = Api::all(self.client());
+        let found = api.get(node).await.map_err(|e| api_error(format!("reading node {node}"), e))?;
+        let taints: Vec<Value> = found.spec.and_then(|s| s.taints).unwrap_or_default().into_iter().map(|t| serde_json::to_value(t).expect("taint")).collect();
+        let patch = json!({"spec": {"taints": with_fault_taint(&taints, id)}});
+        api.patch(node, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(|e| api_error(format!("tainting node {node}"), e))?;
+        Ok(())
+    }
+
+    async fn scale(&self, namespace: &str, name: &str, replicas: i32, annotation: Option<i32>) -> Result<()> {
+        let api: Api<Deployment> = Api::namespaced(self.client(), namespace);
+        let patch = json!({
+            "metadata": {"annotations": {REPLICAS_ANNOTATION: annotation.map(|r| r.to_string())}},
+            "spec": {"replicas": replicas},
+        });
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(|e| api_error(format!("scaling Deployment {namespace}/{name} to {replicas}"), e))?;
+        Ok(())
+    }
+
+    async fn hold(&self, id: usize, held: &Held) -> Result<()> {
+        match held {
+            Held::Node { node } => self.taint(node, Some(id)).await,
+            Held::Deployment { namespace, name, replicas } => self.scale(namespace, name, 0, Some(*replicas)).await,
+        }
+    }
+
+    async fn release(&self, held: &Held) -> Result<()> {
+        match held {
+            Held::Node { node } => self.taint(node, None).await,
+            Held::Deployment { namespace, name, replicas } => self.scale(namespace, name, *replicas, None).await,
+        }
+    }
+
+    /// Releases what a crash kept out of the journal: every node's fault taint, every
+    /// Deployment annotated with the replicas a kill took away.
+    async fn release_unjournaled(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        match Api::<Node>::all(self.client()).list(&ListParams::default()).await {
+            Ok(nodes) => {
+                for n in nodes.items {
+                    let tainted = n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| t.iter().any(|t| t.key == FAULT_LABEL));
+                    if let (true, Some(name)) = (tainted, n.metadata.name) {
+                        if let Err(e) = self.taint(&name, None).await {
+                            errors.push(e.to_string());
+                        }
+                    }
+                }
+            }
+            Err(e) => errors.push(api_error("listing the nodes", e).to_string()),
+        }
+        for ns in NAMESPACES {
+            match Api::<Deployment>::namespaced(self.client(), ns).list(&ListParams::default()).await {
+                Ok(list) => {
+                    for d in list.items {
+                        let replicas = d.metadata.annotations.as_ref().and_then(|a| a.get(REPLICAS_ANNOTATION)).and_then(|r| r.parse::<i32>().ok());
+                        if let (Some(r), Some(name)) = (replicas, d.metadata.name) {
+                            if let Err(e) = self.scale(ns, &name, r, None).await {
+                                errors.push(e.to_string());
+                            }
+                        }
+                    }
+                }
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => errors.push(api_error(format!("listing the Deployments of {ns}"), e).to_string()),
+            }
+        }
+        errors
     }
 
     async fn create(&self, ar: &ApiResource, object: &Value) -> Result<()> {
@@ -760,6 +916,11 @@ impl KindFaults {
                 errors.push(e.to_string());
             }
         }
+        for held in &f.held {
+            if let Err(e) = self.release(held).await {
+                errors.push(e.to_string());
+            }
+        }
         if f.labelled {
             errors.extend(self.delete_labelled(&format!("{FAULT_LABEL}={}", f.id)).await);
         }
@@ -783,6 +944,7 @@ impl KindFaults {
             }
         }
         errors.extend(self.delete_labelled(FAULT_LABEL).await);
+        errors.extend(self.release_unjournaled().await);
         if matches!(self.mechanism, Mechanism::Iptables) {
             // Rules a crash kept out of the journal: every tagged rule of every Kafka pod.
             for n in 1..=KAFKA_NODES {
@@ -835,12 +997,13 @@ mod tests {
 
     /// A cluster with or without Chaos Mesh that accepts every write.
     fn cluster(chaos_mesh: bool) -> impl FnMut(&mock::Seen) -> Reply + Send + 'static {
+        let mut world = kill_world();
         move |seen| {
             if seen.path == "/apis/chaos-mesh.org/v1alpha1" {
                 return if chaos_mesh { Reply::Json(200, chaos_mesh_list()) } else { Reply::Json(404, mock::status(404, "NotFound", "the server could not find the requested resource")) };
             }
-            if seen.method == "GET" && seen.path.starts_with("/api/v1/namespaces/") && seen.path.contains("/pods/") {
-                return Reply::Json(404, mock::status(404, "NotFound", "pods not found"));
+            if let Some(reply) = world(seen) {
+                return reply;
             }
             if seen.method == "GET" && seen.path == "/apis/apps/v1/namespaces/cdc-ingestion/statefulsets/kafka" {
                 return Reply::Json(404, mock::status(404, "NotFound", "statefulsets not found"));
@@ -864,6 +1027,45 @@ mod tests {
         d
     }
 
+    /// The objects a kill reads and writes: pods (Kafka's owned by their StatefulSet on node
+    /// `worker-<ordinal>`, others by a ReplicaSet of a Deployment named before their hash),
+    /// nodes and Deployments; a deleted pod is gone.
+    fn kill_world() -> impl FnMut(&mock::Seen) -> Option<Reply> {
+        let mut deleted = std::collections::BTreeSet::new();
+        move |seen| {
+            let parts: Vec<&str> = seen.path.trim_start_matches('/').split('/').collect();
+            let deployment_of = |pod: &str| pod.rsplitn(3, '-').nth(2).unwrap_or(pod).to_string();
+            match (seen.method.as_str(), parts.as_slice()) {
+                ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => Some(if deleted.contains(*name) {
+                    Reply::Json(404, mock::status(404, "NotFound", "pods not found"))
+                } else if let Some(ordinal) = name.strip_prefix("kafka-") {
+                    Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"),
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "kafka", "uid": "s"}]},
+                        "spec": {"nodeName": format!("worker-{ordinal}"), "containers": []}}))
+                } else {
+                    Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"),
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{}-rs", deployment_of(name)), "uid": "r"}]},
+                        "spec": {"containers": []}}))
+                }),
+                ("DELETE", ["api", "v1", "namespaces", _, "pods", name]) => {
+                    deleted.insert(name.to_string());
+                    None
+                }
+                ("GET", ["apis", "apps", "v1", "namespaces", ns, "replicasets", rs]) => Some(Reply::Json(200, json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "metadata": {"name": rs, "namespace": ns, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": rs.trim_end_matches("-rs"), "uid": "d"}]}}))),
+                ("GET" | "PATCH", ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
+                    Some(Reply::Json(200, json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns}, "spec": {"replicas": 2, "selector": {}, "template": {}}})))
+                }
+                ("GET", ["apis", "apps", "v1", "namespaces", _, "deployments"]) => Some(Reply::Json(200, json!({"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": []}))),
+                ("GET" | "PATCH", ["api", "v1", "nodes", name]) => {
+                    Some(Reply::Json(200, json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {"taints": [{"key": "other", "effect": "NoExecute"}]}})))
+                }
+                ("GET", ["api", "v1", "nodes"]) => Some(Reply::Json(200, json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": []}))),
+                _ => None,
+            }
+        }
+    }
+
     #[tokio::test]
     async fn kill_deletes_the_leaders_pod_with_no_grace_period() {
         let dir = tempdir("kill");
@@ -873,18 +1075,29 @@ mod tests {
         assert_eq!(evidence.iter().map(|p| (p.held, p.claim.as_str())).collect::<Vec<_>>(), [(true, "pod cdc-ingestion/kafka-1 deleted")]);
         assert_eq!(f.detail, "leader of crm.public.customers/0 is node 2");
         let writes = recorder.writes();
-        assert_eq!(writes.len(), 1, "{writes:?}");
-        assert_eq!(writes[0].method, "DELETE");
-        assert_eq!(writes[0].path, "/api/v1/namespaces/cdc-ingestion/pods/kafka-1");
-        assert_eq!(writes[0].body["gracePeriodSeconds"], 0);
-        assert_eq!(load_journal(&KindFaults::journal_path(&dir)).unwrap(), vec![f]);
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        // Its node first, so that the StatefulSet's replacement (bound there by its volume) stays Pending.
+        assert_eq!((writes[0].method.as_str(), writes[0].path.as_str()), ("PATCH", "/api/v1/nodes/worker-1"));
+        assert_eq!(writes[0].body["spec"]["taints"], json!([{"key": "other", "effect": "NoExecute"}, {"key": FAULT_LABEL, "value": "0", "effect": "NoSchedule"}]));
+        assert_eq!(writes[1].method, "DELETE");
+        assert_eq!(writes[1].path, "/api/v1/namespaces/cdc-ingestion/pods/kafka-1");
+        assert_eq!(writes[1].body["gracePeriodSeconds"], 0);
+        assert_eq!(f.held, [Held::Node { node: "worker-1".into() }]);
+        assert_eq!(load_journal(&KindFaults::journal_path(&dir)).unwrap(), vec![f.clone()]);
+        faults.heal(&f).await.unwrap();
+        let healed = recorder.writes();
+        assert_eq!(healed.len(), 3);
+        assert_eq!((healed[2].method.as_str(), healed[2].path.as_str()), ("PATCH", "/api/v1/nodes/worker-1"));
+        assert_eq!(healed[2].body["spec"]["taints"], json!([{"key": "other", "effect": "NoExecute"}]), "only the fault's taint goes");
+        assert!(load_journal(&KindFaults::journal_path(&dir)).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
     async fn a_component_kill_deletes_every_pod_of_its_label() {
         let dir = tempdir("component");
-        let (client, recorder) = mock::serve(|seen| {
+        let mut world = kill_world();
+        let (client, recorder) = mock::serve(move |seen| {
             if seen.path == "/apis/chaos-mesh.org/v1alpha1" {
                 return Reply::Json(404, mock::status(404, "NotFound", "not found"));
             }
@@ -896,14 +1109,23 @@ mod tests {
                     {"metadata": {"name": "join-5d9c-abcde"}}, {"metadata": {"name": "warehouse-sink-7f-xyz"}}, {"metadata": {"name": "lake-sink-6b-qrs"}}
                 ]}));
             }
-            Reply::Json(200, mock::echo(seen))
+            world(seen).unwrap_or_else(|| Reply::Json(200, mock::echo(seen)))
         });
         let faults = KindFaults::new(KindCluster::new(client), KindFaults::journal_path(&dir)).await.unwrap();
-        faults.apply(1, &spec(FaultKind::Kill, "pipeline"), &mut LeaderIsTwo).await.unwrap();
+        let (f, _) = faults.apply(1, &spec(FaultKind::Kill, "pipeline"), &mut LeaderIsTwo).await.unwrap();
         let list = recorder.seen().into_iter().find(|s| s.path == "/api/v1/namespaces/cdc-processing/pods").unwrap();
         assert_eq!(list.param("labelSelector"), Some("app.kubernetes.io/name in (join,warehouse-sink,lake-sink)"));
-        let deleted: Vec<String> = recorder.writes().iter().map(|w| w.path.rsplit('/').next().unwrap().to_string()).collect();
+        let writes = recorder.writes();
+        // Each Deployment scaled to 0 (its replicas kept in an annotation), then its pod killed.
+        let scaled: Vec<(&str, &Value)> = writes.iter().filter(|w| w.method == "PATCH").map(|w| (w.path.rsplit('/').next().unwrap(), &w.body)).collect();
+        assert_eq!(scaled.iter().map(|(d, _)| *d).collect::<Vec<_>>(), ["join", "warehouse-sink", "lake-sink"]);
+        assert_eq!(*scaled[0].1, json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: "2"}}, "spec": {"replicas": 0}}));
+        let deleted: Vec<String> = writes.iter().filter(|w| w.method == "DELETE").map(|w| w.path.rsplit('/').next().unwrap().to_string()).collect();
         assert_eq!(deleted, ["join-5d9c-abcde", "warehouse-sink-7f-xyz", "lake-sink-6b-qrs"]);
+        assert!(writes.iter().position(|w| w.method == "DELETE") > writes.iter().rposition(|w| w.method == "PATCH"), "scaled before killed");
+        faults.heal(&f).await.unwrap();
+        let back: Vec<Value> = recorder.writes()[writes.len()..].iter().map(|w| w.body.clone()).collect();
+        assert_eq!(back[0], json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}}, "spec": {"replicas": 2}}));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1002,6 +1224,7 @@ mod tests {
                 if reads == 1 {
                     return Reply::Json(200, json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kafka-0"}, "spec": {"shareProcessNamespace": true, "containers": []}}));
                 }
+                return Reply::Json(404, mock::status(404, "NotFound", "pods not found"));
             }
             inner(seen)
         });
