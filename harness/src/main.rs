@@ -252,14 +252,11 @@ fn run_kind(command: Command, cfg: &StackConfig, overlay: PathBuf, delete_cluste
     use cdc_chaos::platform::kind;
     match command {
         Command::Up { profile, timeout, lake_endpoint, .. } => {
-            if profile != "durable" {
-                return Err(cdc_chaos::Error::Usage(format!(
-                    "--platform kind deploys the committed rendering of profile durable; for {profile:?}, render it with `cdc-chaos manifests render --profile {profile} --out DIR` into an overlay of your own and pass --overlay"
-                )));
-            }
             if lake_endpoint.is_some() {
                 return Err(cdc_chaos::Error::Usage("--lake-endpoint is for the local platform; on kind the overlay chooses the lake".into()));
             }
+            let profile = Profile::load(&profile)?;
+            let overlay = kind::stack::overlay_for(&cfg.cache, &cfg.home, &overlay, &profile)?;
             let applied = kind::up(&cfg.cache, &overlay, std::time::Duration::from_secs(timeout))?;
             println!("{} objects applied from {}; Kafka, every Deployment and both Jobs are ready", applied.len(), overlay.display());
             Ok(error::EXIT_PASS)

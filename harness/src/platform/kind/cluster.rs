@@ -253,6 +253,25 @@ impl KindCluster {
         Ok(deleted)
     }
 
+    /// Waits until none of `namespaces` exists any more (a deleted namespace stays
+    /// `Terminating` while its objects go), for at most `timeout`.
+    pub async fn wait_namespaces_gone(&self, namespaces: &[&str], timeout: Duration) -> Result<()> {
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        let deadline = tokio::time::Instant::now() + timeout;
+        for ns in namespaces {
+            loop {
+                match api.get_opt(ns).await {
+                    Ok(None) => break,
+                    Ok(Some(_)) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_secs(1)).await,
+                    Ok(Some(_)) => return Err(Error::component(COMPONENT, format!("namespace {ns} still exists {}s after its delete", timeout.as_secs()))),
+                    Err(e) => return Err(api_error(format!("reading namespace {ns}"), e)),
+                }
+            }
+        }
+        progress::note(&format!("kubernetes: namespaces {} are gone", namespaces.join(", ")));
+        Ok(())
+    }
+
     /// Waits, by watching them all at once, until every StatefulSet and Deployment of `applied`
     /// is ready and every Job complete, for at most `timeout`. The error names the first object
     /// that was not, with its last status.

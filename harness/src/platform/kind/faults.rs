@@ -250,6 +250,70 @@ pub fn iptables_rules(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, ips: &
     }
 }
 
+/// A connection a partition must block while in force and let through once healed: from the
+/// netfault container of `pod` to `ip:port`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Probe {
+    pub pod: String,
+    pub ip: String,
+    pub port: u16,
+}
+
+/// The probes that show `rules` in force, read from the rules themselves: an isolated pod
+/// reaches no peer's broker port, a split pod not the peers it is cut from, a one-way cut
+/// blocks the source pod's connections to the cut pod, a client cut blocks each pod's own
+/// listener port.
+pub fn iptables_probes(rules: &[PodRule], ips: &std::collections::BTreeMap<u16, String>) -> Vec<Probe> {
+    let pod_of_ip = |ip: &str| ips.iter().find(|(_, a)| a.as_str() == ip).map(|(n, _)| kafka_pod(*n));
+    let ip_of_pod = |pod: &str| ips.iter().find(|(n, _)| kafka_pod(**n) == pod).map(|(_, a)| a.clone());
+    let mut probes = Vec::new();
+    let mut push = |p: Probe| {
+        if !probes.contains(&p) {
+            probes.push(p);
+        }
+    };
+    for (pod, r) in rules {
+        let args: Vec<&str> = r.iter().map(String::as_str).collect();
+        let after = |flag: &str| args.iter().position(|a| *a == flag).and_then(|i| args.get(i + 1)).copied();
+        match (args.first().copied(), args.get(1).copied()) {
+            (Some("OUTPUT"), Some("!")) => {
+                for (n, ip) in ips {
+                    if kafka_pod(*n) != *pod {
+                        push(Probe { pod: pod.clone(), ip: ip.clone(), port: super::manifests::KAFKA_PORT });
+                    }
+                }
+            }
+            (Some("OUTPUT"), Some("-d")) => {
+                if let Some(ip) = after("-d") {
+                    push(Probe { pod: pod.clone(), ip: ip.into(), port: super::manifests::KAFKA_PORT });
+                }
+            }
+            (Some("INPUT"), Some("-s")) => {
+                let Some(src) = after("-s") else { continue };
+                let paired = rules.iter().any(|(p, o)| p == pod && o.first().map(String::as_str) == Some("OUTPUT") && o.iter().any(|a| a == src));
+                if let (false, Some(from), Some(to)) = (paired, pod_of_ip(src), ip_of_pod(pod)) {
+                    push(Probe { pod: from, ip: to, port: super::manifests::KAFKA_PORT });
+                }
+            }
+            (Some("INPUT"), Some("-p")) => {
+                if let (Some(port), Some(own)) = (after("--dport").and_then(|p| p.parse().ok()), ip_of_pod(pod)) {
+                    push(Probe { pod: pod.clone(), ip: own, port });
+                }
+            }
+            _ => {}
+        }
+    }
+    probes
+}
+
+/// The script a probe runs: a TCP connection, given up after [`PROBE_SECS`] (exit 124).
+fn probe_script(p: &Probe) -> String {
+    format!("timeout {PROBE_SECS} bash -c 'exec 3<>/dev/tcp/{}/{}'", p.ip, p.port)
+}
+
+/// How long a probe waits for a connection.
+const PROBE_SECS: u64 = 2;
+
 /// `sh -c` script that deletes `rule` if it is there (a pod replaced meanwhile has none).
 fn delete_script(rule: &[String]) -> String {
     let r = rule.join(" ");
@@ -364,6 +428,9 @@ pub struct KindFault {
     /// What keeps a killed target down until the heal.
     #[serde(default)]
     pub held: Vec<Held>,
+    /// Connections the fault's iptables rules block.
+    #[serde(default)]
+    pub probes: Vec<Probe>,
 }
 
 /// What keeps a killed pod from coming back before its fault heals.
@@ -644,7 +711,7 @@ impl KindFaults {
     /// Chaos Mesh's kills and partitions carry none yet (the run is then `unknown`).
     pub async fn apply(&self, id: usize, spec: &FaultSpec, roles: &mut dyn Roles) -> Result<(KindFault, Vec<Proof>)> {
         let mut evidence = Vec::new();
-        let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false, rules: vec![], held: vec![] };
+        let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false, rules: vec![], held: vec![], probes: vec![] };
         match spec.kind {
             FaultKind::Kill | FaultKind::Restart | FaultKind::Pause => {
                 let (targets, detail) = process_targets(&spec.target, roles)?;
@@ -730,11 +797,15 @@ impl KindFaults {
                 fault.pods = pods;
                 fault.detail = detail;
                 fault.rules = rules;
+                fault.probes = iptables_probes(&fault.rules, &ips);
                 self.journal_push(&fault).await?;
                 for (pod, r) in &fault.rules {
                     let mut cmd = vec!["iptables".to_string(), "-w".into(), "-A".into()];
                     cmd.extend(r.iter().cloned());
                     self.run_in(NS_INGESTION, pod, Some(NETFAULT_CONTAINER), cmd).await?;
+                }
+                for p in &fault.probes {
+                    evidence.push(self.probe(p, true).await);
                 }
             }
             _ => {
@@ -848,6 +919,19 @@ impl KindFaults {
         errors
     }
 
+    /// Runs `p` and says whether it shows the fault in force (`blocked`) or healed.
+    async fn probe(&self, p: &Probe, blocked: bool) -> Proof {
+        let what = format!("{} → {}:{}", p.pod, p.ip, p.port);
+        match self.run_in(NS_INGESTION, &p.pod, Some(NETFAULT_CONTAINER), vec!["sh".into(), "-c".into(), probe_script(p)]).await {
+            Ok(()) if blocked => Proof::new(false, format!("{what} connects: not blocked")),
+            Ok(()) => Proof::new(true, format!("{what} connects again")),
+            Err(e) if e.to_string().contains("exit code 124") => {
+                Proof::new(blocked, format!("{what} {} (no answer in {PROBE_SECS} s)", if blocked { "blocked" } else { "still blocked after the heal" }))
+            }
+            Err(e) => Proof::new(false, format!("{what}: the probe failed: {e}")),
+        }
+    }
+
     async fn create(&self, ar: &ApiResource, object: &Value) -> Result<()> {
         let ns = object["metadata"]["namespace"].as_str().expect("fault objects are namespaced");
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
@@ -883,6 +967,15 @@ impl KindFaults {
             }
         }
         errors
+    }
+
+    /// After `f` healed, its probes again: each must connect.
+    pub async fn healed_proofs(&self, f: &KindFault) -> Vec<Proof> {
+        let mut out = Vec::new();
+        for p in &f.probes {
+            out.push(self.probe(p, false).await);
+        }
+        out
     }
 
     /// Heals one fault: resumes its paused pods, deletes its labelled objects, and drops it
@@ -1282,6 +1375,23 @@ mod tests {
 
     fn rules_text(rules: &[PodRule]) -> Vec<String> {
         rules.iter().map(|(pod, r)| format!("{pod}: {}", r.join(" "))).collect()
+    }
+
+    #[test]
+    fn each_partition_is_probed_where_its_rules_must_block() {
+        let probes = |kind, target: &str| {
+            let (rules, _, _) = iptables_rules(1, &spec(kind, target), &mut LeaderIsTwo, &ips()).unwrap();
+            iptables_probes(&rules, &ips()).into_iter().map(|p| format!("{} → {}:{}", p.pod, p.ip, p.port)).collect::<Vec<_>>()
+        };
+        let isolate = probes(FaultKind::Isolate, "kafka-2");
+        assert_eq!(isolate, ["kafka-1 → 10.244.1.5:9092", "kafka-1 → 10.244.3.9:9092"]);
+        assert_eq!(probes(FaultKind::Split, "kafka-1"), ["kafka-0 → 10.244.2.7:9092", "kafka-0 → 10.244.3.9:9092"]);
+        let one_way = FaultSpec { to: Some(Target::Node(3)), ..spec(FaultKind::OneWay, "kafka-1") };
+        let (rules, _, _) = iptables_rules(1, &one_way, &mut LeaderIsTwo, &ips()).unwrap();
+        let p: Vec<String> = iptables_probes(&rules, &ips()).into_iter().map(|p| format!("{} → {}:{}", p.pod, p.ip, p.port)).collect();
+        assert_eq!(p, ["kafka-0 → 10.244.3.9:9092"], "from the source to the cut pod");
+        assert_eq!(probes(FaultKind::CutClients, "connect"), ["kafka-0 → 10.244.1.5:9094", "kafka-1 → 10.244.2.7:9094", "kafka-2 → 10.244.3.9:9094"]);
+        assert_eq!(probe_script(&Probe { pod: "kafka-0".into(), ip: "10.0.0.1".into(), port: 9092 }), "timeout 2 bash -c 'exec 3<>/dev/tcp/10.0.0.1/9092'");
     }
 
     #[test]

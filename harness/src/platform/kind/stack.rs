@@ -303,6 +303,10 @@ impl KindStack {
         }
     }
 
+    fn overlay_for(&self, profile: &Profile) -> Result<PathBuf> {
+        overlay_for(&self.cache, &self.home, &self.opts.overlay, profile)
+    }
+
     /// The profile the cluster's Kafka runs, if it is deployed.
     fn running_profile(&self) -> Result<Option<String>> {
         let api: Api<ConfigMap> = Api::namespaced(self.client(), NS_INGESTION);
@@ -441,33 +445,30 @@ impl Stack for KindStack {
                 profile.overrides.join(", ")
             )));
         }
+        let overlay = self.overlay_for(profile)?;
+        let yaml = super::build_overlay(&self.cache, &overlay)?;
         if let Some(p) = self.running_profile()? {
             if p != profile.name {
-                return Err(Error::Usage(format!(
-                    "the cluster runs profile {p:?}, the scenario wants {:?}: deploy a rendering of it (`cdc-chaos manifests render --profile {} --out DIR` into an overlay of your own, then `--overlay`) or change the scenario's profile",
-                    profile.name, profile.name
-                )));
+                progress::step(&format!(
+                    "the cluster runs profile {p}, the scenario wants {}: redeploying from {} (the namespaces go, with their volumes)",
+                    profile.name,
+                    overlay.display()
+                ));
+                self.rt.block_on(async {
+                    self.cluster.delete(&yaml).await?;
+                    self.cluster.wait_namespaces_gone(super::NAMESPACES, self.opts.ready_timeout).await
+                })?;
+            } else {
+                let rows = self.status()?;
+                if rows.iter().all(|r| r.health == "healthy") {
+                    progress::step(&format!("cluster stack is up (profile {p})"));
+                    return Ok(());
+                }
+                let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
+                progress::step(&format!("cluster stack is not healthy ({}): applying {} again", sick.join(", "), overlay.display()));
             }
-            let rows = self.status()?;
-            if rows.iter().all(|r| r.health == "healthy") {
-                progress::step(&format!("cluster stack is up (profile {p})"));
-                return Ok(());
-            }
-            let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
-            progress::step(&format!("cluster stack is not healthy ({}): applying {} again", sick.join(", "), self.opts.overlay.display()));
         } else {
-            progress::step(&format!("deploying {} on the cluster", self.opts.overlay.display()));
-        }
-        let yaml = super::build_overlay(&self.cache, &self.opts.overlay)?;
-        let deploys = profile_of_overlay(&yaml);
-        if deploys.as_deref() != Some(profile.name.as_str()) {
-            return Err(Error::Usage(format!(
-                "{} deploys profile {:?}, the scenario wants {:?}: pass --overlay with a rendering of it (`cdc-chaos manifests render --profile {} --out DIR`)",
-                self.opts.overlay.display(),
-                deploys.unwrap_or_default(),
-                profile.name,
-                profile.name
-            )));
+            progress::step(&format!("deploying {} on the cluster", overlay.display()));
         }
         self.rt.block_on(async {
             let applied = self.cluster.apply(&yaml).await?;
@@ -505,6 +506,66 @@ impl Stack for KindStack {
             }
         }
     }
+}
+
+/// The overlay that deploys `profile`: `--overlay` if it does; for another profile, when
+/// `--overlay` is the repository's kind overlay, an overlay of it written into the home
+/// whose patches replace each generated ConfigMap's data with `profile`'s rendering.
+pub fn overlay_for(cache: &Path, home: &Path, overlay: &Path, profile: &Profile) -> Result<PathBuf> {
+    let yaml = super::build_overlay(&cache, &overlay)?;
+    let deploys = profile_of_overlay(&yaml);
+    if deploys.as_deref() == Some(profile.name.as_str()) {
+        return Ok(overlay.to_path_buf());
+    }
+    let ours = std::fs::canonicalize(&overlay).ok();
+    let repository = std::fs::canonicalize(super::KIND_OVERLAY).ok();
+    let Some(base) = ours.filter(|o| Some(o) == repository.as_ref()) else {
+        return Err(Error::Usage(format!(
+            "{} deploys profile {:?}, the scenario wants {:?}: pass --overlay with a rendering of it (`cdc-chaos manifests render --profile {} --out DIR`)",
+            overlay.display(),
+            deploys.unwrap_or_default(),
+            profile.name,
+            profile.name
+        )));
+    };
+    let dir = home.join("kind").join(format!("overlay-{}", profile.name));
+    let text = profile_overlay(&base, profile)?;
+    crate::platform::write_file(&dir.join("kustomization.yaml"), &text)?;
+    Ok(dir)
+}
+
+/// A kustomization (as JSON, which kustomize reads as YAML) of overlay `base` whose patches give
+/// every ConfigMap of `profile`'s rendering its data.
+pub fn profile_overlay(base: &Path, profile: &Profile) -> Result<String> {
+    let mut patches = Vec::new();
+    for file in super::manifests::render(profile)?.files()? {
+        if file.name == "kustomization.yaml" {
+            continue;
+        }
+        for m in super::cluster::parse_manifests(&file.text)? {
+            if m.gvk.kind != "ConfigMap" {
+                continue;
+            }
+            let data = m.object.data.get("data").cloned().unwrap_or_else(|| serde_json::json!({}));
+            let patch = serde_json::json!([{"op": "replace", "path": "/data", "value": data}]);
+            patches.push(serde_json::json!({
+                "target": {"kind": "ConfigMap", "name": m.at.name, "namespace": m.at.namespace},
+                "patch": patch.to_string(),
+            }));
+        }
+    }
+    let k = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [base.display().to_string()],
+        "patches": patches,
+    });
+    Ok(format!(
+        "# Profile {} on the kind overlay {}: written by cdc-chaos for a run under that profile.\n{}\n",
+        profile.name,
+        base.display(),
+        serde_json::to_string_pretty(&k).expect("json")
+    ))
 }
 
 /// The profile a built overlay deploys: the one its `kafka-config` was rendered from.
@@ -558,11 +619,11 @@ impl Injector for KindInjector {
             let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
             active.iter().position(|a| a.id == id).map(|p| active.remove(p))
         }?;
-        let errors = match self.handle.block_on(self.faults.heal(&taken)) {
-            Ok(()) => vec![],
-            Err(e) => vec![e.to_string()],
+        let (errors, evidence) = match self.handle.block_on(self.faults.heal(&taken)) {
+            Ok(()) => (vec![], self.handle.block_on(self.faults.healed_proofs(&taken))),
+            Err(e) => (vec![e.to_string()], vec![]),
         };
-        Some(Healed { components: taken.pods, errors, evidence: vec![] })
+        Some(Healed { components: taken.pods, errors, evidence })
     }
 
     fn in_force(&self) -> Vec<usize> {
@@ -619,6 +680,26 @@ mod tests {
     fn the_lake_bucket_is_the_lake_sinks() {
         let pipeline = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/base/processing/pipeline.yaml")).unwrap();
         assert!(pipeline.contains(&format!("- --bucket\n            - {LAKE_BUCKET}\n")), "the lake sink's --bucket is {LAKE_BUCKET}");
+    }
+
+    #[test]
+    fn another_profile_is_deployed_by_replacing_every_generated_config_map() {
+        let weak = Profile::load("weak").unwrap();
+        let text = profile_overlay(Path::new("/repo/manifests/overlays/kind"), &weak).unwrap();
+        let (comment, json) = text.split_once('\n').unwrap();
+        assert!(comment.starts_with("# Profile weak on the kind overlay /repo/manifests/overlays/kind"), "{comment}");
+        let k: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(k["resources"], json!(["/repo/manifests/overlays/kind"]));
+        let patches = k["patches"].as_array().unwrap();
+        let names: Vec<&str> = patches.iter().map(|p| p["target"]["name"].as_str().unwrap()).collect();
+        for cm in ["kafka-config", "connect-config", "crm-init", "fleet-init"] {
+            assert!(names.contains(&cm), "{cm} not patched: {names:?}");
+        }
+        let kafka = patches.iter().find(|p| p["target"]["name"] == "kafka-config").unwrap();
+        let ops: serde_json::Value = serde_json::from_str(kafka["patch"].as_str().unwrap()).unwrap();
+        assert_eq!(ops[0]["op"], "replace");
+        assert_eq!(ops[0]["path"], "/data");
+        assert_eq!(deployed_profile(ops[0]["value"]["server.properties"].as_str().unwrap()).as_deref(), Some("weak"));
     }
 
     #[test]
