@@ -80,6 +80,24 @@ pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<Pa
     Ok(kind)
 }
 
+/// `kind export logs` of the cluster into `dir` (every node's journal, kubelet and containerd
+/// logs, every pod's logs), when the cluster is this harness's kind cluster; whether it was.
+pub fn export_logs(cache: &Path, dir: &Path) -> Result<bool> {
+    let kind = cache.join("bin").join("kind");
+    if !kind.is_file() || !super::engine::answers() {
+        return Ok(false);
+    }
+    let mut get = Command::new(&kind);
+    get.args(["get", "clusters"]);
+    if !process::run(get)?.lines().any(|l| l.trim() == CLUSTER_NAME) {
+        return Ok(false);
+    }
+    let mut export = Command::new(&kind);
+    export.args(["export", "logs"]).arg(dir).args(["--name", CLUSTER_NAME]);
+    process::run(export)?;
+    Ok(true)
+}
+
 /// Deletes the cluster if it exists, then stops the Docker engine if the harness started it.
 pub fn delete_cluster(cache: &Path) -> Result<()> {
     if super::engine::answers() {

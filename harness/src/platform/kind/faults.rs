@@ -969,13 +969,48 @@ impl KindFaults {
         errors
     }
 
-    /// After `f` healed, its probes again: each must connect.
-    pub async fn healed_proofs(&self, f: &KindFault) -> Vec<Proof> {
+    /// Heals `f` and returns the evidence: that a kill's target stayed down until the heal
+    /// (read just before it), and that each partition probe connects again after it.
+    pub async fn heal_with_proofs(&self, f: &KindFault) -> Result<Vec<Proof>> {
         let mut out = Vec::new();
+        for held in &f.held {
+            out.push(self.still_down(f, held).await);
+        }
+        self.heal(f).await?;
         for p in &f.probes {
             out.push(self.probe(p, false).await);
         }
-        out
+        Ok(out)
+    }
+
+    /// Whether what `held` keeps down is still down.
+    async fn still_down(&self, f: &KindFault, held: &Held) -> Proof {
+        match held {
+            Held::Node { node } => {
+                let mut running = Vec::new();
+                let mut down = Vec::new();
+                for pod in &f.pods {
+                    let Some((ns, name)) = pod.split_once('/') else { continue };
+                    match Api::<Pod>::namespaced(self.client(), ns).get_opt(name).await {
+                        Ok(Some(p)) if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") => running.push(pod.clone()),
+                        Ok(_) => down.push(pod.clone()),
+                        Err(e) => return Proof::new(false, format!("reading pod {pod}: {e}")),
+                    }
+                }
+                if running.is_empty() {
+                    Proof::new(true, format!("{} kept down until the heal (node {node} tainted NoSchedule)", down.join(", ")))
+                } else {
+                    Proof::new(false, format!("{} running again before the heal", running.join(", ")))
+                }
+            }
+            Held::Deployment { namespace, name, .. } => match Api::<Deployment>::namespaced(self.client(), namespace).get(name).await {
+                Ok(d) => {
+                    let pods = d.status.and_then(|s| s.replicas).unwrap_or(0);
+                    Proof::new(pods == 0, format!("Deployment {namespace}/{name} at {pods} pods until the heal"))
+                }
+                Err(e) => Proof::new(false, format!("reading Deployment {namespace}/{name}: {e}")),
+            },
+        }
     }
 
     /// Heals one fault: resumes its paused pods, deletes its labelled objects, and drops it

@@ -426,13 +426,28 @@ pub fn node(cache: &Path, repo: &Path) -> Result<String> {
     Ok(NODE.into())
 }
 
+/// The `cdc-chaos` executable the pipeline image runs ([`crate::platform::pipeline::executable`]),
+/// without its debug information when `strip` is there (a test build's is ten times larger).
+fn stripped_executable(cache: &Path) -> Result<PathBuf> {
+    let exe = crate::platform::pipeline::executable()?;
+    if !on_path("strip") {
+        return Ok(exe);
+    }
+    let out = dir(cache).join("pipeline-bin").join("cdc-chaos");
+    ensure_dir(out.parent().expect("a parent"))?;
+    let mut strip = Command::new("strip");
+    strip.arg("--strip-debug").arg("-o").arg(&out).arg(&exe);
+    process::run(strip)?;
+    Ok(out)
+}
+
 /// The workloads' images: (image name in `manifests/base`, tag built here, build).
 pub fn workloads(layout: &Layout, repo: &Path) -> Result<Vec<(&'static str, ImageBuild)>> {
     let docker = repo.join("docker");
     let dockerfile = |name: &str| read(&docker.join(format!("{name}.Dockerfile")));
     crate::platform::provision::resolve_jars(layout)?;
     let weed = crate::platform::lake::provision(layout)?;
-    let me = std::env::current_exe().map_err(|e| Error::io("finding the running executable", "/proc/self/exe", e))?;
+    let me = stripped_executable(&layout.cache)?;
     let seaweedfs_tag = format!("{REPOSITORY}/seaweedfs:{}", crate::platform::lake::SEAWEEDFS_VERSION);
     Ok(vec![
         (

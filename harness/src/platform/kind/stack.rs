@@ -505,6 +505,11 @@ impl Stack for KindStack {
                 }
             }
         }
+        match super::create::export_logs(&self.cache, &logs.join("kind")) {
+            Ok(true) => progress::note(&format!("kind export logs: {}", logs.join("kind").display())),
+            Ok(false) => {}
+            Err(e) => progress::note(&format!("kind export logs failed: {e}")),
+        }
     }
 }
 
@@ -619,8 +624,8 @@ impl Injector for KindInjector {
             let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
             active.iter().position(|a| a.id == id).map(|p| active.remove(p))
         }?;
-        let (errors, evidence) = match self.handle.block_on(self.faults.heal(&taken)) {
-            Ok(()) => (vec![], self.handle.block_on(self.faults.healed_proofs(&taken))),
+        let (errors, evidence) = match self.handle.block_on(self.faults.heal_with_proofs(&taken)) {
+            Ok(evidence) => (vec![], evidence),
             Err(e) => (vec![e.to_string()], vec![]),
         };
         Some(Healed { components: taken.pods, errors, evidence })
