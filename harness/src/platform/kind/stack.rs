@@ -517,12 +517,12 @@ impl Stack for KindStack {
 /// `--overlay` is the repository's kind overlay, an overlay of it written into the home
 /// whose patches replace each generated ConfigMap's data with `profile`'s rendering.
 pub fn overlay_for(cache: &Path, home: &Path, overlay: &Path, profile: &Profile) -> Result<PathBuf> {
-    let yaml = super::build_overlay(&cache, &overlay)?;
+    let yaml = super::build_overlay(cache, overlay)?;
     let deploys = profile_of_overlay(&yaml);
     if deploys.as_deref() == Some(profile.name.as_str()) {
         return Ok(overlay.to_path_buf());
     }
-    let ours = std::fs::canonicalize(&overlay).ok();
+    let ours = std::fs::canonicalize(overlay).ok();
     let repository = std::fs::canonicalize(super::KIND_OVERLAY).ok();
     let Some(base) = ours.filter(|o| Some(o) == repository.as_ref()) else {
         return Err(Error::Usage(format!(
