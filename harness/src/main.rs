@@ -256,8 +256,7 @@ fn run_kind(command: Command, cfg: &StackConfig, overlay: PathBuf, delete_cluste
                 return Err(cdc_chaos::Error::Usage("--lake-endpoint is for the local platform; on kind the overlay chooses the lake".into()));
             }
             let profile = Profile::load(&profile)?;
-            let overlay = kind::stack::overlay_for(&cfg.cache, &cfg.home, &overlay, &profile)?;
-            let applied = kind::up(&cfg.cache, &overlay, std::time::Duration::from_secs(timeout))?;
+            let applied = kind::up(&cfg.cache, &cfg.home, &overlay, &profile, std::time::Duration::from_secs(timeout))?;
             println!("{} objects applied from {}; Kafka, every Deployment and both Jobs are ready", applied.len(), overlay.display());
             Ok(error::EXIT_PASS)
         }

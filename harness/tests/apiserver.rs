@@ -656,7 +656,7 @@ async fn up_and_down_reach_the_server_through_the_kubeconfig() {
 
         // Nothing gets ready without controllers: `up` applies everything, then times out.
         let d = dir.clone();
-        let err = off_runtime("up", move || kind::up(&cache(), &d, Duration::from_secs(2))).await.unwrap_err().to_string();
+        let err = off_runtime("up", move || kind::up(&cache(), &home_of(&d), &d, &durable(), Duration::from_secs(2))).await.unwrap_err().to_string();
         assert!(err.contains("not ready in time"), "{err}");
         let expected: Vec<ObjectRef> = parse_manifests(&yaml).unwrap().into_iter().map(|m| m.at).collect();
         for at in &expected {
@@ -666,7 +666,7 @@ async fn up_and_down_reach_the_server_through_the_kubeconfig() {
             make_ready(&client, at).await;
         }
         let d = dir.clone();
-        let applied = off_runtime("up", move || kind::up(&cache(), &d, Duration::from_secs(30))).await.unwrap_or_else(|e| panic!("up once every workload is ready: {e}"));
+        let applied = off_runtime("up", move || kind::up(&cache(), &home_of(&d), &d, &durable(), Duration::from_secs(30))).await.unwrap_or_else(|e| panic!("up once every workload is ready: {e}"));
         assert_eq!(applied, expected);
 
         // Kafka's pods never started (Pending: nothing schedules them), and a fault journaled
@@ -701,7 +701,7 @@ async fn up_and_down_reach_the_server_through_the_kubeconfig() {
         }
         // `up` while they terminate is refused, naming the first object it could not create.
         let d = dir.clone();
-        let err = off_runtime("up", move || kind::up(&cache(), &d, Duration::from_secs(5))).await.unwrap_err().to_string();
+        let err = off_runtime("up", move || kind::up(&cache(), &home_of(&d), &d, &durable(), Duration::from_secs(5))).await.unwrap_err().to_string();
         assert!(err.contains("applying ") && err.contains("because it is being terminated"), "{err}");
         // `down` again while the namespaces terminate: nothing fails.
         let (d, h) = (dir.clone(), home.clone());
@@ -775,4 +775,14 @@ async fn a_run_reads_credentials_health_and_profile_from_the_cluster() {
     })
     .await;
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// The durable profile, which the overlays' committed rendering deploys.
+fn durable() -> cdc_chaos::profile::Profile {
+    cdc_chaos::profile::Profile::load("durable").unwrap()
+}
+
+/// A home for `up`'s profile overlays, beside the test's overlay.
+fn home_of(overlay: &std::path::Path) -> std::path::PathBuf {
+    overlay.with_extension("home")
 }

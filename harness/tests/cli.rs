@@ -336,15 +336,16 @@ fn kind_run_and_status_without_a_cluster_say_how_to_create_one() {
 }
 
 #[test]
-fn create_cluster_without_a_docker_engine_says_so_before_installing_anything() {
+fn create_and_delete_cluster_are_refused_where_they_mean_nothing() {
     let home = temp_home("kind-create");
-    let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/smoke.toml");
-    let (code, err) = cdc_chaos_kind(&home, &["--platform", "kind", "--create-cluster", "run", smoke]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--create-cluster needs a Docker engine"), "{err}");
-    assert!(!home.join("cache").exists(), "nothing installed without a Docker engine");
     let (code, err) = cdc_chaos_kind(&home, &["--create-cluster", "status"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--create-cluster is for --platform kind"), "{err}");
+    for args in [&["--delete-cluster", "down"][..], &["--platform", "kind", "--delete-cluster", "status"]] {
+        let (code, err) = cdc_chaos_kind(&home, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("--delete-cluster is for `--platform kind down`"), "{args:?}: {err}");
+    }
+    assert!(!home.join("cache").exists(), "nothing installed");
     std::fs::remove_dir_all(&home).unwrap();
 }

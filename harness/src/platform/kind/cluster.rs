@@ -31,7 +31,7 @@ use crate::progress;
 pub const FIELD_MANAGER: &str = "cdc-chaos";
 
 /// What to do when no cluster answers.
-pub const CREATE_CLUSTER: &str = "create one with `kind create cluster --config manifests/kind-cluster.yaml`";
+pub const CREATE_CLUSTER: &str = "create one with `cdc-chaos --platform kind --create-cluster up` (it builds every image here, then runs `kind create cluster --config manifests/kind-cluster.yaml`)";
 
 /// The component named in this module's errors.
 pub(crate) const COMPONENT: &str = "kubernetes";

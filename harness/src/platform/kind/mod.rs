@@ -79,13 +79,15 @@ pub(crate) fn build_overlay(cache: &Path, overlay: &Path) -> Result<String> {
     kustomize::build(&kustomize, overlay)
 }
 
-/// `up --platform kind`: reaches the kubeconfig's cluster, builds `overlay`, applies it with
+/// `up --platform kind`: reaches the kubeconfig's cluster, builds `overlay` (or, for another
+/// profile than its own, the overlay [`stack::overlay_for`] writes), applies it with
 /// server-side apply and waits (watching) until Kafka, every Deployment and both Jobs are
 /// ready, at most `timeout`. The images must be in the cluster already (README).
-pub fn up(cache: &Path, overlay: &Path, timeout: Duration) -> Result<Vec<cluster::ObjectRef>> {
+pub fn up(cache: &Path, home: &Path, overlay: &Path, profile: &crate::profile::Profile, timeout: Duration) -> Result<Vec<cluster::ObjectRef>> {
     let rt = runtime()?;
     let cluster = rt.block_on(cluster::KindCluster::connect())?;
-    let yaml = build_overlay(cache, overlay)?;
+    let overlay = stack::overlay_for(cache, home, overlay, profile)?;
+    let yaml = build_overlay(cache, &overlay)?;
     rt.block_on(async {
         let applied = cluster.apply(&yaml).await?;
         cluster.wait_ready(&applied, timeout).await?;
