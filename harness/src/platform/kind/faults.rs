@@ -781,6 +781,9 @@ impl KindFaults {
                         for (ns, pod, container) in &fault.paused {
                             self.signal(ns, pod, container.as_deref(), "STOP").await?;
                         }
+                        for (ns, pod, container) in &fault.paused {
+                            evidence.push(self.stopped_proof(ns, pod, container.as_deref(), true).await);
+                        }
                     }
                 }
             }
@@ -977,10 +980,31 @@ impl KindFaults {
             out.push(self.still_down(f, held).await);
         }
         self.heal(f).await?;
+        for (ns, pod, container) in &f.paused {
+            out.push(self.stopped_proof(ns, pod, container.as_deref(), false).await);
+        }
         for p in &f.probes {
             out.push(self.probe(p, false).await);
         }
         Ok(out)
+    }
+
+    /// Whether processes of pod `ns/pod` are stopped (state `T` in the pod's shared `/proc`)
+    /// when `stopped`, or none is after the heal. A pod gone by the heal took its stopped
+    /// processes with it.
+    async fn stopped_proof(&self, ns: &str, pod: &str, container: Option<&str>, stopped: bool) -> Proof {
+        const ANY_STOPPED: &str = "grep -qs '^State:[[:space:]]*T' /proc/[0-9]*/status";
+        if !stopped && matches!(Api::<Pod>::namespaced(self.client(), ns).get_opt(pod).await, Ok(None)) {
+            return Proof::new(true, format!("pod {ns}/{pod} gone by the heal, its stopped processes with it"));
+        }
+        let script = if stopped { ANY_STOPPED.to_string() } else { format!("! {ANY_STOPPED}") };
+        let held = self.run_in(ns, pod, container, vec!["sh".into(), "-c".into(), script]).await;
+        match (stopped, held) {
+            (true, Ok(())) => Proof::new(true, format!("pod {ns}/{pod}: its processes stopped (state T)")),
+            (true, Err(e)) => Proof::new(false, format!("pod {ns}/{pod}: no process stopped after SIGSTOP ({e})")),
+            (false, Ok(())) => Proof::new(true, format!("pod {ns}/{pod}: no process stopped after SIGCONT")),
+            (false, Err(e)) => Proof::new(false, format!("pod {ns}/{pod}: a process still stopped after SIGCONT ({e})")),
+        }
     }
 
     /// Whether what `held` keeps down is still down.
