@@ -534,9 +534,27 @@ pub fn overlay_for(cache: &Path, home: &Path, overlay: &Path, profile: &Profile)
         )));
     };
     let dir = home.join("kind").join(format!("overlay-{}", profile.name));
-    let text = profile_overlay(&base, profile)?;
+    crate::platform::ensure_dir(&dir)?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| Error::io("resolving the profile overlay's directory", &dir, e))?;
+    // kustomize takes no absolute path to another kustomization.
+    let text = profile_overlay(&relative(&dir, &base), profile)?;
     crate::platform::write_file(&dir.join("kustomization.yaml"), &text)?;
     Ok(dir)
+}
+
+/// `to` relative to the directory `from` (both absolute).
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    let f: Vec<_> = from.components().collect();
+    let t: Vec<_> = to.components().collect();
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c);
+    }
+    out
 }
 
 /// A kustomization (as JSON, which kustomize reads as YAML) of overlay `base` whose patches give
@@ -685,6 +703,12 @@ mod tests {
     fn the_lake_bucket_is_the_lake_sinks() {
         let pipeline = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/base/processing/pipeline.yaml")).unwrap();
         assert!(pipeline.contains(&format!("- --bucket\n            - {LAKE_BUCKET}\n")), "the lake sink's --bucket is {LAKE_BUCKET}");
+    }
+
+    #[test]
+    fn the_profile_overlay_names_its_base_relatively() {
+        assert_eq!(relative(Path::new("/var/lib/cdc-chaos/kind/overlay-weak"), Path::new("/work/main/manifests/overlays/kind")), Path::new("../../../../../work/main/manifests/overlays/kind"));
+        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/c/d")), Path::new("../c/d"));
     }
 
     #[test]
