@@ -5,7 +5,8 @@
 //! keeps them down for the fault's `for`, as a SIGKILLed process stays down on the local
 //! platform — a StatefulSet's pod by tainting its node `NoSchedule` first (its volume binds it
 //! to that node, so the replacement stays Pending until the heal removes the taint), a
-//! Deployment's pods by scaling it to 0 first (the heal scales it back); `restart` deletes them
+//! Deployment's pods by scaling it to 0 right after (scaling first would stop them gracefully;
+//! the heal scales it back); `restart` deletes them
 //! with their own grace period and lets their controller start new ones at once,
 //! `pause` runs `kill -STOP -1` in the container (every process the shell may signal but the
 //! namespace's init; `kill -CONT -1` heals it) — only in pods that share their process namespace
@@ -743,7 +744,11 @@ impl KindFaults {
                             }
                         }
                         self.journal_push(&fault).await?;
-                        for held in &fault.held {
+                        // A node is tainted before the delete, so that the StatefulSet's
+                        // replacement never starts. A Deployment is scaled to 0 only after it:
+                        // scaling first would have its ReplicaSet delete the pod gracefully
+                        // (SIGTERM, the server's clean shutdown) before the delete arrives.
+                        for held in fault.held.iter().filter(|h| matches!(h, Held::Node { .. })) {
                             self.hold(id, held).await?;
                         }
                         for (namespace, name) in names {
@@ -756,6 +761,9 @@ impl KindFaults {
                                 Err(e) => return Err(api_error(format!("deleting pod {namespace}/{name}"), e)),
                             }
                             evidence.push(self.deleted_proof(&namespace, &name, uid.as_deref()).await);
+                        }
+                        for held in fault.held.iter().filter(|h| matches!(h, Held::Deployment { .. })) {
+                            self.hold(id, held).await?;
                         }
                     }
                     (FaultKind::Restart, _) => {
@@ -1268,13 +1276,14 @@ mod tests {
         let list = recorder.seen().into_iter().find(|s| s.path == "/api/v1/namespaces/cdc-processing/pods").unwrap();
         assert_eq!(list.param("labelSelector"), Some("app.kubernetes.io/name in (join,warehouse-sink,lake-sink)"));
         let writes = recorder.writes();
-        // Each Deployment scaled to 0 (its replicas kept in an annotation), then its pod killed.
+        // Each pod killed, then its Deployment scaled to 0 (its replicas kept in an annotation):
+        // scaling first would have the ReplicaSet stop the pod gracefully.
         let scaled: Vec<(&str, &Value)> = writes.iter().filter(|w| w.method == "PATCH").map(|w| (w.path.rsplit('/').next().unwrap(), &w.body)).collect();
         assert_eq!(scaled.iter().map(|(d, _)| *d).collect::<Vec<_>>(), ["join", "warehouse-sink", "lake-sink"]);
         assert_eq!(*scaled[0].1, json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: "2"}}, "spec": {"replicas": 0}}));
         let deleted: Vec<String> = writes.iter().filter(|w| w.method == "DELETE").map(|w| w.path.rsplit('/').next().unwrap().to_string()).collect();
         assert_eq!(deleted, ["join-5d9c-abcde", "warehouse-sink-7f-xyz", "lake-sink-6b-qrs"]);
-        assert!(writes.iter().position(|w| w.method == "DELETE") > writes.iter().rposition(|w| w.method == "PATCH"), "scaled before killed");
+        assert!(writes.iter().rposition(|w| w.method == "DELETE") < writes.iter().position(|w| w.method == "PATCH"), "killed before scaled");
         faults.heal(&f).await.unwrap();
         let back: Vec<Value> = recorder.writes()[writes.len()..].iter().map(|w| w.body.clone()).collect();
         assert_eq!(back[0], json!({"metadata": {"annotations": {REPLICAS_ANNOTATION: null}}, "spec": {"replicas": 2}}));
