@@ -1,8 +1,10 @@
 //! Faults on a cluster through the Kubernetes API (`--platform kind`), with a journal so that
 //! every fault can be healed from another process.
 //!
-//! Owns applying and healing one fault: `kill` deletes the pods with a grace period of 0 and
-//! keeps them down for the fault's `for`, as a SIGKILLed process stays down on the local
+//! Owns applying and healing one fault: `kill` SIGKILLs the pods' processes by exec (`kill -KILL
+//! -1`, as `pause` stops them: a pod delete alone is a clean shutdown, since the kubelet gives
+//! every container at least 2 s of grace after a SIGTERM), deletes the pods with a grace period
+//! of 0 and keeps them down for the fault's `for`, as a SIGKILLed process stays down on the local
 //! platform — a StatefulSet's pod by tainting its node `NoSchedule` first (its volume binds it
 //! to that node, so the replacement stays Pending until the heal removes the taint), a
 //! Deployment's pods by scaling it to 0 right after (scaling first would stop them gracefully;
@@ -740,7 +742,7 @@ impl KindFaults {
                                 if !fault.held.contains(&held) {
                                     fault.held.push(held);
                                 }
-                                names.push((pods.namespace.clone(), name));
+                                names.push((pods.namespace.clone(), name, pods.container.clone()));
                             }
                         }
                         self.journal_push(&fault).await?;
@@ -751,9 +753,16 @@ impl KindFaults {
                         for held in fault.held.iter().filter(|h| matches!(h, Held::Node { .. })) {
                             self.hold(id, held).await?;
                         }
-                        for (namespace, name) in names {
+                        for (namespace, name, container) in names {
                             let api: Api<Pod> = Api::namespaced(self.client(), &namespace);
                             let uid = api.get_opt(&name).await.ok().flatten().and_then(|p| p.metadata.uid);
+                            // A delete is no SIGKILL: the kubelet stops a container with at least
+                            // 2 s of grace, SIGTERM first, so servers shut down cleanly. SIGKILL
+                            // from inside first, as a pause sends SIGSTOP.
+                            evidence.push(match self.signal(&namespace, &name, container.as_deref(), "KILL").await {
+                                Ok(()) => Proof::new(true, format!("pod {namespace}/{name}: its processes SIGKILLed")),
+                                Err(e) => Proof::new(false, format!("pod {namespace}/{name}: SIGKILL by exec failed ({e})")),
+                            });
                             match api.delete(&name, &DeleteParams::default().grace_period(0)).await {
                                 Ok(_) => {}
                                 // A Deployment scaled to 0 may have removed it already.
@@ -1232,7 +1241,15 @@ mod tests {
         let (faults, recorder) = faults(false, &dir).await;
         assert!(matches!(faults.mechanism(), Mechanism::Native));
         let (f, evidence) = faults.apply(0, &spec(FaultKind::Kill, "leader:crm.public.customers/0"), &mut LeaderIsTwo).await.unwrap();
-        assert_eq!(evidence.iter().map(|p| (p.held, p.claim.as_str())).collect::<Vec<_>>(), [(true, "pod cdc-ingestion/kafka-1 deleted")]);
+        // SIGKILL from inside first (this mock answers no exec, so that proof fails), then the delete.
+        let claims: Vec<(bool, &str)> = evidence.iter().map(|p| (p.held, p.claim.as_str())).collect();
+        assert_eq!(claims.len(), 2, "{claims:?}");
+        assert!(!claims[0].0 && claims[0].1.starts_with("pod cdc-ingestion/kafka-1: SIGKILL by exec failed"), "{claims:?}");
+        assert_eq!(claims[1], (true, "pod cdc-ingestion/kafka-1 deleted"));
+        let exec = recorder.seen().into_iter().find(|s| s.path.ends_with("/exec")).unwrap();
+        assert_eq!(exec.path, "/api/v1/namespaces/cdc-ingestion/pods/kafka-1/exec");
+        assert_eq!(exec.query["command"], ["sh", "-c", "kill -KILL -1"]);
+        assert_eq!(exec.param("container"), Some("kafka"));
         assert_eq!(f.detail, "leader of crm.public.customers/0 is node 2");
         let writes = recorder.writes();
         assert_eq!(writes.len(), 2, "{writes:?}");
