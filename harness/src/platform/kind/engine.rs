@@ -8,7 +8,9 @@
 //! permitted". The engine the harness starts then gets `docker/kind/runc-capfix` as its default
 //! runtime, a wrapper that drops `CAP_SYS_RESOURCE` from each container's configuration before
 //! running runc. An engine the harness did not start is never reconfigured: if it lacks the
-//! wrapper on such a machine, the error says how to give it one.
+//! wrapper on such a machine, the error says how to give it one. `dockerd` sets the FORWARD
+//! chain's policy to DROP; stopping the engine the harness started gives back the policy it
+//! found.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,8 +124,24 @@ fn install(cache: &Path) -> Result<()> {
     crate::platform::provision::apt_install(&dir(cache).join("docker-install.log"), &["docker.io"])
 }
 
+/// The policy of the root namespace's FORWARD chain (`ACCEPT`, `DROP`), as `iptables -S` says.
+fn forward_policy() -> Option<String> {
+    let mut cmd = Command::new("iptables");
+    cmd.args(["-w", "-S", "FORWARD"]);
+    let out = process::run(cmd).ok()?;
+    out.lines().find_map(|l| l.strip_prefix("-P FORWARD ")).map(|p| p.trim().to_string())
+}
+
+/// Where the FORWARD policy found before starting `dockerd` is kept (dockerd sets it to DROP).
+fn policy_file(cache: &Path) -> PathBuf {
+    dir(cache).join("forward-policy")
+}
+
 fn start(cache: &Path) -> Result<u32> {
     ensure_dir(&dir(cache))?;
+    if let Some(policy) = forward_policy() {
+        write_file(&policy_file(cache), &policy)?;
+    }
     let mut cmd = Command::new("dockerd");
     if !bounding_set_has_sys_resource() {
         let wrapper = wrapper_path(cache);
@@ -159,6 +177,17 @@ pub fn stop_if_started(cache: &Path) -> Result<Option<u32>> {
     let ours = std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() == "dockerd").unwrap_or(false);
     let stopped = ours && process::stop(pid, libc::SIGTERM, Duration::from_secs(30));
     let _ = std::fs::remove_file(&file);
+    // dockerd set the FORWARD chain's policy to DROP; give back the one it found.
+    if let Ok(before) = std::fs::read_to_string(policy_file(cache)) {
+        let before = before.trim();
+        if stopped && forward_policy().is_some_and(|now| now != before) {
+            let mut cmd = Command::new("iptables");
+            cmd.args(["-w", "-P", "FORWARD", before]);
+            process::run(cmd)?;
+            progress::note(&format!("FORWARD policy back to {before}, as before the Docker engine started"));
+        }
+        let _ = std::fs::remove_file(policy_file(cache));
+    }
     Ok(stopped.then_some(pid))
 }
 
