@@ -7,7 +7,8 @@
 //! 4. the cluster (unless `kind get clusters` lists it), then its pod network
 //!    ([`super::network`]) and every node Ready;
 //! 5. the workloads' images ([`super::images::build_workloads`]), loaded into the nodes with
-//!    `kind load docker-image` (which skips an image a node already has).
+//!    `kind load docker-image`, one at a time (kind skips an image every node already has, but
+//!    given several it loads them all into every node that misses any).
 //!
 //! `--delete-cluster` deletes the cluster and stops the Docker engine if the harness started it.
 
@@ -75,8 +76,10 @@ pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<Pa
         run_logged(&cache.join("kind").join("create.log"), "kind create cluster", &mut create)?;
     }
     super::network::configure(&control_plane_node(), 300)?;
-    let tags = super::images::build_workloads(layout, repo)?;
-    run_logged(&cache.join("kind").join("load.log"), &format!("kind load docker-image ({} images)", tags.len()), &mut load_command(&kind, &tags))?;
+    // One image at a time: given several, kind loads them all into every node missing any.
+    for tag in super::images::build_workloads(layout, repo)? {
+        run_logged(&cache.join("kind").join("load.log"), &format!("kind load docker-image {tag}"), &mut load_command(&kind, std::slice::from_ref(&tag)))?;
+    }
     Ok(kind)
 }
 

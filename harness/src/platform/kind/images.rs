@@ -376,7 +376,7 @@ pub fn node(cache: &Path, repo: &Path) -> Result<String> {
         progress::note(&format!("image {NODE}: up to date"));
         return Ok(NODE.into());
     }
-    progress::step(&format!("image {NODE}: importing {} control plane images into the node's containerd", components.len()));
+    progress::step(&format!("image {NODE}: importing {} control plane images and the base into the node's containerd", components.len()));
     let log = log_file(cache);
     let archives = dir(cache).join("node-images");
     let _ = std::fs::remove_dir_all(&archives);
