@@ -467,21 +467,26 @@ async fn faults_create_labelled_network_policies_and_delete_pods_and_heal_remove
         assert_eq!(matched.len(), 3, "{selector}: {matched:?}");
         assert_eq!(journal(&home).iter().map(|f| f.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
 
-        // Kills delete the pods: one Kafka node by name, the pipeline by label, Connect restarted.
-        let (_, evidence) = faults.apply(5, &fault(FaultKind::Kill, "kafka-2", None), &mut Named).await.unwrap();
+        // Kills SIGKILL by exec (which this server, without a kubelet, refuses: that proof
+        // fails), then delete the pods: one Kafka node by name, the pipeline by label. These pods
+        // have no controller, so nothing is held. Connect is restarted.
+        let (killed, evidence) = faults.apply(5, &fault(FaultKind::Kill, "kafka-2", None), &mut Named).await.unwrap();
         assert!(!pod_exists(&client, NS_INGESTION, "kafka-1").await, "kafka-1 was killed");
-        assert_eq!(evidence.iter().map(|p| (p.held, p.claim.as_str())).collect::<Vec<_>>(), [(true, "pod cdc-ingestion/kafka-1 deleted")], "the API shows the pod gone");
+        let claims: Vec<(bool, &str)> = evidence.iter().map(|p| (p.held, p.claim.as_str())).collect();
+        assert!(!claims[0].0 && claims[0].1.contains("SIGKILL by exec failed") && claims[0].1.contains("does not have a host assigned"), "{claims:?}");
+        assert_eq!(claims[1], (true, "pod cdc-ingestion/kafka-1 deleted"), "the API shows the pod gone");
+        assert!(killed.held.is_empty(), "a pod without a controller needs no hold: {:?}", killed.held);
         assert!(pod_exists(&client, NS_INGESTION, "kafka-0").await && pod_exists(&client, NS_INGESTION, "kafka-2").await);
         let (pipeline, evidence) = faults.apply(6, &fault(FaultKind::Kill, "pipeline", None), &mut Named).await.unwrap();
         assert_eq!(pipeline.pods, ["cdc-processing/join+warehouse-sink+lake-sink"]);
-        assert!(evidence.len() == 3 && evidence.iter().all(|p| p.held && p.claim.ends_with(" deleted")), "{evidence:?}");
+        assert!(evidence.len() == 6 && evidence.iter().filter(|p| p.held && p.claim.ends_with(" deleted")).count() == 3, "{evidence:?}");
         assert!(Api::<Pod>::namespaced(client.clone(), NS_PROCESSING).list(&ListParams::default()).await.unwrap().items.is_empty(), "every pipeline pod was killed");
         faults.apply(7, &fault(FaultKind::Restart, "connect", None), &mut Named).await.unwrap();
         assert!(!pod_exists(&client, NS_INGESTION, "connect-6d5f-abcde").await, "connect was restarted");
         // A second kill of a component with no pod left says so.
         let err = faults.apply(8, &fault(FaultKind::Kill, "pipeline", None), &mut Named).await.unwrap_err().to_string();
         assert!(err.contains("no pod of cdc-processing/join+warehouse-sink+lake-sink"), "{err}");
-        faults.heal(&journal(&home).into_iter().find(|f| f.id == 8).unwrap()).await.unwrap();
+        assert!(!journal(&home).iter().any(|f| f.id == 8), "a kill that found no pod applied nothing: nothing to heal");
 
         // Pause: the pod is journaled before the exec, which a server without nodes cannot run.
         let err = faults.apply(10, &fault(FaultKind::Pause, "kafka-1", None), &mut Named).await.unwrap_err().to_string();
@@ -726,8 +731,8 @@ fn cdc_chaos_on(server: &LocalApiServer, home: &Path, args: &[&str]) -> (i32, St
 
 /// What `run --platform kind` reads of a cluster before it offers any load: the credentials
 /// from the Secrets the overlay generated, every component's health from its pods, and the
-/// profile the cluster was deployed with — a scenario of another profile is refused before
-/// anything is applied.
+/// profile its overlay deploys — a scenario of another profile is refused before anything is
+/// applied when the overlay is not the repository's.
 #[tokio::test]
 async fn a_run_reads_credentials_health_and_profile_from_the_cluster() {
     use cdc_chaos::platform::kind::stack;
@@ -766,12 +771,20 @@ async fn a_run_reads_credentials_health_and_profile_from_the_cluster() {
         assert_eq!(health("join"), ("down".into(), "no pod".into()));
         assert_eq!(rows.len(), 11, "{out}");
 
-        // The cluster runs durable; a weak scenario is refused, naming both.
+        // The overlay deploys durable, and it is not the repository's kind overlay (which a
+        // run of another profile redeploys through a profile overlay of its own): a weak
+        // scenario is refused before anything is applied, naming both profiles.
         let reports = home.join("reports");
         let scenario = repo().join("scenarios/weak-negative-control.toml");
-        let (code, out, err) = cdc_chaos_on(server_ref, &home_ref, &["--platform", "kind", "run", scenario.to_str().unwrap(), "--reports", reports.to_str().unwrap()]);
+        let dir = overlay.kind();
+        let (code, out, err) = cdc_chaos_on(
+            server_ref,
+            &home_ref,
+            &["--platform", "kind", "--overlay", dir.to_str().unwrap(), "run", scenario.to_str().unwrap(), "--reports", reports.to_str().unwrap()],
+        );
         assert_eq!(code, 2, "{out}{err}");
-        assert!(err.contains(r#"the cluster runs profile "durable", the scenario wants "weak""#), "{err}");
+        assert!(err.contains(r#"deploys profile "durable", the scenario wants "weak""#), "{err}");
+        assert!(!reports.exists() || std::fs::read_dir(&reports).map(|d| d.count()).unwrap_or(0) <= 1, "nothing run");
     })
     .await;
     let _ = std::fs::remove_dir_all(&home);

@@ -400,7 +400,8 @@ fn check_durable_profile(b: &Built) {
     assert_eq!(processing["replication.factor"], "3", "{o}");
 }
 
-/// Kafka's StatefulSet: three nodes of the official image, the four listeners, a volume per
+/// Kafka's StatefulSet: three nodes of Kafka 4.3.1 (the official image in production, the local
+/// build on kind), the five listeners, a volume per
 /// node, the disruption budget, anti-affinity (`required` or `preferred`).
 fn check_kafka(b: &Built, required: bool) {
     let o = &b.overlay;
@@ -410,7 +411,9 @@ fn check_kafka(b: &Built, required: bool) {
     assert_eq!(spec.service_name.as_deref(), Some("kafka"), "{o}");
     assert_eq!(spec.volume_claim_templates.as_ref().map(Vec::len), Some(1), "{o}");
     let c = b.container("kafka", "kafka");
-    assert_eq!(c.image.as_deref(), Some("apache/kafka:4.3.1"), "{o}");
+    // kind runs the image built on this machine (`--create-cluster`); production the official one.
+    let image = if required { "apache/kafka:4.3.1" } else { "cdc-chaos/kafka:4.3.1" };
+    assert_eq!(c.image.as_deref(), Some(image), "{o}");
     let ports: Vec<i32> = c.ports.iter().flatten().map(|p| p.container_port).collect();
     assert_eq!(ports, [9092, 9093, 9094, 9095, 9096], "{o}");
     let anti = spec.template.spec.as_ref().unwrap().affinity.as_ref().and_then(|a| a.pod_anti_affinity.as_ref()).unwrap();

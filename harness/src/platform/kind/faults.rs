@@ -738,9 +738,10 @@ impl KindFaults {
                         let mut names = Vec::new();
                         for pods in &targets {
                             for name in self.pod_names(pods).await? {
-                                let held = self.hold_for(&pods.namespace, &name).await?;
-                                if !fault.held.contains(&held) {
-                                    fault.held.push(held);
+                                if let Some(held) = self.hold_for(&pods.namespace, &name).await? {
+                                    if !fault.held.contains(&held) {
+                                        fault.held.push(held);
+                                    }
                                 }
                                 names.push((pods.namespace.clone(), name, pods.container.clone()));
                             }
@@ -847,16 +848,22 @@ impl KindFaults {
     }
 
     /// What keeps pod `namespace/name` down once killed: its node (a StatefulSet's pod, bound
-    /// there by its volume) or its Deployment.
-    async fn hold_for(&self, namespace: &str, name: &str) -> Result<Held> {
+    /// there by its volume) or its Deployment; nothing for a pod no controller owns, which
+    /// nothing brings back.
+    async fn hold_for(&self, namespace: &str, name: &str) -> Result<Option<Held>> {
         let pod = Api::<Pod>::namespaced(self.client(), namespace).get(name).await.map_err(|e| api_error(format!("reading pod {namespace}/{name}"), e))?;
         if owner(&pod, "StatefulSet").is_some() {
             let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).ok_or_else(|| {
                 Error::component(COMPONENT, format!("kill of pod {namespace}/{name}: it runs on no node yet, so nothing can keep its replacement down"))
             })?;
-            return Ok(Held::Node { node });
+            return Ok(Some(Held::Node { node }));
         }
-        let rs = owner(&pod, "ReplicaSet").ok_or_else(|| Error::component(COMPONENT, format!("kill of pod {namespace}/{name}: owned by neither a StatefulSet nor a ReplicaSet")))?;
+        let Some(rs) = owner(&pod, "ReplicaSet") else {
+            if let Some(other) = pod.metadata.owner_references.as_ref().and_then(|o| o.first()) {
+                return Err(Error::component(COMPONENT, format!("kill of pod {namespace}/{name}: owned by {} {}, which this harness cannot keep from replacing it", other.kind, other.name)));
+            }
+            return Ok(None);
+        };
         let rs = Api::<ReplicaSet>::namespaced(self.client(), namespace).get(&rs).await.map_err(|e| api_error(format!("reading ReplicaSet {namespace}/{rs}"), e))?;
         let deployment = rs
             .metadata
@@ -867,7 +874,7 @@ impl KindFaults {
             .ok_or_else(|| Error::component(COMPONENT, format!("kill of pod {namespace}/{name}: its ReplicaSet has no Deployment")))?;
         let d = Api::<Deployment>::namespaced(self.client(), namespace).get(&deployment).await.map_err(|e| api_error(format!("reading Deployment {namespace}/{deployment}"), e))?;
         let replicas = d.spec.and_then(|s| s.replicas).unwrap_or(1);
-        Ok(Held::Deployment { namespace: namespace.into(), name: deployment, replicas })
+        Ok(Some(Held::Deployment { namespace: namespace.into(), name: deployment, replicas }))
     }
 
     async fn taint(&self, node: &str, id: Option<usize>) -> Result<()> {
