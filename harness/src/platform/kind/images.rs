@@ -539,6 +539,25 @@ mod tests {
     }
 
     #[test]
+    fn the_kafka_image_has_every_tool_the_kind_platform_runs_in_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut named = std::collections::BTreeSet::new();
+        for file in ["src/platform/kind/stack.rs", "src/platform/kind/manifests.rs"] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            for (i, _) in text.match_indices("/opt/kafka/bin/") {
+                let rest = &text[i + "/opt/kafka/bin/".len()..];
+                let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')).unwrap_or(rest.len());
+                named.insert(rest[..end].to_string());
+            }
+        }
+        assert!(named.contains("kafka-metadata-quorum.sh") && named.contains("kafka-server-start.sh"), "{named:?}");
+        for script in named {
+            let path = root.join("../docker/kafka/bin").join(&script);
+            assert!(path.is_file(), "{script} is run in the Kafka image but docker/kafka/bin has no such script");
+        }
+    }
+
+    #[test]
     fn copying_a_context_hashes_paths_contents_and_modes() {
         let dir = std::env::temp_dir().join(format!("cdcc-images-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
