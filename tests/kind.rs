@@ -66,11 +66,7 @@ fn a_pod_kill_and_a_partition_on_a_live_kind_cluster_lose_nothing() {
     std::env::set_current_dir(&repo).unwrap();
     let cfg = cdc_chaos_e2e::test_config("kind");
     let layout = cdc_chaos::platform::Layout::new(&cfg);
-    let existed = kind::engine::answers() && {
-        let mut get = std::process::Command::new(layout.cache.join("bin/kind"));
-        get.args(["get", "clusters"]);
-        get.output().map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == kind::create::CLUSTER_NAME)).unwrap_or(false)
-    };
+    let existed = kind::create::existing_cluster(&layout.cache).expect("kind get clusters").is_some();
     let overlay = repo.join(kind::KIND_OVERLAY);
     kind::create::create_cluster(&layout, &repo, &overlay).expect("--create-cluster");
 

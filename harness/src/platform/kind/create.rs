@@ -30,9 +30,20 @@ pub const CLUSTER_NAME: &str = "cdc-chaos";
 /// The cluster's configuration, relative to the repository's root.
 pub const CLUSTER_CONFIG: &str = "manifests/kind-cluster.yaml";
 
-/// Checks that a Docker engine can run kind's nodes, starting one if none answers.
-pub fn check_docker(cache: &Path) -> Result<super::engine::Engine> {
-    super::engine::ensure(cache)
+/// Whether `kind get clusters` lists this harness's cluster.
+pub fn cluster_exists(kind: &Path) -> Result<bool> {
+    let mut get = Command::new(kind);
+    get.args(["get", "clusters"]);
+    Ok(process::run(get)?.lines().any(|l| l.trim() == CLUSTER_NAME))
+}
+
+/// The cached `kind` binary, if a Docker engine answers and it lists this harness's cluster.
+pub fn existing_cluster(cache: &Path) -> Result<Option<PathBuf>> {
+    let kind = cache.join("bin").join("kind");
+    if !kind.is_file() || !super::engine::answers() {
+        return Ok(None);
+    }
+    Ok(cluster_exists(&kind)?.then_some(kind))
 }
 
 /// The command that loads `tags` into the cluster's nodes.
@@ -60,14 +71,11 @@ pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<Pa
         make.arg(repo.join("manifests/make-secrets.sh")).arg(overlay);
         progress::step(&format!("secrets: {}", process::run(make)?.trim()));
     }
-    check_docker(cache)?;
+    super::engine::ensure(cache)?;
     let kind = go_tool(cache, "kind", KIND_MODULE, KIND_VERSION)?;
     progress::step(&format!("images: building what changed (log: {})", super::images::log_file(cache).display()));
     let node = super::images::node(cache, repo)?;
-    let mut get = Command::new(&kind);
-    get.args(["get", "clusters"]);
-    let existing = process::run(get)?;
-    if existing.lines().any(|l| l.trim() == CLUSTER_NAME) {
+    if cluster_exists(&kind)? {
         progress::step(&format!("kind cluster {CLUSTER_NAME} exists"));
     } else {
         progress::step(&format!("creating kind cluster {CLUSTER_NAME} from {CLUSTER_CONFIG} with {node}"));
@@ -86,15 +94,9 @@ pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<Pa
 /// `kind export logs` of the cluster into `dir` (every node's journal, kubelet and containerd
 /// logs, every pod's logs), when the cluster is this harness's kind cluster; whether it was.
 pub fn export_logs(cache: &Path, dir: &Path) -> Result<bool> {
-    let kind = cache.join("bin").join("kind");
-    if !kind.is_file() || !super::engine::answers() {
+    let Some(kind) = existing_cluster(cache)? else {
         return Ok(false);
-    }
-    let mut get = Command::new(&kind);
-    get.args(["get", "clusters"]);
-    if !process::run(get)?.lines().any(|l| l.trim() == CLUSTER_NAME) {
-        return Ok(false);
-    }
+    };
     let mut export = Command::new(&kind);
     export.args(["export", "logs"]).arg(dir).args(["--name", CLUSTER_NAME]);
     process::run(export)?;
