@@ -224,6 +224,9 @@ fn changes_reach_the_warehouse_exactly_once_through_join_crashes() {
     let lake_ids: BTreeSet<(String, String, String, i64)> =
         rows.iter().map(|r| (r.database.clone(), r.tx.clone(), r.table_name.clone(), r.pk)).collect();
     assert_eq!(lake_ids.len(), N, "distinct event identities in the lake");
+    // Appends are create-only, so a killed sink's late PUT cannot overlap its successor's object.
+    let first = lake.list("customer_360/").unwrap().into_iter().next().unwrap();
+    assert_eq!(lake.put_new(&first, b"a late PUT").unwrap(), cdc_pipeline::lake::Put::Exists, "{first} is not overwritten");
 
     let mut zombie_fencer = zombie_fencer;
     let _ = zombie_fencer.kill();

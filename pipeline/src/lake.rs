@@ -1,12 +1,20 @@
 //! The lake sink: `customer_360.changes` as Parquet objects in an S3 bucket (SeaweedFS here;
 //! MinIO or AWS S3 by configuration), exactly once.
 //!
-//! Each batch becomes one object named after its Kafka coordinates,
-//! `<prefix>/partition=<p>/<first offset>-<last offset>.parquet` (offsets zero-padded to 20
-//! digits, so names sort by offset). The bucket itself is the progress record: on start the sink
-//! lists the partition's objects and resumes after the highest last offset, so a batch written
-//! before a crash is not written again and a batch cut short is written whole; a retried PUT of the
-//! same batch replaces the same object. Reads use `read_committed`.
+//! Each batch becomes one object named after the Kafka offset of its first record,
+//! `<prefix>/partition=<p>/<first offset>.parquet` (zero-padded to 20 digits, so names sort by
+//! offset). The bucket itself is the progress record: on start the sink reads the partition's last
+//! object and resumes after the highest offset it holds, so a batch written before a crash is not
+//! written again and a batch cut short is written whole. Reads use `read_committed`.
+//!
+//! Objects form a chain: each one starts at the first record after the one before it, so the key
+//! of the next object is fixed by what the bucket holds. Every object is written with
+//! `If-None-Match: *` (create only), which makes each append a compare-and-set on the chain's
+//! end: when a killed sink's last PUT lands after its successor listed the bucket, or two sinks
+//! run at once, both write the same key, one of them gets `412 Precondition Failed`, and the
+//! loser starts its session again from the bucket. Without that, the late object and the
+//! successor's overlap and the lake holds those changes twice. An endpoint that ignores the
+//! header is refused at start ([`Lake::ensure_conditional_writes`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -144,17 +152,51 @@ pub fn decode(bytes: Vec<u8>) -> Result<Vec<LakeRow>, String> {
     Ok(out)
 }
 
-/// The object key of a batch.
-pub fn object_key(prefix: &str, partition: i32, first: i64, last: i64) -> String {
-    format!("{prefix}/partition={partition}/{first:020}-{last:020}.parquet")
+/// The object key of a batch whose first record has offset `first`.
+pub fn object_key(prefix: &str, partition: i32, first: i64) -> String {
+    format!("{prefix}/partition={partition}/{first:020}.parquet")
 }
 
-/// The (first, last) offsets of an object key written by [`object_key`].
-pub fn parse_object_key(key: &str) -> Option<(i32, i64, i64)> {
+/// The partition and first offset of an object key written by [`object_key`] (or of the
+/// `<first>-<last>.parquet` keys of earlier versions, which sort the same way).
+pub fn parse_object_key(key: &str) -> Option<(i32, i64)> {
     let (dir, file) = key.rsplit_once('/')?;
     let partition = dir.rsplit_once("partition=")?.1.parse().ok()?;
-    let (first, last) = file.strip_suffix(".parquet")?.split_once('-')?;
-    Some((partition, first.parse().ok()?, last.parse().ok()?))
+    let stem = file.strip_suffix(".parquet")?;
+    let first = stem.split_once('-').map(|(f, _)| f).unwrap_or(stem);
+    Some((partition, first.parse().ok()?))
+}
+
+/// What a create-only PUT did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    Created,
+    /// The key existed: another writer appended to the chain first.
+    Exists,
+}
+
+/// The operations the sink needs from an object store (S3 here, a map in the tests).
+pub trait Store {
+    /// Every key under `prefix`.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, String>;
+    fn get(&self, key: &str) -> Result<Vec<u8>, String>;
+    /// Writes `key` only if it does not exist.
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String>;
+}
+
+/// The highest Kafka offset the lake holds for `partition`: the largest offset in the chain's
+/// last object (None for an empty partition).
+pub fn stored_through(store: &impl Store, prefix: &str, partition: i32) -> Result<Option<i64>, String> {
+    let last = store.list(&format!("{prefix}/partition={partition}/"))?.into_iter().filter_map(|k| parse_object_key(&k).map(|(_, f)| (f, k))).max();
+    let Some((_, key)) = last else { return Ok(None) };
+    let rows = decode(store.get(&key)?).map_err(|e| format!("{key}: {e}"))?;
+    Ok(rows.iter().map(|r| r.kafka_offset).max())
+}
+
+/// Appends a batch (rows of one partition in offset order) to the chain, create only.
+pub fn append(store: &impl Store, prefix: &str, partition: i32, rows: &[LakeRow]) -> Result<Put, String> {
+    let key = object_key(prefix, partition, rows[0].kafka_offset);
+    store.put_new(&key, &encode(rows)?)
 }
 
 /// An S3 client: signed requests sent with `ureq`.
@@ -214,9 +256,32 @@ impl Lake {
         }
     }
 
-    pub fn put(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
-        let url = PutObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNED_FOR);
-        Lake::check(&format!("PUT {key}"), self.agent.put(url.as_str()).send(bytes), &[200]).map(|_| ())
+    /// Writes `key` with `If-None-Match: *`. A 409 (a conflicting conditional write still in
+    /// progress, as AWS S3 answers) counts as the key being taken as well.
+    pub fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String> {
+        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
+        action.headers_mut().insert("if-none-match", "*");
+        let url = action.sign(SIGNED_FOR);
+        let resp = self.agent.put(url.as_str()).header("if-none-match", "*").send(bytes);
+        match Lake::check(&format!("PUT {key}"), resp, &[200]) {
+            Ok(_) => Ok(Put::Created),
+            Err(e) if e.contains("HTTP 412") || e.contains("HTTP 409") => Ok(Put::Exists),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Refuses an endpoint that ignores `If-None-Match`: a second create-only PUT of one probe
+    /// key (`<prefix>.conditional-write-probe`, outside the data's prefix) must be refused.
+    pub fn ensure_conditional_writes(&self) -> Result<(), String> {
+        let key = format!("{}.conditional-write-probe", self.prefix);
+        self.put_new(&key, b"probe")?;
+        match self.put_new(&key, b"probe")? {
+            Put::Exists => Ok(()),
+            Put::Created => Err(format!(
+                "the S3 endpoint {} ignores If-None-Match (it overwrote {key}): the lake sink needs conditional writes (AWS S3, MinIO and SeaweedFS have them) to write each change exactly once",
+                self.bucket.base_url()
+            )),
+        }
     }
 
     pub fn get(&self, key: &str) -> Result<Vec<u8>, String> {
@@ -240,25 +305,33 @@ impl Lake {
     }
 }
 
-/// Runs the lake sink until `stop` is set; failures restart the session from the bucket's state.
-pub fn run(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
-    supervise("lake", metrics, stop, || session(files, cfg, metrics, stop).map_err(LoopError::Retry))
+impl Store for Lake {
+    fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+        Lake::list(self, prefix)
+    }
+    fn get(&self, key: &str) -> Result<Vec<u8>, String> {
+        Lake::get(self, key)
+    }
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String> {
+        Lake::put_new(self, key, bytes)
+    }
 }
 
-fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
-    let lake = Lake::new(cfg)?;
+/// Runs the lake sink until `stop` is set; failures restart the session from the bucket's state.
+pub fn run(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
+    supervise("lake", metrics, stop, || session(files, cfg, metrics, stop))
+}
+
+fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), LoopError> {
+    let lake = Lake::new(cfg).map_err(LoopError::Fatal)?;
     lake.ensure_bucket()?;
+    lake.ensure_conditional_writes()?;
     let consumer: BaseConsumer = files.consumer_config("cdc-chaos-lake").create().map_err(|e| format!("consumer: {e}"))?;
     let md = consumer.fetch_metadata(Some(OUTPUT), Duration::from_secs(10)).map_err(|e| format!("metadata of {OUTPUT}: {e}"))?;
     let topic = md.topics().first().filter(|t| t.error().is_none()).ok_or_else(|| format!("topic {OUTPUT} missing"))?;
     let mut tpl = TopicPartitionList::new();
     for p in topic.partitions() {
-        let done = lake
-            .list(&format!("{}/partition={}/", cfg.prefix, p.id()))?
-            .iter()
-            .filter_map(|k| parse_object_key(k))
-            .map(|(_, _, last)| last)
-            .max();
+        let done = stored_through(&lake, &cfg.prefix, p.id())?;
         tpl.add_partition_offset(OUTPUT, p.id(), done.map(|l| Offset::Offset(l + 1)).unwrap_or(Offset::Beginning)).expect("offset");
     }
     consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
@@ -297,10 +370,13 @@ fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &Atom
         for (partition, mut rows) in batch {
             let written = crate::record::now_us();
             rows.iter_mut().for_each(|r| r.sink_ts_us = written);
-            let (first, last) = (rows[0].kafka_offset, rows[rows.len() - 1].kafka_offset);
-            let key = object_key(&cfg.prefix, partition, first, last);
             let t = Instant::now();
-            lake.put(&key, &encode(&rows)?)?;
+            if append(&lake, &cfg.prefix, partition, &rows)? == Put::Exists {
+                return Err(LoopError::Retry(format!(
+                    "{} exists: another writer (a killed sink's late PUT, or a second sink) appended it first; resuming from the bucket",
+                    object_key(&cfg.prefix, partition, rows[0].kafka_offset)
+                )));
+            }
             metrics.observe_commit(t.elapsed().as_secs_f64());
             metrics.commits.fetch_add(1, Ordering::Relaxed);
             metrics.events_out.fetch_add(rows.len() as u64, Ordering::Relaxed);
@@ -341,10 +417,92 @@ mod tests {
 
     #[test]
     fn object_keys_carry_and_sort_by_offsets() {
-        let k = object_key("customer_360", 0, 7, 120);
-        assert_eq!(k, "customer_360/partition=0/00000000000000000007-00000000000000000120.parquet");
-        assert_eq!(parse_object_key(&k), Some((0, 7, 120)));
-        assert!(object_key("p", 0, 9, 10) < object_key("p", 0, 100, 200));
+        let k = object_key("customer_360", 0, 7);
+        assert_eq!(k, "customer_360/partition=0/00000000000000000007.parquet");
+        assert_eq!(parse_object_key(&k), Some((0, 7)));
+        assert_eq!(parse_object_key("customer_360/partition=2/00000000000000000007-00000000000000000120.parquet"), Some((2, 7)));
+        assert!(object_key("p", 0, 9) < object_key("p", 0, 100));
         assert_eq!(parse_object_key("customer_360/partition=0/garbage.parquet"), None);
+    }
+
+    /// An object store with S3's create-only semantics.
+    #[derive(Default)]
+    struct MemStore(std::cell::RefCell<std::collections::BTreeMap<String, Vec<u8>>>);
+
+    impl Store for MemStore {
+        fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+            Ok(self.0.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+        }
+        fn get(&self, key: &str) -> Result<Vec<u8>, String> {
+            self.0.borrow().get(key).cloned().ok_or_else(|| format!("{key}: no such key"))
+        }
+        fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String> {
+            let mut m = self.0.borrow_mut();
+            if m.contains_key(key) {
+                return Ok(Put::Exists);
+            }
+            m.insert(key.into(), bytes.to_vec());
+            Ok(Put::Created)
+        }
+    }
+
+    /// One sink session over the committed records `log` (offsets with gaps where transaction
+    /// markers are): resume from the store, append batches of the given sizes; returns false when
+    /// an append found its key taken (the session would restart). With `die_after`, the session is
+    /// killed with its next batch's PUT in flight, which it returns to be landed later.
+    fn sink_session(store: &MemStore, log: &[i64], sizes: &[usize], die_after: Option<usize>) -> (bool, Option<(String, Vec<u8>)>) {
+        let resume = stored_through(store, "p", 0).unwrap().map(|o| o + 1).unwrap_or(0);
+        let mut pending: &[i64] = &log[log.partition_point(|&o| o < resume)..];
+        for (i, &n) in sizes.iter().enumerate() {
+            if pending.is_empty() {
+                break;
+            }
+            let (batch, rest) = pending.split_at(n.min(pending.len()));
+            let rows: Vec<LakeRow> = batch.iter().map(|&o| row(o)).collect();
+            if die_after == Some(i) {
+                return (true, Some((object_key("p", 0, batch[0]), encode(&rows).unwrap())));
+            }
+            if append(store, "p", 0, &rows).unwrap() == Put::Exists {
+                return (false, None);
+            }
+            pending = rest;
+        }
+        (true, None)
+    }
+
+    proptest::proptest! {
+        /// However killed sinks' late PUTs interleave with their successors' sessions, the
+        /// objects read in key order hold every committed record once, in offset order.
+        #[test]
+        fn late_puts_of_killed_sinks_neither_duplicate_nor_lose(
+            gaps in proptest::collection::vec(1i64..3, 1..120),
+            crashes in proptest::collection::vec(
+                (proptest::collection::vec(1usize..30, 1..8), 0usize..8, 0usize..4, proptest::collection::vec(1usize..30, 0..4)),
+                0..5,
+            ),
+        ) {
+            let log: Vec<i64> = gaps.iter().scan(0i64, |o, g| { *o += g; Some(*o) }).collect();
+            let store = MemStore::default();
+            for (sizes, die_after, land_after, before) in &crashes {
+                let (_, late) = sink_session(&store, &log, sizes, Some(*die_after));
+                // The successor starts, possibly writes some batches, then the late PUT lands.
+                let head: Vec<usize> = before.iter().copied().take(*land_after).collect();
+                sink_session(&store, &log, &head, None);
+                if let Some((key, bytes)) = late {
+                    store.put_new(&key, &bytes).unwrap();
+                }
+            }
+            // Sessions that lost a race restart from the bucket until the log is written.
+            for _ in 0..log.len() + 2 {
+                if sink_session(&store, &log, &[7; 200], None).0 {
+                    break;
+                }
+            }
+            let mut stored = Vec::new();
+            for key in store.list("p/").unwrap() {
+                stored.extend(decode(store.get(&key).unwrap()).unwrap().into_iter().map(|r| r.kafka_offset));
+            }
+            proptest::prop_assert_eq!(stored, log);
+        }
     }
 }
