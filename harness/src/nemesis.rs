@@ -13,6 +13,11 @@
 //! with the evidence checked on the way ([`crate::faults`]): on the local stack the pid gone or in
 //! state `T` (and still so at the heal, after how long), a TCP probe across every cut getting no
 //! answer (and connecting again after the heal), a role target's resolution and its age.
+//!
+//! Timeline: faults start at their `at` and heal after their `for`; a heal runs on its own thread
+//! (a restart waits until the component serves), so a slow heal does not hold the next fault
+//! back, unless that fault says `after_heals`: it waits for the heals still running, and the rest
+//! of the timeline moves back by the wait.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -480,35 +485,46 @@ const LATE: Duration = Duration::from_secs(1);
 fn timeline(inner: &Arc<Inner>, base: Instant, seed: u64, stop: &AtomicBool) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x7461_7267_6574);
     let events = events(&inner.schedule);
+    // How far `after_heals` waits have pushed the timeline back.
+    let mut shift = Duration::ZERO;
     for (n, &(at, i, apply)) in events.iter().enumerate() {
         let stopped = || stop.load(Ordering::SeqCst) || INTERRUPTED.load(Ordering::SeqCst);
-        while Instant::now() < base + at && !stopped() {
-            std::thread::sleep((base + at).saturating_duration_since(Instant::now()).min(Duration::from_millis(200)));
+        let due_at = base + at + shift;
+        while Instant::now() < due_at && !stopped() {
+            std::thread::sleep(due_at.saturating_duration_since(Instant::now()).min(Duration::from_millis(200)));
         }
         if stopped() {
             // A fault the load ended before is one the run did not test.
             for &(at, i, _) in events[n..].iter().filter(|e| e.2) {
-                let why = format!("the load ended before it was due at {:.1} s", at.as_secs_f64());
+                let why = format!("the load ended before it was due at {:.1} s", (at + shift).as_secs_f64());
                 inner.record_event(i, "error", vec![], why, vec![]);
             }
             return;
         }
         if apply {
+            let spec = &inner.schedule[i];
             // Heals due at the same instant come first, as before a fault that may hit the same
-            // component.
+            // component; an `after_heals` fault waits for every heal still running.
             let due: Vec<_> = {
                 let mut heals = inner.heals.lock().unwrap_or_else(|p| p.into_inner());
-                let (now, later) = std::mem::take(&mut *heals).into_iter().partition(|(t, _)| *t == at);
+                let (now, later) = std::mem::take(&mut *heals).into_iter().partition(|(t, _)| spec.after_heals || *t == at);
                 *heals = later;
                 now
             };
             for (_, h) in due {
                 let _ = h.join();
             }
-            let late = Instant::now().saturating_duration_since(base + at);
-            match inner.injector.apply(i, &inner.schedule[i], &mut rng) {
+            let late = Instant::now().saturating_duration_since(due_at);
+            let waited = spec.after_heals && late > Duration::from_millis(100);
+            if spec.after_heals {
+                shift += late;
+            }
+            match inner.injector.apply(i, spec, &mut rng) {
                 Ok(a) => {
-                    let detail = if late > LATE {
+                    let detail = if waited {
+                        let why = format!("applied {:.1} s late, once the heals before it had finished", late.as_secs_f64());
+                        [a.detail, why].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
+                    } else if late > LATE {
                         [a.detail, format!("applied {:.1} s late", late.as_secs_f64())].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
                     } else {
                         a.detail
@@ -784,7 +800,7 @@ mod tests {
     use crate::scenario::Dur;
 
     fn spec(at: u64, kind: FaultKind, for_: u64) -> FaultSpec {
-        FaultSpec { at: Dur::secs(at), kind, target: Target::RandomBroker, for_: Dur::secs(for_), to: None }
+        FaultSpec { at: Dur::secs(at), kind, target: Target::RandomBroker, for_: Dur::secs(for_), to: None, after_heals: false }
     }
 
     #[test]
@@ -895,7 +911,7 @@ mod tests {
     }
 
     fn ms(at: u64, for_: u64) -> FaultSpec {
-        FaultSpec { at: Dur(Duration::from_millis(at)), kind: FaultKind::Kill, target: Target::Component("connect".into()), for_: Dur(Duration::from_millis(for_)), to: None }
+        FaultSpec { at: Dur(Duration::from_millis(at)), kind: FaultKind::Kill, target: Target::Component("connect".into()), for_: Dur(Duration::from_millis(for_)), to: None, after_heals: false }
     }
 
     #[test]
@@ -921,6 +937,31 @@ mod tests {
         let unapplied = records.iter().find(|r| r.id == 2).unwrap();
         assert_eq!((unapplied.event.as_str(), unapplied.detail.as_str()), ("error", "the load ended before it was due at 60.0 s"));
         assert_eq!(crate::faults::unproven(&records), vec!["fault #2 kill connect was not applied: the load ended before it was due at 60.0 s"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_after_heals_fault_waits_for_the_slow_heal_and_shifts_the_rest_of_the_timeline() {
+        let dir = std::env::temp_dir().join(format!("cdc-chaos-after-heals-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = Instant::now();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let injector = Recording { base, heal_takes: Duration::from_millis(800), log: log.clone(), active: Mutex::new(vec![]) };
+        // Fault 0 heals at 100 ms and takes 800 ms; fault 1 (at 300 ms) waits for it; fault 2 is
+        // due 200 ms after fault 1 on the schedule.
+        let waits = FaultSpec { after_heals: true, ..ms(300, 100) };
+        let n = Nemesis::start(Box::new(injector), vec![ms(0, 100), waits, ms(500, 50)], &dir, base, 1).unwrap();
+        std::thread::sleep(Duration::from_millis(3_500));
+        n.finish().unwrap();
+        let log = log.lock().unwrap().clone();
+        let at = |id: usize, what: &str| log.iter().find(|e| e.0 == id && e.1 == what).map(|e| e.2).unwrap_or_else(|| panic!("{id} {what}: {log:?}"));
+        assert!(at(1, "apply") >= at(0, "healed"), "fault 1 waited for fault 0's heal: {log:?}");
+        // Fault 1 still lasts its 100 ms, and fault 2 keeps its 200 ms distance from fault 1.
+        assert!(at(1, "healed") >= at(1, "apply") + 100 + 800, "{log:?}");
+        assert!(at(2, "apply") >= at(1, "apply") + 200, "{log:?}");
+        let records = crate::faults::read(&dir.join("faults.jsonl")).unwrap();
+        let start = records.iter().find(|r| r.id == 1 && r.event == "start").unwrap();
+        assert!(start.detail.contains("s late, once the heals before it had finished"), "{}", start.detail);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

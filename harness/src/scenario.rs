@@ -507,6 +507,12 @@ pub struct FaultSpec {
     /// `one-way` only: the node that stops receiving from `target`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Target>,
+    /// Start only once every heal due by `at` has finished (a restarted component serves
+    /// again), however long that takes; the wait shifts the rest of the timeline. For faults
+    /// whose meaning depends on the previous one having healed (a second kill that must hit a
+    /// worker that recovered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_heals: bool,
 }
 
 fn default_target() -> Target {
@@ -750,7 +756,7 @@ impl Scenario {
                 let hi = r.for_[1].0.as_millis() as u64;
                 let for_ = Dur(Duration::from_millis(rng.random_range(lo..=hi)));
                 let target = if kind == FaultKind::CutClients && !target.is_client_group() { Target::Cluster } else { target };
-                out.push(FaultSpec { at: Dur(t), kind, target, for_, to: None });
+                out.push(FaultSpec { at: Dur(t), kind, target, for_, to: None, after_heals: false });
                 let wait: f64 = rand_distr::Distribution::sample(&exp, &mut rng);
                 t += for_.0 + r.gap.0 + Duration::from_secs_f64(wait.min(3600.0));
             }

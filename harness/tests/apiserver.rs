@@ -306,7 +306,7 @@ impl Roles for Named {
 }
 
 fn fault(kind: FaultKind, target: &str, to: Option<&str>) -> FaultSpec {
-    FaultSpec { at: Dur::secs(0), kind, target: Target::parse(target).unwrap(), for_: Dur::secs(10), to: to.map(|t| Target::parse(t).unwrap()) }
+    FaultSpec { at: Dur::secs(0), kind, target: Target::parse(target).unwrap(), for_: Dur::secs(10), to: to.map(|t| Target::parse(t).unwrap()), after_heals: false }
 }
 
 /// The built overlay with the Kafka StatefulSet's `netfault` container removed: a cluster

@@ -1164,7 +1164,7 @@ mod tests {
     }
 
     fn spec(kind: FaultKind, target: &str) -> FaultSpec {
-        FaultSpec { at: Dur::secs(0), kind, target: Target::parse(target).unwrap(), for_: Dur::secs(10), to: None }
+        FaultSpec { at: Dur::secs(0), kind, target: Target::parse(target).unwrap(), for_: Dur::secs(10), to: None, after_heals: false }
     }
 
     fn chaos_mesh_list() -> Value {
