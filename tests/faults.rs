@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cdc_chaos::platform::stack::Health;
 use cdc_chaos::run::{run, RunOptions};
 use cdc_chaos::scenario::Scenario;
 use cdc_chaos_e2e::*;
@@ -51,7 +52,7 @@ fn assert_healed(stack: &TestStack, faults: &[Value]) {
     let rules = String::from_utf8_lossy(&rules.stdout);
     assert!(!rules.contains(":fault"), "no fault rule left: {rules}");
     let status = stack.status().unwrap();
-    assert!(status.iter().all(|s| s.health == "healthy"), "{status:?}");
+    assert!(status.iter().all(|s| s.health == Health::Healthy), "{status:?}");
 }
 
 /// Every fault proved itself: evidence at its start and heal, all of it held, and claims of the

@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use cdc_chaos::platform::kind;
-use cdc_chaos::platform::stack::Deployment;
+use cdc_chaos::platform::deployment::Deployment;
 use cdc_chaos::run::{run, RunOptions};
 use cdc_chaos::scenario::Scenario;
 use serde_json::Value;

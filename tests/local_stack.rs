@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use cdc_chaos::platform::stack::Health;
 use cdc_chaos::platform::topics;
 use cdc_chaos::{audit, Profile};
 use cdc_chaos_e2e::*;
@@ -17,7 +18,7 @@ fn up_captures_changes_audits_and_down_leaves_nothing() {
     let cold = t.elapsed();
     assert_eq!(status.len(), 11, "{status:?}");
     for s in &status {
-        assert_eq!(s.health, "healthy", "{s:?}");
+        assert_eq!(s.health, Health::Healthy, "{s:?}");
     }
     eprintln!("up: {:.1}s, RSS MiB: {:?}", cold.as_secs_f64(), rss_report(&stack));
 
@@ -55,7 +56,7 @@ fn up_captures_changes_audits_and_down_leaves_nothing() {
     let t = Instant::now();
     let status = stack.up(&profile).expect("second up");
     eprintln!("warm up: {:.1}s", t.elapsed().as_secs_f64());
-    assert!(status.iter().all(|s| s.health == "healthy"), "{status:?}");
+    assert!(status.iter().all(|s| s.health == Health::Healthy), "{status:?}");
     let seen = read_changes(&bootstrap, topics::CUSTOMERS, Duration::from_secs(30), |seen| seen.len() >= 3);
     assert_eq!(seen.len(), 3, "data kept across down/up: {seen:?}");
 

@@ -5,12 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use cdc_chaos::platform::local::{status_table, LocalStack};
+use cdc_chaos::platform::local::LocalStack;
+use cdc_chaos::platform::stack::{status_table, Health};
 use cdc_chaos::platform::{connect, mariadb, roles, topics};
 use cdc_chaos::Profile;
 use cdc_chaos_e2e::*;
 
-fn health(stack: &LocalStack, name: &str) -> String {
+fn health(stack: &LocalStack, name: &str) -> Health {
     stack
         .status()
         .unwrap()
@@ -26,7 +27,7 @@ fn wait_all_healthy(stack: &LocalStack, after: &str) {
     let started = Instant::now();
     loop {
         let rows = stack.status().unwrap();
-        if rows.iter().all(|s| s.health == "healthy") {
+        if rows.iter().all(|s| s.health == Health::Healthy) {
             eprintln!("  every component healthy {:.1}s after {after} served again", started.elapsed().as_secs_f64());
             return;
         }
@@ -51,10 +52,10 @@ fn killed_components_restart_as_up_started_them() {
     let leader = roles::partition_leader(&stack.topo, topics::CUSTOMERS, 0).expect("partition leader");
     let leader_time = t.elapsed();
     let t = Instant::now();
-    let controller = roles::active_controller(&stack).expect("active controller");
+    let controller = cdc_chaos::platform::local::roles::active_controller(&stack).expect("active controller");
     let controller_time = t.elapsed();
     let t = Instant::now();
-    let coordinator = roles::transaction_coordinator(&stack, "cdc-chaos-join").expect("transaction coordinator");
+    let coordinator = cdc_chaos::platform::local::roles::transaction_coordinator(&stack, "cdc-chaos-join").expect("transaction coordinator");
     let coordinator_time = t.elapsed();
     eprintln!(
         "roles: leader of {}/0 is node {leader} ({:.1}s), active controller {controller} ({:.1}s), coordinator of cdc-chaos-join {coordinator} ({:.1}s)",
@@ -84,7 +85,7 @@ fn killed_components_restart_as_up_started_them() {
         let t = Instant::now();
         stack.stop_component(&name, false, Duration::from_secs(30)).expect("SIGKILL");
         let killed = t.elapsed();
-        assert_eq!(health(&stack, &name), "down", "{name} after SIGKILL");
+        assert_eq!(health(&stack, &name), Health::Down, "{name} after SIGKILL");
         if name.starts_with("kafka-") {
             // The partition moves away from the dead node.
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -106,7 +107,7 @@ fn killed_components_restart_as_up_started_them() {
         );
         assert_ne!(pid, old);
         assert_eq!(stack.pid_of(&name).unwrap(), pid, "state.json records the new pid");
-        assert_eq!(health(&stack, &name), "healthy", "{name} right after restart_component returned");
+        assert_eq!(health(&stack, &name), Health::Healthy, "{name} right after restart_component returned");
         wait_all_healthy(&stack, &name);
     }
 

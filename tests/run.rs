@@ -40,6 +40,11 @@ fn smoke_scenario_passes_and_its_record_rechecks() {
     for f in ["scenario.toml", "profile.toml", "run.json", "history.jsonl", "observed/raw.tsv", "observed/lake.tsv", "final_state.json", "latency.hlog", "logs/join.log"] {
         assert!(dir.join(f).is_file(), "{f} in the run directory");
     }
+    // The run brought the stack up: run.log holds the start-up and everything after it.
+    let log = std::fs::read_to_string(dir.join("run.log")).unwrap();
+    for line in ["provisioning (profile durable", "stack up in", "waiting for every hop to quiesce", "checking", "rendering report.html"] {
+        assert!(log.contains(line), "run.log has {line:?}:\n{log}");
+    }
 
     // The reports of a real run: one latency plot per stage, the curve, the throughput, a JUnit
     // case per invariant with no failure.

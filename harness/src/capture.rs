@@ -33,7 +33,7 @@ use crate::history::{EventKey, EventOp, WriteId};
 use crate::observation::{FinalState, Observation};
 use crate::platform::stack::Endpoints;
 use crate::platform::topics;
-use crate::run::{HopExtras, Marks};
+use crate::run_dir::{HopExtras, Marks};
 use crate::{Error, Result};
 
 const EXAMPLES: usize = 20;

@@ -1,4 +1,4 @@
-//! The exactly-once checker (DESIGN §3): the run's history against what each hop holds.
+//! The exactly-once checker (docs/architecture.md, Semantics): the run's history against what each hop holds.
 //!
 //! Owns the per-hop verdict on every event — *lost*, *duplicated*, *phantom*, *wrong operation*,
 //! *out of order* — and the final-state comparison of the warehouse and of the lake's folded
@@ -625,7 +625,7 @@ pub fn check<'o>(ops: &[Operation], hops: impl IntoIterator<Item = (Hop, &'o [Ob
 /// Checks a run directory: `history.jsonl`, `observed/<hop>.tsv` (streamed) and
 /// `final_state.json`.
 pub fn check_dir(dir: &Path) -> Result<CheckReport> {
-    let ops = crate::history::read(&dir.join("history.jsonl"))?;
+    let ops = crate::history::read(&crate::run_dir::RunDir::new(dir).history())?;
     let final_state = FinalState::read(dir)?;
     let mut checker = Checker::new(&ops);
     for hop in Hop::ALL {

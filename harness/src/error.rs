@@ -4,7 +4,7 @@
 //! the remedy. Exit codes are part of the CLI's contract and documented in the README:
 //! 0 pass, 1 invariant violated, 2 setup/harness error, 3 unknown.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Result type of the harness library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -53,6 +53,9 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    #[error("fault journal {}: {message}", .path.display())]
+    Journal { path: PathBuf, message: String },
+
     #[error("audit: {failed} of {total} settings differ from profile {profile:?}")]
     AuditMismatch { profile: String, failed: usize, total: usize },
 }
@@ -92,7 +95,21 @@ impl Error {
         log: impl Into<PathBuf>,
     ) -> Self {
         let log = log.into();
-        let tail = crate::platform::process::tail(&log, 20);
+        let tail = log_tail(&log, 20);
         Error::Component { component: component.into(), message: message.into(), log: Some(log), tail }
     }
+}
+
+/// The last `lines` lines of a log file (reads at most its last 64 KiB).
+pub fn log_tail(path: &Path, lines: usize) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(64 * 1024);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    Some(all[all.len().saturating_sub(lines)..].join("\n"))
 }

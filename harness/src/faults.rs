@@ -15,9 +15,6 @@ use std::path::Path;
 
 use crate::scenario::FaultKind;
 
-/// File name of the fault timeline in a run directory.
-pub const TIMELINE_FILE: &str = "faults.jsonl";
-
 /// One check that a fault took effect (or ended).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Proof {
@@ -131,7 +128,7 @@ mod tests {
     fn timelines_before_evidence_still_read_and_bad_lines_are_named() {
         let dir = std::env::temp_dir().join(format!("cdc-chaos-faults-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(TIMELINE_FILE);
+        let path = crate::run_dir::RunDir::new(&dir).faults();
         std::fs::write(&path, "{\"id\":0,\"event\":\"start\",\"kind\":\"pause\",\"target\":\"controller\",\"components\":[\"kafka-1\"],\"detail\":\"\",\"time_us\":5}\n\nnot json\n").unwrap();
         let e = read(&path).unwrap_err();
         assert!(e.contains("faults.jsonl:3: not a fault record"), "{e}");

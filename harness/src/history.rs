@@ -140,7 +140,7 @@ impl EventOp {
     }
 }
 
-/// Identity of one row change (DESIGN §3), compact: the row, the operation that wrote it (its
+/// Identity of one row change (docs/architecture.md, Semantics), compact: the row, the operation that wrote it (its
 /// write id) and what it did. An operation's row yields one event (`upsert`), or two for a delete
 /// (the `upsert` setting the write id, then the `delete`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

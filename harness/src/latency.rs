@@ -1,4 +1,4 @@
-//! Latency, unavailability and throughput of a run (DESIGN §3, §7).
+//! Latency, unavailability and throughput of a run (docs/architecture.md, Semantics; docs/scenarios.md, Reports).
 //!
 //! Owns the latency figures: for every acknowledged event of the measured load (warm-up
 //! excluded), the time from its operation's *intended* send time — the open-loop schedule's, so

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod capture;
 pub mod checker;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod faults;
@@ -27,6 +28,7 @@ pub mod progress;
 pub mod report;
 pub mod result;
 pub mod run;
+pub mod run_dir;
 pub mod scenario;
 pub mod source_lag;
 pub mod supervisor;

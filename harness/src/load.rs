@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::history::{HistoryWriter, Kind, Line, Phase, RowOp, WriteId};
+use crate::platform::stack::Targets;
 use crate::scenario::{Keys, Load, Scenario};
 use crate::{Error, Result};
 
@@ -276,24 +277,6 @@ impl Iterator for Generator {
     }
 }
 
-/// Where the load goes.
-#[derive(Debug, Clone)]
-pub struct Targets {
-    /// tokio-postgres connection string of `crm`.
-    pub postgres: String,
-    /// mysql_async URL of `fleet`.
-    pub mariadb: String,
-}
-
-impl Targets {
-    pub fn local(cfg: &crate::StackConfig) -> Targets {
-        Targets {
-            postgres: format!("host=127.0.0.1 port={} user=cdc password=cdc dbname=crm connect_timeout=3", cfg.postgres_port),
-            mariadb: format!("mysql://cdc:cdc@127.0.0.1:{}/fleet", cfg.mariadb_port),
-        }
-    }
-}
-
 /// Counters of a load run, shared with the progress reporter.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -384,7 +367,7 @@ async fn offer(scenario: &Scenario, targets: &Targets, run: u32, history: Histor
     }
     let mut next_report = start + every;
     for op in Generator::new(scenario) {
-        if op.due >= end || crate::nemesis::INTERRUPTED.load(Ordering::SeqCst) {
+        if op.due >= end || crate::progress::interrupted() {
             break;
         }
         // Hand each operation to its writer shortly before it is due (bounded memory).

@@ -49,7 +49,7 @@ impl Hop {
 
     /// The file of this hop in a run directory.
     pub fn file(self, run_dir: &Path) -> std::path::PathBuf {
-        run_dir.join("observed").join(format!("{}.tsv", self.as_str()))
+        crate::run_dir::RunDir::new(run_dir).observed(self.as_str())
     }
 }
 
@@ -189,7 +189,7 @@ pub struct FinalState {
 
 impl FinalState {
     pub fn file(run_dir: &Path) -> std::path::PathBuf {
-        run_dir.join("final_state.json")
+        crate::run_dir::RunDir::new(run_dir).final_state()
     }
 
     pub fn write(&self, run_dir: &Path) -> Result<()> {

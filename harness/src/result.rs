@@ -1,4 +1,4 @@
-//! A run's verdict and `result.json` (DESIGN §7).
+//! A run's verdict and `result.json` (docs/scenarios.md).
 //!
 //! Owns the verdict rule and the result schema. [`check_run`] reads a run directory
 //! (`scenario.toml`, `run.json`, `history.jsonl`, `observed/<hop>.tsv`, `final_state.json`),
@@ -49,7 +49,7 @@ use crate::checker::{CheckReport, Checker, FinalStateReport, HopReport, Operatio
 use crate::error::{EXIT_PASS, EXIT_UNKNOWN, EXIT_VIOLATION};
 use crate::latency::{ByStage, Gap, Latency, Percentiles};
 use crate::observation::{self, FinalState, Hop};
-use crate::run::RunMeta;
+use crate::run_dir::{RunDir, RunMeta};
 use crate::scenario::{Expect, ExpectedVerdict, Invariant, Scenario};
 use crate::{Error, Result};
 
@@ -240,7 +240,7 @@ impl RunResult {
 
     /// `result.json` in a run directory.
     pub fn file(run_dir: &Path) -> PathBuf {
-        run_dir.join("result.json")
+        RunDir::new(run_dir).result()
     }
 
     pub fn write(&self, run_dir: &Path) -> Result<()> {
@@ -383,68 +383,73 @@ fn recovery_notes(recoveries: &[crate::supervisor::Recovery], load_start_us: i64
         .collect()
 }
 
-/// One violation the checker found.
-struct Violation {
-    invariant: Invariant,
+/// One violation of the run's expectations: the rule the verdict (`result.json`) and the
+/// reports' invariant list (`report::invariants`) are both read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub invariant: Invariant,
+    /// The hop it concerns (`raw`, …), `lake` for the lake's state, `None` for the whole run.
+    pub scope: Option<&'static str>,
     /// Holds whatever happens later; else conclusive only after quiescence (a loss, a
     /// final-state difference: the event may still be in flight).
-    definite: bool,
-    message: String,
+    pub definite: bool,
+    /// The reason, as the verdict lists it.
+    pub message: String,
 }
 
 /// Every expectation of `expect` the run violates.
-fn violations(r: &RunResult, expect: &Expect) -> Vec<Violation> {
+pub fn violations(r: &RunResult, expect: &Expect) -> Vec<Violation> {
     let mut found = Vec::new();
-    let mut definite = |invariant: Invariant, message: String| found.push(Violation { invariant, definite: true, message });
+    let mut definite = |invariant: Invariant, scope: Option<&'static str>, message: String| found.push(Violation { invariant, scope, definite: true, message });
     let mut pending_list = Vec::new();
-    let mut pending = |invariant: Invariant, message: String| pending_list.push(Violation { invariant, definite: false, message });
+    let mut pending = |invariant: Invariant, scope: Option<&'static str>, message: String| pending_list.push(Violation { invariant, scope, definite: false, message });
     for (hop, h) in &r.hops {
         let hop = hop.as_str();
         if h.lost > expect.lost {
             let by: Vec<String> = h.lost_by_last_seen.iter().map(|(at, n)| format!("{n} at {at}")).collect();
             let example = h.lost_examples.first().map(|x| format!("; e.g. {} (operation {})", x.event, x.operation)).unwrap_or_default();
-            pending(Invariant::Lost, format!("{hop}: {} acknowledged events lost (allowed {}); last seen: {}{example}", h.lost, expect.lost, by.join(", ")));
+            pending(Invariant::Lost, Some(hop), format!("{hop}: {} acknowledged events lost (allowed {}); last seen: {}{example}", h.lost, expect.lost, by.join(", ")));
         }
         if h.duplicated > expect.duplicated {
             let example = h.duplicated_examples.first().map(|x| format!("; e.g. {} ×{}", x.event, x.copies)).unwrap_or_default();
-            definite(Invariant::Duplicated, format!("{hop}: {} events duplicated, {} extra copies (allowed {}){example}", h.duplicated, h.duplicate_copies, expect.duplicated));
+            definite(Invariant::Duplicated, Some(hop), format!("{hop}: {} events duplicated, {} extra copies (allowed {}){example}", h.duplicated, h.duplicate_copies, expect.duplicated));
         }
         if h.phantom > expect.phantom {
             let example = h.phantom_examples.first().map(|x| format!("; e.g. {} at {}/{}", x.event, x.partition, x.offset)).unwrap_or_default();
-            definite(Invariant::Phantom, format!("{hop}: {} phantom events, never acknowledged (allowed {}){example}", h.phantom, expect.phantom));
+            definite(Invariant::Phantom, Some(hop), format!("{hop}: {} phantom events, never acknowledged (allowed {}){example}", h.phantom, expect.phantom));
         }
         if h.wrong_operation > 0 {
             let example = h.wrong_operation_examples.first().map(|x| format!("; e.g. {} (its operation made an {})", x.event, x.expected)).unwrap_or_default();
-            definite(Invariant::WrongOperation, format!("{hop}: {} records carry the wrong operation{example}", h.wrong_operation));
+            definite(Invariant::WrongOperation, Some(hop), format!("{hop}: {} records carry the wrong operation{example}", h.wrong_operation));
         }
         if h.out_of_order > expect.out_of_order {
             let example = h.out_of_order_examples.first().map(|x| format!("; e.g. {} after {}", x.event, x.arrived_after)).unwrap_or_default();
-            definite(Invariant::OutOfOrder, format!("{hop}: {} events out of commit order (allowed {}){example}", h.out_of_order, expect.out_of_order));
+            definite(Invariant::OutOfOrder, Some(hop), format!("{hop}: {} events out of commit order (allowed {}){example}", h.out_of_order, expect.out_of_order));
         }
     }
     for (hop, n) in &r.malformed {
         if *n > 0 {
-            definite(Invariant::Malformed, format!("{hop}: {n} malformed records"));
+            definite(Invariant::Malformed, None, format!("{hop}: {n} malformed records"));
         }
     }
     if r.dead_letters > 0 {
-        definite(Invariant::DeadLetters, format!("{} records on the dead-letter topic", r.dead_letters));
+        definite(Invariant::DeadLetters, None, format!("{} records on the dead-letter topic", r.dead_letters));
     }
     if let Some(bound) = expect.p99_ms {
         if r.latency_ms.count > 0 && r.latency_ms.p99 > bound {
-            definite(Invariant::Latency, format!("latency p99 {:.1} ms exceeds the bound of {bound} ms", r.latency_ms.p99));
+            definite(Invariant::Latency, None, format!("latency p99 {:.1} ms exceeds the bound of {bound} ms", r.latency_ms.p99));
         }
     }
     if let Some(bound) = expect.max_unavailability_s {
         if r.max_unavailability_s > bound {
             let at = r.unavailability_windows.iter().max_by(|a, b| a.duration_s.total_cmp(&b.duration_s));
             let at = at.map(|g| format!(" (from {:.1} s to {:.1} s after the load start)", g.start_s, g.start_s + g.duration_s)).unwrap_or_default();
-            definite(Invariant::Unavailability, format!("unavailable for {:.1} s{at}, more than the bound of {bound} s", r.max_unavailability_s));
+            definite(Invariant::Unavailability, None, format!("unavailable for {:.1} s{at}, more than the bound of {bound} s", r.max_unavailability_s));
         }
     }
     if expect.final_state && !r.final_state.matches {
         let first = r.final_state.differences.first().map(|d| format!("; {d}")).unwrap_or_default();
-        pending(Invariant::FinalState, format!(
+        pending(Invariant::FinalState, None, format!(
             "final state: {} customers differ from the join recomputed from the sources: {}{first}",
             r.final_state.mismatched_keys.len(),
             ids(&r.final_state.mismatched_keys)
@@ -452,7 +457,7 @@ fn violations(r: &RunResult, expect: &Expect) -> Vec<Violation> {
     }
     if let Some(l) = r.lake_state.as_ref().filter(|l| expect.final_state && !l.matches) {
         let first = l.differences.first().map(|d| format!("; {d}")).unwrap_or_default();
-        pending(Invariant::FinalState, format!(
+        pending(Invariant::FinalState, Some("lake"), format!(
             "lake: the documents folded from its change records differ from the join recomputed from the sources for {} customers: {}{first}",
             l.mismatched_keys.len(),
             ids(&l.mismatched_keys)
@@ -502,9 +507,10 @@ fn verdict_of(r: &RunResult, found: Vec<Violation>) -> (Verdict, Vec<String>) {
 /// `observed/<hop>.tsv`, `final_state.json` and `faults.jsonl` (when there), writes `result.json` and `latency.hlog` into it
 /// and returns the result. A missing or corrupt input is an error naming the file.
 pub fn check_run(dir: &Path) -> Result<RunResult> {
-    let scenario = Scenario::load(&dir.join("scenario.toml"))?;
+    let run = RunDir::new(dir);
+    let scenario = Scenario::load(&run.scenario())?;
     let meta = RunMeta::read(dir)?;
-    let ops = crate::history::read(&dir.join("history.jsonl"))?;
+    let ops = crate::history::read(&run.history())?;
     let final_state = FinalState::read(dir)?;
     let mut checker = Checker::new(&ops);
     for hop in Hop::ALL {
@@ -522,7 +528,7 @@ pub fn check_run(dir: &Path) -> Result<RunResult> {
     result.notes.extend(crate::source_lag::behind(&ops, &meta.source_offsets, &captures, writers).iter().map(|b| b.to_string()));
     result.recoveries = crate::supervisor::read(dir)?;
     result.notes.extend(recovery_notes(&result.recoveries, meta.load_start_us));
-    let timeline = dir.join(crate::faults::TIMELINE_FILE);
+    let timeline = RunDir::new(dir).faults();
     if timeline.exists() {
         result.faults_unproven = crate::faults::unproven(&crate::faults::read(&timeline).map_err(Error::Usage)?);
         result.judge(&scenario.expect);
@@ -531,7 +537,7 @@ pub fn check_run(dir: &Path) -> Result<RunResult> {
         }
     }
     result.write(dir)?;
-    latency.write_hlog(&dir.join("latency.hlog"))?;
+    latency.write_hlog(&RunDir::new(dir).latency())?;
     Ok(result)
 }
 
@@ -542,7 +548,7 @@ mod tests {
     use crate::history::{EventKey, EventOp, WriteId};
     use crate::history::{HistoryWriter, Kind, Line, Operation, Outcome, Phase, RowOp};
     use crate::observation::Observation;
-    use crate::run::HopExtras;
+    use crate::run_dir::HopExtras;
     use cdc_pipeline::decode::Table;
     use proptest::prelude::*;
     use serde_json::json;
@@ -767,7 +773,7 @@ mod tests {
 
     fn timeline(dir: &Path, records: &[crate::faults::FaultRecord]) {
         let text: String = records.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
-        std::fs::write(dir.join(crate::faults::TIMELINE_FILE), text).unwrap();
+        std::fs::write(RunDir::new(dir).faults(), text).unwrap();
     }
 
     fn fault(event: &str, evidence: Vec<crate::faults::Proof>) -> crate::faults::FaultRecord {
@@ -815,7 +821,7 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Fail, "a duplicate is a duplicate whatever the fault did");
         assert!(r.notes.iter().any(|n| n.starts_with("not proven to have taken effect: fault #0")), "{:?}", r.notes);
 
-        std::fs::write(dir.0.join(crate::faults::TIMELINE_FILE), "{\"id\": 0}\n").unwrap();
+        std::fs::write(RunDir::new(&dir.0).faults(), "{\"id\": 0}\n").unwrap();
         let e = check_run(&dir.0).unwrap_err().to_string();
         assert!(e.contains("faults.jsonl:1: not a fault record"), "{e}");
     }

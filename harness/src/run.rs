@@ -6,101 +6,14 @@
 //! waits until every hop has quiesced again (bounded: past the scenario's `quiesce_timeout` the
 //! verdict is `unknown`), captures what each hop holds and the final state, and checks it.
 //!
-//! A run directory (`reports/<run-id>/`) holds: `scenario.toml` (resolved, with the seed),
-//! `profile.toml` (the profile's text), `run.json` ([`RunMeta`]), `history.jsonl`,
-//! `observed/<hop>.tsv`, `final_state.json`, `faults.jsonl`, `recoveries.jsonl` (the
-//! supervisor's restarts), `result.json`, `latency.hlog`, `report.html`, `summary.md`,
-//! `junit.xml`, `run.log` and `logs/` (every component's log).
-//! `cdc-chaos check <run-dir>` re-checks it without the stack.
+//! The run directory it leaves is [`crate::run_dir`]; `cdc-chaos check <run-dir>` re-checks it
+//! without the stack.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
+use crate::platform::stack::Health;
+use crate::run_dir::{run_id, RunDir, RunMeta};
 use crate::{Error, Result};
-
-/// Where each hop stood when the run began: only later records belong to the run.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Marks {
-    /// Next offset per raw topic and partition (`topic/partition`).
-    pub raw: BTreeMap<String, i64>,
-    /// Next offset per partition of `customer_360.changes` (also the lake's mark).
-    pub changes: BTreeMap<String, i64>,
-    /// Next offset per partition of `customer_360.dead-letter`.
-    #[serde(default)]
-    pub dead_letter: BTreeMap<String, i64>,
-    /// Highest `applied_events.seq` of the warehouse.
-    pub warehouse_seq: i64,
-}
-
-/// Records a hop held that are not events: counted, with examples, never silently dropped.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HopExtras {
-    /// Records that could not be decoded (coordinates and reason of the first few).
-    pub malformed: u64,
-    pub malformed_examples: Vec<String>,
-    /// Snapshot reads (`op: r`) in the raw topics: a connector re-snapshotted during the run.
-    pub snapshot_records: u64,
-    /// Records of changes made before the run that reached this hop during it (run directories
-    /// that predate write ids; the checker now counts them itself, as `earlier_runs`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub earlier_records: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-/// Facts about a run that the checker needs besides the history and the hops (`run.json`).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunMeta {
-    pub run_id: String,
-    pub scenario: String,
-    pub seed: u64,
-    pub profile: String,
-    pub platform: String,
-    /// The run's tag in its write ids ([`crate::history::run_tag`]; 0 in older run directories).
-    #[serde(default)]
-    pub run_tag: u32,
-    /// µs since the epoch: warm-up start, measured load start, load end.
-    pub warmup_start_us: i64,
-    pub load_start_us: i64,
-    pub load_end_us: i64,
-    /// Whether every hop quiesced before the capture; if not, why.
-    pub quiesced: bool,
-    pub quiesce_note: Option<String>,
-    /// Seconds from the end of the load until quiescence (or until giving up).
-    pub quiesce_s: f64,
-    /// Row changes per second the scenario offered.
-    pub offered_rate: f64,
-    pub marks: Marks,
-    /// Per hop (`raw`, `changes`, `warehouse`, `lake`).
-    pub extras: BTreeMap<String, HopExtras>,
-    /// Records on `customer_360.dead-letter` written during the run.
-    pub dead_letters: u64,
-    /// Components not running at the end of the run.
-    pub components_down: Vec<String>,
-    /// The source offsets Kafka Connect had committed for each connector after quiescence.
-    #[serde(default)]
-    pub source_offsets: BTreeMap<String, serde_json::Value>,
-}
-
-impl RunMeta {
-    pub fn file(run_dir: &Path) -> std::path::PathBuf {
-        run_dir.join("run.json")
-    }
-
-    pub fn write(&self, run_dir: &Path) -> Result<()> {
-        let path = RunMeta::file(run_dir);
-        std::fs::write(&path, serde_json::to_string_pretty(self).expect("run meta serializes"))
-            .map_err(|e| Error::io("writing run.json", &path, e))
-    }
-
-    pub fn read(run_dir: &Path) -> Result<RunMeta> {
-        let path = RunMeta::file(run_dir);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading run.json", &path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
-    }
-}
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -110,13 +23,13 @@ pub struct RunOptions {
     /// Directory that receives `<run-id>/`.
     pub reports: std::path::PathBuf,
     /// The platform the stack runs on (brought up if it is not).
-    pub deployment: crate::platform::stack::Deployment,
+    pub deployment: crate::platform::deployment::Deployment,
 }
 
 impl RunOptions {
     /// A run on the local stack `cfg`.
     pub fn local(cfg: crate::StackConfig, reports: std::path::PathBuf) -> RunOptions {
-        RunOptions { cfg, reports, deployment: crate::platform::stack::Deployment::Local }
+        RunOptions { cfg, reports, deployment: crate::platform::deployment::Deployment::Local }
     }
 }
 
@@ -126,32 +39,6 @@ pub struct Quiescence {
     pub quiesced: bool,
     pub note: Option<String>,
     pub waited: std::time::Duration,
-}
-
-/// The profile's text as the run used it, saved in the run directory.
-pub const PROFILE_FILE: &str = "profile.toml";
-
-/// `<scenario>-<UTC time>`, e.g. `smoke-20261125T114005Z`.
-pub fn run_id(name: &str, unix_s: i64) -> String {
-    let ((y, m, d), (hh, mm, ss)) = civil_utc(unix_s);
-    format!("{name}-{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
-}
-
-/// Seconds since the epoch as UTC ((year, month, day), (hour, minute, second)).
-pub fn civil_utc(unix_s: i64) -> ((i64, i64, i64), (i64, i64, i64)) {
-    let days = unix_s.div_euclid(86_400);
-    let secs = unix_s.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    ((y, m, d), (secs / 3600, secs % 3600 / 60, secs % 60))
 }
 
 /// Waits until no hop's position has moved for `settle` while every component is healthy, at most
@@ -183,9 +70,9 @@ pub fn quiesce(stack: &dyn crate::platform::stack::Stack, settle: std::time::Dur
             }
         }
         let rows = stack.status().unwrap_or_default();
-        let down: Vec<String> = rows.iter().filter(|r| r.health == "down").map(|r| r.name.clone()).collect();
+        let down: Vec<String> = rows.iter().filter(|r| r.health == Health::Down).map(|r| r.name.clone()).collect();
         // Unreachable or degraded (a failed connector, a session being rebuilt): not resting.
-        let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy" && r.health != "down").map(|r| format!("{} {}: {}", r.name, r.health, r.detail)).collect();
+        let sick: Vec<String> = rows.iter().filter(|r| !matches!(r.health, Health::Healthy | Health::Down)).map(|r| format!("{} {}: {}", r.name, r.health, r.detail)).collect();
         sick_since = match (sick.is_empty(), sick_since) {
             (true, _) => None,
             (false, Some((t, _))) => Some((t, sick)),
@@ -233,7 +120,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     let (profile, profile_text) = crate::Profile::resolve(&scenario.profile)?;
     let schedule = scenario.schedule();
     if let Some(f) = schedule.iter().find(|f| f.kind.is_partition()) {
-        if matches!(opts.deployment, crate::platform::stack::Deployment::Local) && (opts.cfg.loopback || !crate::config::is_root()) {
+        if matches!(opts.deployment, crate::platform::deployment::Deployment::Local) && (opts.cfg.loopback || !crate::config::is_root()) {
             return Err(Error::Usage(format!(
                 "scenario {}: fault {} at {} is a network partition, which needs the Kafka nodes in network namespaces: run as root, without --loopback",
                 scenario.name,
@@ -243,7 +130,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         }
     }
     // The platform answers before anything is written.
-    let stack = crate::platform::stack::open(&opts.cfg, &opts.deployment)?;
+    let stack = crate::platform::deployment::open(&opts.cfg, &opts.deployment)?;
     let stack = stack.as_ref();
     let now_us = cdc_pipeline::record::now_us();
     let now_s = now_us / 1_000_000;
@@ -251,13 +138,14 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     let run_tag = crate::history::run_tag(now_us);
     let dir = opts.reports.join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the run directory", &dir, e))?;
-    crate::progress::log_to(dir.join("run.log"));
+    let run_dir = RunDir::new(&dir);
+    let _mirror = crate::progress::mirror_to(run_dir.run_log());
     step(&format!("run {id}: scenario {} (seed {}), profile {} (settings {}), reports in {}", scenario.name, scenario.seed, profile.label(), profile.identity(), dir.display()));
-    std::fs::write(dir.join("scenario.toml"), scenario.resolved()).map_err(|e| Error::io("writing", dir.join("scenario.toml"), e))?;
-    std::fs::write(dir.join(PROFILE_FILE), profile_text).map_err(|e| Error::io("writing", dir.join(PROFILE_FILE), e))?;
-    std::fs::write(dir.join("faults.jsonl"), "").map_err(|e| Error::io("writing", dir.join("faults.jsonl"), e))?;
+    for (path, text) in [(run_dir.scenario(), scenario.resolved()), (run_dir.profile(), profile_text), (run_dir.faults(), String::new())] {
+        std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))?;
+    }
 
-    crate::nemesis::catch_interrupts();
+    crate::progress::catch_interrupts();
     let healed = stack.heal_leftovers()?;
     if !healed.is_empty() {
         note(&format!("healed faults a previous run left: {}", healed.join(", ")));
@@ -278,9 +166,9 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         "offering {rate} changes/s: warm-up {}, then {} (history: {})",
         scenario.warmup,
         scenario.duration,
-        dir.join("history.jsonl").display()
+        run_dir.history().display()
     ));
-    let history = crate::history::HistoryWriter::create(&dir.join("history.jsonl"))?;
+    let history = crate::history::HistoryWriter::create(&run_dir.history())?;
     let total = scenario.warmup.0 + scenario.duration.0;
     let nemesis = if schedule.is_empty() {
         None
@@ -307,7 +195,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
             note(&format!("{e}"));
         }
     }
-    if crate::nemesis::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+    if crate::progress::interrupted() {
         return Err(Error::Usage(format!("interrupted: the load stopped and every fault was healed; the history so far is in {}", dir.display())));
     }
 
@@ -345,7 +233,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
     });
     supervisor.stop();
     let components_down: Vec<String> =
-        stack.status()?.into_iter().filter(|r| r.health != "healthy").map(|r| format!("{} ({})", r.name, r.health)).collect();
+        stack.status()?.into_iter().filter(|r| r.health != Health::Healthy).map(|r| format!("{} ({})", r.name, r.health)).collect();
     stack.copy_logs(&dir);
 
     let meta = RunMeta {

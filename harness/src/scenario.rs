@@ -1,5 +1,5 @@
-//! Scenario files (DESIGN §6): what a run does — name, seed, profile, duration, the load to offer
-//! and what must hold at the end. TOML under `scenarios/`; the format is documented in the README.
+//! Scenario files (docs/scenarios.md): what a run does — name, seed, profile, duration, the load to offer
+//! and what must hold at the end. TOML under `scenarios/`; the format is documented in docs/scenarios.md.
 //!
 //! Parsed and validated here, once: every value is checked while it is read, so an error names the
 //! file, line, column and field, and nothing starts. Durations are strings with a unit (`"90s"`,
@@ -340,7 +340,7 @@ impl Default for Expect {
     }
 }
 
-/// What a fault does (DESIGN §5). Every fault is healed after its `for`, and at the end of the
+/// What a fault does (docs/faults.md). Every fault is healed after its `for`, and at the end of the
 /// load at the latest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -613,7 +613,7 @@ pub struct Scenario {
     #[serde(default = "default_quiesce_timeout")]
     pub quiesce_timeout: Dur,
     pub load: Load,
-    /// Faults at fixed times (DESIGN §5).
+    /// Faults at fixed times (docs/faults.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
     /// Faults drawn from the seed.

@@ -23,10 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::platform::connect;
 use crate::platform::Topology;
+use crate::run_dir::RunDir;
 use crate::{Error, Result};
-
-/// File name of the recovery log in a run directory.
-pub const RECOVERIES_FILE: &str = "recoveries.jsonl";
 
 /// One action the supervisor took.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -44,7 +42,7 @@ pub struct Recovery {
 
 /// Reads `recoveries.jsonl` of a run directory (none if the file does not exist).
 pub fn read(dir: &Path) -> Result<Vec<Recovery>> {
-    let path = dir.join(RECOVERIES_FILE);
+    let path = RunDir::new(dir).recoveries();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -104,7 +102,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts watching the connectors of `topo`, logging to `<dir>/recoveries.jsonl`.
     pub fn start(topo: Topology, dir: &Path) -> Result<Supervisor> {
-        let path = dir.join(RECOVERIES_FILE);
+        let path = RunDir::new(dir).recoveries();
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io("opening", &path, e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -220,10 +218,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         assert!(read(&dir).unwrap().is_empty());
         let r = Recovery { time_us: 1, component: "connect".into(), target: "crm-source".into(), action: "restart".into(), detail: "x".into() };
-        std::fs::write(dir.join(RECOVERIES_FILE), format!("{}\nnot json\n", serde_json::to_string(&r).unwrap())).unwrap();
+        std::fs::write(RunDir::new(&dir).recoveries(), format!("{}\nnot json\n", serde_json::to_string(&r).unwrap())).unwrap();
         let e = read(&dir).unwrap_err().to_string();
         assert!(e.contains("recoveries.jsonl:2"), "{e}");
-        std::fs::write(dir.join(RECOVERIES_FILE), format!("{}\n", serde_json::to_string(&r).unwrap())).unwrap();
+        std::fs::write(RunDir::new(&dir).recoveries(), format!("{}\n", serde_json::to_string(&r).unwrap())).unwrap();
         assert_eq!(read(&dir).unwrap(), vec![r]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

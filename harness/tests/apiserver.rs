@@ -114,7 +114,7 @@ async fn get(client: &Client, at: &ObjectRef) -> Option<DynamicObject> {
 
 fn rfc3339_now() -> String {
     let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let ((y, mo, d), (h, mi, s)) = cdc_chaos::run::civil_utc(unix);
+    let ((y, mo, d), (h, mi, s)) = cdc_chaos::run_dir::civil_utc(unix);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
@@ -679,7 +679,7 @@ async fn up_and_down_reach_the_server_through_the_kubeconfig() {
         create_pods(&client, &yaml, KAFKA_PODS).await;
         let faults = KindFaults::new(KindCluster::new(client.clone()), KindFaults::journal_path(&home)).await.unwrap();
         let err = faults
-            .apply(1, &fault(FaultKind::Isolate, "random-broker", None), &mut SeededRoles { rng: rand::SeedableRng::seed_from_u64(3) })
+            .apply(1, &fault(FaultKind::Isolate, "random-broker", None), &mut SeededRoles { nodes: vec![1, 2, 3], rng: rand::SeedableRng::seed_from_u64(3) })
             .await
             .unwrap_err()
             .to_string();

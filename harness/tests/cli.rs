@@ -113,7 +113,7 @@ fn recorded_run(dir: &std::path::Path) {
     FinalState { customers: vec![obj(&customer)], flights: vec![obj(&flight)], vehicles: vec![obj(&vehicle)], lake: Some([(1, doc.clone())].into()), warehouse: [(1, doc)].into() }
         .write(dir)
         .unwrap();
-    let meta = cdc_chaos::run::RunMeta {
+    let meta = cdc_chaos::run_dir::RunMeta {
         run_id: "rec-1".into(),
         scenario: "rec".into(),
         seed: 3,

@@ -110,7 +110,7 @@ fn recorded_run(dir: &Path) {
     let journal = [fault("start", 10), fault("heal", 20)].iter().map(|f| serde_json::to_string(f).unwrap() + "\n").collect::<String>();
     std::fs::write(dir.join("faults.jsonl"), journal).unwrap();
     std::fs::write(dir.join("logs/kafka-1.log"), "started\n").unwrap();
-    cdc_chaos::run::RunMeta {
+    cdc_chaos::run_dir::RunMeta {
         run_id: "browser-1".into(),
         scenario: "browser".into(),
         seed: 5,

@@ -1,6 +1,6 @@
 //! Decoding Debezium change events (JSON converter, schemas disabled) from the raw CDC topics.
 //!
-//! Owns the event identity of DESIGN §3: database, source transaction (PostgreSQL `txId`, MariaDB
+//! Owns the event identity of docs/architecture.md, Semantics: database, source transaction (PostgreSQL `txId`, MariaDB
 //! GTID), table, primary key and the row's `write_id` (the value the harness's load generator
 //! writes with every change, so that each event names the operation that made it) — present for
 //! deletes too, from the before image. It must not know about join state.

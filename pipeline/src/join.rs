@@ -1,4 +1,4 @@
-//! The `customer_360` join (DESIGN §3): a document per existing customer holding its columns plus
+//! The `customer_360` join (docs/architecture.md, Semantics): a document per existing customer holding its columns plus
 //! the current `flights[]` and `vehicles[]` whose `customer_id` matches, ordered by id.
 //!
 //! Owns the join state and the rule "every input change gives exactly one output record" naming

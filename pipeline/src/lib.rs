@@ -1,5 +1,5 @@
 //! The pipeline of cdc-chaos: decodes Debezium change events from the three raw CDC topics and
-//! joins them into `customer_360` documents (DESIGN §3).
+//! joins them into `customer_360` documents (docs/architecture.md, Semantics).
 //!
 //! `decode` turns a Kafka record into a [`decode::Change`] (or says why it cannot); `join` keeps
 //! the state of the three tables and emits, for every change, one [`join::Output`].

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use cdc_chaos::history::{EventKey, EventOp, HistoryWriter, Kind, Line, Operation, Outcome, Phase, RowOp, WriteId};
 use cdc_chaos::observation::{self, FinalState, Hop, Observation};
-use cdc_chaos::run::RunMeta;
+use cdc_chaos::run_dir::RunMeta;
 use cdc_pipeline::decode::Table;
 
 pub const T0: i64 = 1_700_000_000_000_000;

@@ -5,6 +5,7 @@
 //! component's own module renders its configuration and knows its command line.
 
 pub mod connect;
+pub mod deployment;
 pub mod jvm;
 pub mod kafka;
 pub mod kind;

@@ -1,10 +1,9 @@
 //! Processes of the stack: starting them detached (they outlive the `cdc-chaos up` that started
-//! them), checking they live, stopping them, and reading the tail of their logs.
+//! them), checking they live, stopping them. The tail of a log is `error::log_tail`.
 //!
 //! Owns signals and pids only; what a component's command line is belongs to its own module.
 
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -95,19 +94,6 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// The last `lines` lines of a log file (reads at most its last 64 KiB).
-pub fn tail(path: &Path, lines: usize) -> Option<String> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    let start = len.saturating_sub(64 * 1024);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf);
-    let all: Vec<&str> = text.lines().collect();
-    Some(all[all.len().saturating_sub(lines)..].join("\n"))
-}
-
 /// Whether a TCP connection to `addr` succeeds within `timeout`.
 pub fn tcp_reachable(addr: &str, timeout: Duration) -> bool {
     let Ok(addrs) = addr.to_socket_addrs() else { return false };
@@ -191,6 +177,7 @@ pub fn on_path(program: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::log_tail as tail;
 
     #[test]
     fn spawn_detect_and_stop_a_process() {

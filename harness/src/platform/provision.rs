@@ -126,7 +126,7 @@ pub(crate) fn run_logged(log: &Path, what: &str, cmd: &mut Command) -> Result<()
                     component: "provisioning".into(),
                     message: format!("`{what}` failed ({status})"),
                     log: Some(log.to_path_buf()),
-                    tail: crate::platform::process::tail(log, 20),
+                    tail: crate::error::log_tail(log, 20),
                 })
             }
             Ok(None) => {}

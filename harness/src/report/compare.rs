@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use super::recorded::Recorded;
 use super::svg::{self, Plot, Scale};
 use super::{count, escape, ms};
+use crate::run_dir::RunDir;
 
 /// One compared figure.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,7 +190,7 @@ a {{ color: #1d4ed8; }}
         svg_style = svg::STYLE
     );
     let link = |r: &Recorded| {
-        let path = r.dir.join(super::HTML);
+        let path = RunDir::new(&r.dir).report_html();
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         format!(r#"<a href="file://{}">{}</a>"#, escape(&super::href(&path.display().to_string())), escape(&r.run_id()))
     };

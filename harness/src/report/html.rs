@@ -15,6 +15,7 @@ use super::recorded::{Recorded, Stage};
 use super::svg::{self, Plot, Scale};
 use super::{count, escape, href, human_ms, ms, utc};
 use crate::latency::Percentiles;
+use crate::run_dir::RunDir;
 use crate::result::Verdict;
 
 pub(crate) const PAGE_STYLE: &str = r#"
@@ -686,8 +687,9 @@ fn size(n: u64) -> String {
 
 fn files(s: &mut String, rec: &Recorded) {
     s.push_str(r#"<section id="files"><h2>Files &amp; logs</h2><p class="caption">Relative links into this run directory.</p><h3>Reports</h3><div class="files">"#);
-    for name in [super::SUMMARY, super::JUNIT] {
-        let _ = write!(s, r#"<div><a href="{}">{}</a></div>"#, href(name), escape(name));
+    let run = RunDir::new(&rec.dir);
+    for name in [run.relative(&run.summary()), run.relative(&run.junit())] {
+        let _ = write!(s, r#"<div><a href="{}">{}</a></div>"#, href(&name), escape(&name));
     }
     s.push_str("</div>");
     let (logs, own): (Vec<_>, Vec<_>) = rec.files.iter().partition(|(rel, _)| rel.starts_with("logs/"));

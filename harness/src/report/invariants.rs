@@ -3,13 +3,15 @@
 //! state; the unavailability bound; the latency bound (when the scenario sets one); no dead
 //! letters; no malformed records; the faults took effect; quiescence.
 //!
-//! Each is read off `result.json` and the scenario's `[expect]`, following the verdict rule of
-//! [`crate::result`]: a loss or a final-state difference before quiescence is *inconclusive*
-//! (the event may still be in flight), everything else is definite. Not quiescing is itself a
-//! violated invariant: the pipeline must come to rest after the load.
+//! Whether each holds is the verdict's own rule, [`crate::result::violations`], read off
+//! `result.json` and the scenario's `[expect]`: a violation it finds makes the invariant
+//! violated — a loss or a final-state difference only once the pipeline quiesced, *inconclusive*
+//! before (the event may still be in flight). This module adds what a reader needs besides: the
+//! claim, the examples, and why an invariant was not checked. Not quiescing is itself a violated
+//! invariant: the pipeline must come to rest after the load.
 
-use crate::result::RunResult;
-use crate::scenario::Expect;
+use crate::result::{violations, RunResult};
+use crate::scenario::{Expect, Invariant as Rule};
 
 /// How an invariant fared.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,10 +97,12 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
     let not_quiesced = (!r.quiesced).then(|| {
         format!("not conclusive: the pipeline did not quiesce{}", r.quiesce_note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default())
     });
+    let found = violations(r, e);
+    let violated = |rule: Rule, scope: Option<&str>| found.iter().any(|v| v.invariant == rule && v.scope == scope);
     let mut out = Vec::new();
     for (hop, h) in &r.hops {
         let name = hop.as_str();
-        let loss = if h.lost > e.lost {
+        let loss = if violated(Rule::Lost, Some(name)) {
             let by: Vec<String> = h.lost_by_last_seen.iter().map(|(at, n)| format!("{n} at {at}")).collect();
             let message = format!("{} acknowledged events lost (allowed {}); last seen: {}", h.lost, e.lost, by.join(", "));
             match &not_quiesced {
@@ -118,7 +122,7 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
             hop: Some(name),
             check: HOP_CHECKS[1],
             claim: format!("no event reached {name} more than once"),
-            status: held_or((h.duplicated > e.duplicated).then(|| {
+            status: held_or(violated(Rule::Duplicated, Some(name)).then(|| {
                 (
                     format!("{} events duplicated, {} extra copies (allowed {})", h.duplicated, h.duplicate_copies, e.duplicated),
                     examples(&h.duplicated_examples, h.duplicated, 20, |x| format!("{} ×{}", x.event, x.copies)),
@@ -129,7 +133,7 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
             hop: Some(name),
             check: HOP_CHECKS[2],
             claim: format!("everything that reached {name} was written by an operation of the run that did not fail"),
-            status: held_or((h.phantom > e.phantom).then(|| {
+            status: held_or(violated(Rule::Phantom, Some(name)).then(|| {
                 (
                     format!("{} phantom events, never acknowledged (allowed {})", h.phantom, e.phantom),
                     examples(&h.phantom_examples, h.phantom, 20, |x| format!("{} at {}/{}", x.event, x.partition, x.offset)),
@@ -140,7 +144,7 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
             hop: Some(name),
             check: HOP_CHECKS[3],
             claim: format!("every event reached {name} as the operation its write made (upsert or delete)"),
-            status: held_or((h.wrong_operation > 0).then(|| {
+            status: held_or(violated(Rule::WrongOperation, Some(name)).then(|| {
                 (
                     format!("{} records carry the wrong operation", h.wrong_operation),
                     examples(&h.wrong_operation_examples, h.wrong_operation, 20, |x| format!("{} at {}/{} (its operation made an {})", x.event, x.partition, x.offset, x.expected)),
@@ -151,7 +155,7 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
             hop: Some(name),
             check: HOP_CHECKS[4],
             claim: format!("each source row's events reached {name} in commit order"),
-            status: held_or((h.out_of_order > e.out_of_order).then(|| {
+            status: held_or(violated(Rule::OutOfOrder, Some(name)).then(|| {
                 (
                     format!("{} events out of commit order (allowed {})", h.out_of_order, e.out_of_order),
                     examples(&h.out_of_order_examples, h.out_of_order, 20, |x| {
@@ -161,14 +165,14 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
             })),
         });
     }
-    for (check, claim, f) in [
-        ("final state matches", "the warehouse's customer_360 equals the join recomputed from the source tables", Some(&r.final_state)),
-        ("lake state matches", "the lake's documents, its change records folded, equal the join recomputed from the source tables", r.lake_state.as_ref()),
+    for (check, claim, f, scope) in [
+        ("final state matches", "the warehouse's customer_360 equals the join recomputed from the source tables", Some(&r.final_state), None),
+        ("lake state matches", "the lake's documents, its change records folded, equal the join recomputed from the source tables", r.lake_state.as_ref(), Some("lake")),
     ] {
         let status = match f {
             _ if !e.final_state => Status::NotChecked("the scenario does not expect it ([expect] final_state = false)".into()),
             None => Status::NotChecked("the run directory has no lake documents".into()),
-            Some(f) if f.matches => Status::Held,
+            Some(_) if !violated(Rule::FinalState, scope) => Status::Held,
             Some(f) => {
                 let message = format!("{} customers differ from the join recomputed from the sources", f.mismatched_keys.len());
                 match &not_quiesced {
@@ -182,7 +186,7 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
     let unavailability = match (expect, expect.and_then(|e| e.max_unavailability_s)) {
         (None, _) => Status::NotChecked(format!("scenario.toml unreadable: bound unknown (measured {:.1} s)", r.max_unavailability_s)),
         (Some(_), None) => Status::NotChecked(format!("the scenario sets no max_unavailability_s (measured {:.1} s)", r.max_unavailability_s)),
-        (Some(_), Some(bound)) => held_or((r.max_unavailability_s > bound).then(|| {
+        (Some(_), Some(bound)) => held_or(violated(Rule::Unavailability, None).then(|| {
             let at = r.unavailability_windows.iter().max_by(|a, b| a.duration_s.total_cmp(&b.duration_s));
             let at = at.map(|g| format!(" (from {:.1} s to {:.1} s after the load start)", g.start_s, g.start_s + g.duration_s)).unwrap_or_default();
             (format!("unavailable for {:.1} s{at}, more than the bound of {bound} s", r.max_unavailability_s), String::new())
@@ -199,7 +203,7 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
             Status::Inconclusive("no latency was measured (no load event reached the warehouse)".into())
         } else {
             held_or(
-                (r.latency_ms.p99 > bound)
+                violated(Rule::Latency, None)
                     .then(|| (format!("latency p99 {:.1} ms exceeds the bound of {bound} ms", r.latency_ms.p99), String::new())),
             )
         };
@@ -214,14 +218,14 @@ pub fn judge(r: &RunResult, expect: Option<&Expect>) -> Vec<Invariant> {
         hop: None,
         check: "no dead letters",
         claim: "the join wrote nothing to customer_360.dead-letter".into(),
-        status: held_or((r.dead_letters > 0).then(|| (format!("{} records on the dead-letter topic", r.dead_letters), String::new()))),
+        status: held_or(violated(Rule::DeadLetters, None).then(|| (format!("{} records on the dead-letter topic", r.dead_letters), String::new()))),
     });
     let malformed: Vec<String> = r.malformed.iter().filter(|(_, n)| **n > 0).map(|(hop, n)| format!("{hop}: {n}")).collect();
     out.push(Invariant {
         hop: None,
         check: "no malformed records",
         claim: "every record of every hop could be decoded".into(),
-        status: held_or((!malformed.is_empty()).then(|| (format!("malformed records: {}", malformed.join(", ")), String::new()))),
+        status: held_or(violated(Rule::Malformed, None).then(|| (format!("malformed records: {}", malformed.join(", ")), String::new()))),
     });
     out.push(Invariant {
         hop: None,

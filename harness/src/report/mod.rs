@@ -1,4 +1,4 @@
-//! Per-run reports for people (DESIGN §7): `report.html`, `summary.md` and `junit.xml`, rendered
+//! Per-run reports for people (docs/scenarios.md): `report.html`, `summary.md` and `junit.xml`, rendered
 //! from a run directory's recorded files only — never from the live stack — and `compare`, two
 //! runs side by side.
 //!
@@ -26,14 +26,8 @@ use std::path::{Path, PathBuf};
 
 pub use recorded::Recorded;
 
+use crate::run_dir::RunDir;
 use crate::{Error, Result};
-
-/// The self-contained HTML report of a run.
-pub const HTML: &str = "report.html";
-/// The brief Markdown summary, for incident tickets.
-pub const SUMMARY: &str = "summary.md";
-/// One test suite, one test case per invariant.
-pub const JUNIT: &str = "junit.xml";
 
 /// What [`render`] wrote.
 #[derive(Debug, Clone)]
@@ -50,9 +44,9 @@ pub struct Rendered {
 pub fn render(dir: &Path) -> Result<Rendered> {
     let rec = Recorded::load(dir)?;
     let mut files = Vec::new();
-    for (name, text) in [(HTML, html::render(&rec)), (SUMMARY, summary::render(&rec)), (JUNIT, junit::render(&rec))] {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {name}"), &path, e))?;
+    let run = RunDir::new(dir);
+    for (path, text) in [(run.report_html(), html::render(&rec)), (run.summary(), summary::render(&rec)), (run.junit(), junit::render(&rec))] {
+        std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", run.relative(&path)), &path, e))?;
         files.push(path);
     }
     Ok(Rendered { files, problems: rec.problems })
@@ -108,7 +102,7 @@ pub fn count(n: u64) -> String {
 
 /// µs since the epoch as `2026-11-25T13:10:07Z`.
 pub fn utc(us: i64) -> String {
-    let ((y, m, d), (hh, mm, ss)) = crate::run::civil_utc(us.div_euclid(1_000_000));
+    let ((y, m, d), (hh, mm, ss)) = crate::run_dir::civil_utc(us.div_euclid(1_000_000));
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
 

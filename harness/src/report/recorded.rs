@@ -20,7 +20,7 @@ use crate::latency::STAGES;
 use crate::faults::Proof;
 use crate::observation::{self, Hop};
 use crate::result::RunResult;
-use crate::run::RunMeta;
+use crate::run_dir::{RunDir, RunMeta};
 use crate::scenario::{Expect, Scenario};
 use crate::{Error, Result};
 
@@ -169,7 +169,7 @@ impl Recorded {
                 None
             }
         };
-        let scenario_path = dir.join("scenario.toml");
+        let scenario_path = RunDir::new(dir).scenario();
         let scenario_text = match std::fs::read_to_string(&scenario_path) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -194,14 +194,14 @@ impl Recorded {
         let load_start_us = load_start_us.unwrap_or(0);
         let load_s = meta.as_ref().map_or(0.0, |m| (m.load_end_us - m.load_start_us) as f64 / 1e6).max(0.0);
 
-        let (faults, fault_errors) = match read_faults(&dir.join("faults.jsonl"), load_start_us) {
+        let (faults, fault_errors) = match read_faults(&RunDir::new(dir).faults(), load_start_us) {
             Ok(f) => f,
             Err(e) => {
                 problems.push(e);
                 (Vec::new(), Vec::new())
             }
         };
-        let stages = match read_hlog(&dir.join("latency.hlog"), load_start_us) {
+        let stages = match read_hlog(&RunDir::new(dir).latency(), load_start_us) {
             Ok(s) => s,
             Err(e) => {
                 problems.push(e);
@@ -389,7 +389,7 @@ fn throughput(dir: &Path, load_start_us: i64, problems: &mut Vec<String>) -> Thr
         series[i] += n;
     }
     let mut t = Throughput::default();
-    match crate::history::read(&dir.join("history.jsonl")) {
+    match crate::history::read(&RunDir::new(dir).history()) {
         Ok(ops) => {
             for op in ops.iter().filter(|o| o.phase == Phase::Load) {
                 add(&mut t.offered, op.intended_us, load_start_us, op.rows.len() as f64);
@@ -420,8 +420,8 @@ fn throughput(dir: &Path, load_start_us: i64, problems: &mut Vec<String>) -> Thr
 /// names, as it reads now. `name` is the scenario's `profile` (a name or a path).
 /// `profile.toml` of the run directory: the profile's text saved when the run started.
 fn saved_profile(dir: &Path) -> Option<ProfileText> {
-    let path = dir.join(crate::run::PROFILE_FILE);
-    std::fs::read_to_string(&path).ok().map(|text| ProfileText { source: format!("{}, saved when the run started", crate::run::PROFILE_FILE), text })
+    let path = RunDir::new(dir).profile();
+    std::fs::read_to_string(&path).ok().map(|text| ProfileText { source: format!("{}, saved when the run started", RunDir::new(dir).relative(&path)), text })
 }
 
 /// The profile by name, as it reads now (runs recorded before `profile.toml` was saved).
@@ -442,24 +442,16 @@ fn profile_text(name: &str) -> Option<ProfileText> {
 /// The recorded files of a run directory worth linking to, with their sizes: those that exist,
 /// in a fixed order, then every file of `logs/`, by name. (The report files are not listed.)
 fn listing(dir: &Path) -> Vec<(String, u64)> {
-    const OWN: [&str; 13] = [
-        "run.log",
-        "result.json",
-        "history.jsonl",
-        "faults.jsonl",
-        "latency.hlog",
-        "scenario.toml",
-        "profile.toml",
-        "run.json",
-        "final_state.json",
-        "observed/raw.tsv",
-        "observed/changes.tsv",
-        "observed/warehouse.tsv",
-        "observed/lake.tsv",
-    ];
+    // The recorded files, not the reports and not the directories (their files come below).
+    let run = RunDir::new(dir);
+    let recorded = [run.run_log(), run.result(), run.history(), run.faults(), run.recoveries(), run.latency(), run.scenario(), run.profile(), run.meta(), run.final_state()]
+        .into_iter()
+        .chain(Hop::ALL.map(|h| run.observed(h.as_str())))
+        .map(|p| run.relative(&p))
+        .collect::<Vec<String>>();
     let size = |rel: &str| std::fs::metadata(dir.join(rel)).ok().filter(|m| m.is_file()).map(|m| m.len());
-    let mut out: Vec<(String, u64)> = OWN.iter().filter_map(|rel| size(rel).map(|n| (rel.to_string(), n))).collect();
-    let mut logs: Vec<(String, u64)> = std::fs::read_dir(dir.join("logs"))
+    let mut out: Vec<(String, u64)> = recorded.iter().filter_map(|rel| size(rel).map(|n| (rel.clone(), n))).collect();
+    let mut logs: Vec<(String, u64)> = std::fs::read_dir(run.logs())
         .into_iter()
         .flatten()
         .flatten()

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::svg::{self, Plot, Scale};
 use super::{escape, href, human_ms};
-use crate::sweep::{Sweep, SATURATION};
+use crate::run_dir::RunDir;
+use crate::sweep::record::{Sweep, SATURATION};
 use crate::{Error, Result};
 
 /// The sweep page's file name.
@@ -125,8 +126,9 @@ pub fn page(s: &Sweep, dir: &Path) -> String {
         let raw = st.latency_ms_by_hop.get("raw").filter(|p| p.count > 0).map(|p| p.p99);
         let link = if st.run_id.is_empty() {
             "–".to_string()
-        } else if dir.join(&st.run_id).join(super::HTML).is_file() {
-            format!(r#"<a href="{}">{}</a>"#, href(&format!("{}/{}", st.run_id, super::HTML)), escape(&st.run_id))
+        } else if RunDir::new(dir.join(&st.run_id)).report_html().is_file() {
+            let run = RunDir::new(&st.run_id);
+            format!(r#"<a href="{}">{}</a>"#, href(&run.report_html().display().to_string()), escape(&st.run_id))
         } else {
             format!(r#"<a href="{}">{}</a>"#, href(&st.run_id), escape(&st.run_id))
         };
@@ -170,7 +172,7 @@ pub fn page(s: &Sweep, dir: &Path) -> String {
 mod tests {
     use super::*;
     use crate::latency::Percentiles;
-    use crate::sweep::{Objective, Plan, Step};
+    use crate::sweep::record::{Objective, Plan, Step};
 
     fn step(rate: f64, p99: f64, meets: bool) -> Step {
         let p = Percentiles { count: 100, p50: p99 / 3.0, p90: p99 / 2.0, p99, p999: p99 * 1.2, max: p99 * 1.5 };

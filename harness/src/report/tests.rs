@@ -16,7 +16,7 @@ use crate::latency::{Latency, STAGES};
 use crate::faults::{FaultRecord, Proof};
 use crate::observation::{self, Hop, Observation};
 use crate::result::{check_run, RunResult, Verdict};
-use crate::run::RunMeta;
+use crate::run_dir::RunMeta;
 use crate::scenario::{Expect, FaultKind, Scenario};
 
 struct TempDir(PathBuf);
@@ -172,7 +172,7 @@ fn rendered(spec: &Spec) -> (TempDir, RunResult, String, String, String) {
     assert_eq!(out.files.len(), 3);
     assert!(out.problems.is_empty(), "{:?}", out.problems);
     let read = |name: &str| std::fs::read_to_string(dir.0.join(name)).unwrap();
-    let (html, md, xml) = (read(HTML), read(SUMMARY), read(JUNIT));
+    let (html, md, xml) = (read("report.html"), read("summary.md"), read("junit.xml"));
     (dir, result, html, md, xml)
 }
 
@@ -394,7 +394,7 @@ fn a_missing_or_corrupt_result_is_an_error_naming_the_file() {
     let e = render(&dir.0).unwrap_err();
     assert!(e.to_string().contains("result.json"), "{e}");
     assert_eq!(e.exit_code(), crate::error::EXIT_SETUP);
-    assert!(!dir.0.join(HTML).exists(), "nothing rendered without a result");
+    assert!(!dir.0.join("report.html").exists(), "nothing rendered without a result");
     let gone = dir.0.join("gone");
     let e = render(&gone).unwrap_err();
     assert!(e.to_string().contains(&format!("{}: no such run directory", gone.display())), "{e}");
@@ -412,14 +412,14 @@ fn missing_optional_inputs_leave_their_part_empty_and_say_so() {
     for f in ["latency.hlog", "faults.jsonl", "history.jsonl", "run.json"] {
         assert!(out.problems.iter().any(|p| p.contains(f)), "{f}: {:?}", out.problems);
     }
-    let html = std::fs::read_to_string(dir.0.join(HTML)).unwrap();
+    let html = std::fs::read_to_string(dir.0.join("report.html")).unwrap();
     let svgs = svgs(&html);
     assert_eq!(svgs.iter().filter(|s| s.contains(r#"id="latency-"#)).count(), 5, "the plots are there, empty");
     assert!(html.contains("no latency recorded for this stage (latency.hlog)") && html.contains("Recorded files this report could not use"));
     // The load start comes from the unavailability windows when run.json is unreadable.
     let rec = Recorded::load(&dir.0).unwrap();
     assert_eq!(rec.load_start_us, T0);
-    testcases(&std::fs::read_to_string(dir.0.join(JUNIT)).unwrap());
+    testcases(&std::fs::read_to_string(dir.0.join("junit.xml")).unwrap());
 }
 
 #[test]

@@ -237,7 +237,7 @@ impl LocalApiServer {
     /// An error about `name`, with the last lines of its log.
     fn failed(&self, message: String, name: &str) -> Error {
         let log = self.procs.iter().find(|p| p.name == name).map(|p| p.log.clone());
-        let tail = log.as_deref().and_then(|l| process::tail(l, 20));
+        let tail = log.as_deref().and_then(|l| crate::error::log_tail(l, 20));
         Error::Component { component: format!("{COMPONENT} ({name})"), message, log, tail }
     }
 

@@ -176,6 +176,11 @@ pub fn kubernetes(cache: &Path, names: &[&str]) -> Result<Vec<PathBuf>> {
     Ok(names.iter().map(|n| bin_dir(cache).join(n)).collect())
 }
 
+/// The kind release installed (built from the Go module proxy), and its module; the node image
+/// uses the same release's node files.
+pub const KIND_VERSION: &str = "v0.33.0";
+pub const KIND_MODULE: &str = "sigs.k8s.io/kind";
+
 /// The etcd release kubeadm [`VERSION`] deploys (`kubeadm config images list`: etcd 3.6.5-0).
 pub const ETCD_VERSION: &str = "v3.6.5";
 

@@ -15,16 +15,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::binaries::go_tool;
+use super::binaries::{go_tool, KIND_MODULE, KIND_VERSION};
 use crate::error::{Error, Result};
 use crate::platform::process;
 use crate::platform::provision::run_logged;
 use crate::platform::Layout;
 use crate::progress;
 
-/// The kind release installed.
-pub const KIND_VERSION: &str = "v0.33.0";
-const KIND_MODULE: &str = "sigs.k8s.io/kind";
 /// The cluster's name (`name:` in `manifests/kind-cluster.yaml`).
 pub const CLUSTER_NAME: &str = "cdc-chaos";
 /// The cluster's configuration, relative to the repository's root.

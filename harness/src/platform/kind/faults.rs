@@ -42,8 +42,6 @@ use kube::api::{Api, AttachParams, DeleteParams, ListParams, Patch, PatchParams,
 use kube::core::{DynamicObject, GroupVersion};
 use kube::discovery::ApiResource;
 use kube::Client;
-use rand::rngs::StdRng;
-use rand::Rng;
 use serde_json::{json, Value};
 
 use super::cluster::{api_error, is_not_found, KindCluster, COMPONENT};
@@ -51,7 +49,10 @@ use super::manifests::{KAFKA_CONNECT_PORT, KAFKA_NODES, KAFKA_PIPELINE_PORT, KAF
 use super::{NAMESPACES, NS_INGESTION, NS_LAKE, NS_PROCESSING, NS_SOURCES, NS_WAREHOUSE};
 use crate::error::{Error, Result};
 use crate::faults::Proof;
-use crate::scenario::{FaultKind, FaultSpec, Target};
+use crate::nemesis::journal::Journal;
+use crate::nemesis::plan::{plan, Action, Cut, Plan, PIPELINE};
+use crate::platform::Client as KafkaClient;
+use crate::scenario::{FaultKind, FaultSpec};
 
 /// The label of every object a fault creates; its value is the fault's id.
 pub const FAULT_LABEL: &str = "cdc-chaos/fault";
@@ -62,7 +63,6 @@ const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// The label the StatefulSet controller gives each of its pods.
 const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 /// The pipeline's components.
-const PIPELINE: [&str; 3] = ["join", "warehouse-sink", "lake-sink"];
 /// Chaos Mesh's API group and version.
 const CHAOS_MESH: &str = "chaos-mesh.org";
 const CHAOS_MESH_VERSION: &str = "v1alpha1";
@@ -72,33 +72,11 @@ pub fn kafka_pod(id: u16) -> String {
     format!("{KAFKA_SERVICE}-{}", id - 1)
 }
 
-/// Resolves role targets (partition leader, controller, coordinators) to a Kafka node id.
-pub trait Roles {
-    /// The node a node-like target names now, with how it was resolved.
-    fn node(&mut self, target: &Target) -> Result<(u16, String)>;
-}
+pub use crate::nemesis::plan::{Roles, SeededRoles};
 
-/// Resolves the targets that need no Kafka metadata: `kafka-<n>` and `random-broker` (drawn
-/// from the seed). Role targets are resolved beforehand from the cluster's Kafka
-/// ([`super::stack::ClusterRoles`]); one reaching here is an error naming it.
-pub struct SeededRoles {
-    pub rng: StdRng,
-}
-
-impl Roles for SeededRoles {
-    fn node(&mut self, target: &Target) -> Result<(u16, String)> {
-        match target {
-            Target::Node(n) if (1..=KAFKA_NODES).contains(n) => Ok((*n, String::new())),
-            Target::Node(n) => Err(Error::Usage(format!("there is no kafka-{n}: the cluster has {KAFKA_NODES} nodes"))),
-            Target::RandomBroker => {
-                let n = self.rng.random_range(1..=KAFKA_NODES);
-                Ok((n, format!("random node {n}")))
-            }
-            other => Err(Error::Usage(format!(
-                "target {other} on the kind platform: a Kafka role is resolved from the cluster's metadata (stack::ClusterRoles) before the fault is applied"
-            ))),
-        }
-    }
+/// The Kafka nodes of the cluster, as node ids.
+pub fn kafka_nodes() -> Vec<u16> {
+    (1..=KAFKA_NODES).collect()
 }
 
 /// The container of each Kafka pod that runs `iptables` with `NET_ADMIN` (the pod's network
@@ -158,35 +136,6 @@ pub fn has_netfault(set: &StatefulSet) -> bool {
     })
 }
 
-/// The Kafka nodes a node partition cuts, resolved once for every way of making it.
-enum NodeCut {
-    /// `isolate` or `split` of one node.
-    One(u16),
-    /// `one-way`: what node `.0` sends node `.1` is dropped.
-    OneWay(u16, u16),
-}
-
-/// Resolves the nodes of an `isolate`, `split` or `one-way` fault, with how each target was
-/// resolved.
-fn node_cut(spec: &FaultSpec, roles: &mut dyn Roles) -> Result<(NodeCut, Vec<String>)> {
-    if spec.kind != FaultKind::OneWay {
-        let (n, detail) = roles.node(&spec.target)?;
-        return Ok((NodeCut::One(n), vec![detail]));
-    }
-    let to = spec.to.as_ref().ok_or_else(|| Error::Usage("one-way needs `to`".into()))?;
-    let (a, da) = roles.node(&spec.target)?;
-    let (b, db) = roles.node(to)?;
-    if a == b {
-        return Err(Error::Usage(format!("one-way: {} and {to} are both node {a}", spec.target)));
-    }
-    Ok((NodeCut::OneWay(a, b), vec![da, db]))
-}
-
-/// A fault's detail: its non-empty parts, `; `-separated.
-fn joined(parts: Vec<String>) -> String {
-    parts.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
-}
-
 /// One iptables rule in one Kafka pod: the pod's name and the arguments after `-A`/`-D`.
 pub type PodRule = (String, Vec<String>);
 
@@ -195,61 +144,73 @@ fn rule(id: usize, args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).chain(["-m", "comment", "--comment", tag.as_str(), "-j", "DROP"].map(String::from)).collect()
 }
 
-/// The iptables rules of a partition fault, given each Kafka node's pod IP, with the pods it
-/// hits and how its target was resolved: the local platform's rules, in the pods.
-/// `isolate` drops everything but the pod's loopback (which port forwards use), `split` the
-/// other Kafka pods, `one-way a→b` what b receives from a, `cut-clients` the client's own
-/// listener port (9094 Connect, 9095 the pipeline) in every Kafka pod.
-pub fn iptables_rules(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, ips: &std::collections::BTreeMap<u16, String>) -> Result<(Vec<PodRule>, Vec<String>, String)> {
+/// The iptables rules of a planned partition, given each Kafka node's pod IP, with the pods it
+/// hits and its detail: the local platform's rules, in the pods. `isolate` drops everything but
+/// the pod's loopback (which port forwards use), `split` the other Kafka pods, `one-way a→b` what
+/// b receives from a, `cut-clients` the client's own listener port (9094 Connect, 9095 the
+/// pipeline) in every Kafka pod.
+pub fn iptables_rules(id: usize, plan: &Plan, ips: &std::collections::BTreeMap<u16, String>) -> Result<(Vec<PodRule>, Vec<String>, String)> {
     let ip = |n: u16| ips.get(&n).cloned().ok_or_else(|| Error::component(COMPONENT, format!("pod {NS_INGESTION}/{} has no IP (not running?)", kafka_pod(n))));
     let mut rules = Vec::new();
-    match spec.kind {
-        FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay => match node_cut(spec, roles)? {
-            (NodeCut::One(n), mut details) => {
-                let pod = kafka_pod(n);
-                let what = if spec.kind == FaultKind::Isolate {
-                    rules.push((pod.clone(), rule(id, &["INPUT", "!", "-i", "lo"])));
-                    rules.push((pod.clone(), rule(id, &["OUTPUT", "!", "-o", "lo"])));
-                    "everything but its loopback".to_string()
-                } else {
-                    let mut peers = Vec::new();
-                    for p in (1..=KAFKA_NODES).filter(|p| *p != n) {
-                        let a = ip(p)?;
-                        rules.push((pod.clone(), rule(id, &["INPUT", "-s", &a])));
-                        rules.push((pod.clone(), rule(id, &["OUTPUT", "-d", &a])));
-                        peers.push(format!("{} ({a})", kafka_pod(p)));
-                    }
-                    peers.join(", ")
-                };
-                details.push(format!("{pod} cut from {what}"));
-                Ok((rules, vec![format!("{NS_INGESTION}/{pod}")], joined(details)))
-            }
-            (NodeCut::OneWay(a, b), mut details) => {
-                rules.push((kafka_pod(b), rule(id, &["INPUT", "-s", &ip(a)?])));
-                details.push(format!("{} → {} dropped", kafka_pod(a), kafka_pod(b)));
-                Ok((rules, vec![format!("{NS_INGESTION}/{}", kafka_pod(a)), format!("{NS_INGESTION}/{}", kafka_pod(b))], joined(details)))
-            }
-        },
-        FaultKind::CutClients => {
-            let ports: Vec<u16> = match &spec.target {
-                Target::Cluster => vec![KAFKA_CONNECT_PORT, KAFKA_PIPELINE_PORT],
-                Target::Component(c) if c == "connect" => vec![KAFKA_CONNECT_PORT],
-                Target::Component(c) if c == "pipeline" => vec![KAFKA_PIPELINE_PORT],
-                other => return Err(Error::Usage(format!("cut-clients cuts cluster, connect or pipeline, not {other}"))),
+    match partition(plan)? {
+        Cut::Node { node, peers, clients } => {
+            let pod = kafka_pod(*node);
+            let what = if *clients {
+                rules.push((pod.clone(), rule(id, &["INPUT", "!", "-i", "lo"])));
+                rules.push((pod.clone(), rule(id, &["OUTPUT", "!", "-o", "lo"])));
+                "everything but its loopback".to_string()
+            } else {
+                let mut cut = Vec::new();
+                for p in peers {
+                    let a = ip(*p)?;
+                    rules.push((pod.clone(), rule(id, &["INPUT", "-s", &a])));
+                    rules.push((pod.clone(), rule(id, &["OUTPUT", "-d", &a])));
+                    cut.push(format!("{} ({a})", kafka_pod(*p)));
+                }
+                cut.join(", ")
+            };
+            Ok((rules, vec![format!("{NS_INGESTION}/{pod}")], plan.detail(&format!("{pod} cut from {what}"))))
+        }
+        Cut::OneWay { from, to } => {
+            rules.push((kafka_pod(*to), rule(id, &["INPUT", "-s", &ip(*from)?])));
+            let pods = vec![format!("{NS_INGESTION}/{}", kafka_pod(*from)), format!("{NS_INGESTION}/{}", kafka_pod(*to))];
+            Ok((rules, pods, plan.detail(&format!("{} → {} dropped", kafka_pod(*from), kafka_pod(*to)))))
+        }
+        Cut::Clients { nodes, client } => {
+            let ports: Vec<u16> = match client {
+                None => vec![KAFKA_CONNECT_PORT, KAFKA_PIPELINE_PORT],
+                Some(KafkaClient::Connect) => vec![KAFKA_CONNECT_PORT],
+                Some(_) => vec![KAFKA_PIPELINE_PORT],
             };
             let mut pods = Vec::new();
-            for n in 1..=KAFKA_NODES {
+            for n in nodes {
                 for port in &ports {
                     let port = port.to_string();
-                    rules.push((kafka_pod(n), rule(id, &["INPUT", "-p", "tcp", "--dport", &port])));
-                    rules.push((kafka_pod(n), rule(id, &["OUTPUT", "-p", "tcp", "--sport", &port])));
+                    rules.push((kafka_pod(*n), rule(id, &["INPUT", "-p", "tcp", "--dport", &port])));
+                    rules.push((kafka_pod(*n), rule(id, &["OUTPUT", "-p", "tcp", "--sport", &port])));
                 }
-                pods.push(format!("{NS_INGESTION}/{}", kafka_pod(n)));
+                pods.push(format!("{NS_INGESTION}/{}", kafka_pod(*n)));
             }
             let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-            Ok((rules, pods, format!("{} cut from every Kafka node (listener port {})", spec.target, ports.join(", "))))
+            Ok((rules, pods, plan.detail(&format!("{} cut from every Kafka node (listener port {})", clients_name(client), ports.join(", ")))))
         }
-        other => Err(Error::Usage(format!("{} is not a partition", other.as_str()))),
+    }
+}
+
+/// The cut of a planned partition; an error for a process fault.
+fn partition(plan: &Plan) -> Result<&Cut> {
+    match &plan.action {
+        Action::Partition(cut) => Ok(cut),
+        Action::Processes(_) => Err(Error::Usage(format!("{} is not a partition", plan.kind.as_str()))),
+    }
+}
+
+/// How a `cut-clients` target reads: `cluster`, `connect`, `pipeline`.
+fn clients_name(client: &Option<KafkaClient>) -> &'static str {
+    match client {
+        None => "cluster",
+        Some(KafkaClient::Connect) => "connect",
+        Some(_) => "pipeline",
     }
 }
 
@@ -390,23 +351,21 @@ fn component_pods(c: &str) -> Result<Pods> {
     })
 }
 
-/// The pods a process fault (kill, pause, restart) hits, and how the target was resolved.
-pub fn process_targets(target: &Target, roles: &mut dyn Roles) -> Result<(Vec<Pods>, String)> {
-    match target {
-        Target::Component(c) => Ok((vec![component_pods(c)?], String::new())),
-        Target::Cluster => Err(Error::Usage("a process fault needs a process, not the whole cluster".into())),
-        Target::TwoBrokers => {
-            let (a, da) = roles.node(&Target::RandomBroker)?;
-            let mut others: Vec<u16> = (1..=KAFKA_NODES).filter(|n| *n != a).collect();
-            let (b, _) = roles.node(&Target::RandomBroker)?;
-            let b = others.remove(usize::from(b) % others.len());
-            Ok((vec![Pods::kafka(a), Pods::kafka(b)], format!("{da} and node {b}")))
-        }
-        node => {
-            let (n, detail) = roles.node(node)?;
-            Ok((vec![Pods::kafka(n)], detail))
+/// The pods of a planned process fault's components (`kafka-<n>` by name, the others by label),
+/// one set per namespace.
+pub fn process_targets(components: &[String]) -> Result<Vec<Pods>> {
+    let mut out: Vec<Pods> = Vec::new();
+    for c in components {
+        let pods = match c.strip_prefix("kafka-").and_then(|n| n.parse::<u16>().ok()) {
+            Some(n) => Pods::kafka(n),
+            None => component_pods(c)?,
+        };
+        match out.iter_mut().find(|p| p.name.is_none() && pods.name.is_none() && p.namespace == pods.namespace) {
+            Some(same) => same.components.extend(pods.components),
+            None => out.push(pods),
         }
     }
+    Ok(out)
 }
 
 /// A fault in force on the cluster, as journaled.
@@ -461,21 +420,15 @@ fn with_fault_taint(taints: &[Value], id: Option<usize>) -> Vec<Value> {
     out
 }
 
+/// How to heal the cluster's faults without their journal.
+const HEAL_BY_HAND: &str = "delete every object labelled cdc-chaos/fault (`kubectl delete networkpolicy,podchaos,networkchaos -A -l cdc-chaos/fault`), remove the taint cdc-chaos/fault from every node, scale back every Deployment annotated cdc-chaos/fault-replicas, run `kill -CONT -1` in paused pods and `cdc-chaos --platform kind down` (which sweeps the iptables rules commented cdc-chaos:fault)";
+
 fn load_journal(path: &Path) -> Result<Vec<KindFault>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| Error::component("nemesis", format!("{}: not a fault journal: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io("reading the fault journal", path, e)),
-    }
+    Journal::at(path).load(HEAL_BY_HAND)
 }
 
 fn save_journal(path: &Path, faults: &[KindFault]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("creating the fault journal's directory", dir, e))?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(faults).expect("journal serializes")).map_err(|e| Error::io("journaling faults", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("journaling faults", path, e))
+    Journal::at(path).save(faults)
 }
 
 /// Egress to the cluster's DNS, which every partition leaves open.
@@ -517,60 +470,58 @@ fn network_chaos(id: usize, from: &Pods, direction: &str, to: Value) -> Value {
     })
 }
 
-/// The clients `cut-clients` cuts: `cluster` (Connect and the pipeline), `connect`, `pipeline`.
-fn clients(target: &Target) -> Result<Vec<Pods>> {
-    Ok(match target {
-        Target::Cluster => vec![Pods::component(NS_INGESTION, &["connect"]), Pods::component(NS_PROCESSING, &PIPELINE)],
-        Target::Component(c) if c == "connect" || c == "pipeline" => vec![component_pods(c)?],
-        other => return Err(Error::Usage(format!("cut-clients cuts cluster, connect or pipeline, not {other}"))),
-    })
+/// The client pods `cut-clients` cuts: all (Connect and the pipeline), or one client's.
+fn clients(client: &Option<KafkaClient>) -> Vec<Pods> {
+    let connect = Pods::component(NS_INGESTION, &["connect"]);
+    let pipeline = Pods::component(NS_PROCESSING, &PIPELINE);
+    match client {
+        None => vec![connect, pipeline],
+        Some(KafkaClient::Connect) => vec![connect],
+        Some(_) => vec![pipeline],
+    }
 }
 
-/// The objects that make a partition fault, with the pods it hits and how its target was
-/// resolved: NetworkPolicies ([`Mechanism::Native`]) or one NetworkChaos per cut side.
-pub fn partition_objects(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, mechanism: &Mechanism) -> Result<(Vec<Value>, Vec<String>, String)> {
+/// The objects that make a planned partition, with the pods it hits and its detail:
+/// NetworkPolicies ([`Mechanism::Native`]) or one NetworkChaos per cut side.
+pub fn partition_objects(id: usize, plan: &Plan, mechanism: &Mechanism) -> Result<(Vec<Value>, Vec<String>, String)> {
     let chaos = matches!(mechanism, Mechanism::ChaosMesh { .. });
     let kafka_all = Pods::component(NS_INGESTION, &[KAFKA_SERVICE]);
-    match spec.kind {
-        FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay => match node_cut(spec, roles)? {
-            (NodeCut::One(n), mut details) => {
-                let pod = Pods::kafka(n);
-                let peers: Vec<String> = (1..=KAFKA_NODES).filter(|p| *p != n).map(kafka_pod).collect();
-                let objects = match (spec.kind, chaos) {
-                    // Cut from everything but DNS.
-                    (FaultKind::Isolate, false) => vec![network_policy(id, "isolate", &pod, &["Ingress", "Egress"], json!([]), json!([dns_egress()]))],
-                    (FaultKind::Isolate, true) => vec![network_chaos(id, &pod, "both", json!({"namespaces": NAMESPACES}))],
-                    // Cut from the other Kafka nodes only; clients reach both sides.
-                    (_, false) => vec![network_policy(
-                        id,
-                        "split",
-                        &pod,
-                        &["Ingress", "Egress"],
-                        json!([{"from": [not_kafka()]}]),
-                        json!([{"to": [not_kafka()]}, dns_egress()]),
-                    )],
-                    (_, true) => vec![network_chaos(id, &pod, "both", json!({"pods": {NS_INGESTION: peers}}))],
-                };
-                let what = if spec.kind == FaultKind::Isolate { "every pod" } else { "the other Kafka nodes" };
-                details.push(format!("{} cut from {what}", kafka_pod(n)));
-                Ok((objects, vec![pod.describe()], joined(details)))
-            }
-            (NodeCut::OneWay(a, b), mut details) => {
-                let (pa, pb) = (Pods::kafka(a), Pods::kafka(b));
-                let objects = if chaos {
-                    vec![network_chaos(id, &pa, "to", json!({"pods": {NS_INGESTION: [kafka_pod(b)]}}))]
-                } else {
-                    // Connections node a opens to node b are dropped; NetworkPolicy is stateful,
-                    // so replies on connections node b opened still flow.
-                    let from = json!({"namespaceSelector": {}, "podSelector": {"matchExpressions": [{"key": POD_NAME_LABEL, "operator": "NotIn", "values": [kafka_pod(a)]}]}});
-                    vec![network_policy(id, "one-way", &pb, &["Ingress"], json!([{"from": [from]}]), Value::Null)]
-                };
-                details.push(format!("{} → {} dropped", kafka_pod(a), kafka_pod(b)));
-                Ok((objects, vec![pa.describe(), pb.describe()], joined(details)))
-            }
-        },
-        FaultKind::CutClients => {
-            let cut = clients(&spec.target)?;
+    match partition(plan)? {
+        Cut::Node { node, peers, clients: isolate } => {
+            let pod = Pods::kafka(*node);
+            let peers: Vec<String> = peers.iter().copied().map(kafka_pod).collect();
+            let objects = match (*isolate, chaos) {
+                // Cut from everything but DNS.
+                (true, false) => vec![network_policy(id, "isolate", &pod, &["Ingress", "Egress"], json!([]), json!([dns_egress()]))],
+                (true, true) => vec![network_chaos(id, &pod, "both", json!({"namespaces": NAMESPACES}))],
+                // Cut from the other Kafka nodes only; clients reach both sides.
+                (false, false) => vec![network_policy(
+                    id,
+                    "split",
+                    &pod,
+                    &["Ingress", "Egress"],
+                    json!([{"from": [not_kafka()]}]),
+                    json!([{"to": [not_kafka()]}, dns_egress()]),
+                )],
+                (false, true) => vec![network_chaos(id, &pod, "both", json!({"pods": {NS_INGESTION: peers}}))],
+            };
+            let what = if *isolate { "every pod" } else { "the other Kafka nodes" };
+            Ok((objects, vec![pod.describe()], plan.detail(&format!("{} cut from {what}", kafka_pod(*node)))))
+        }
+        Cut::OneWay { from, to } => {
+            let (pa, pb) = (Pods::kafka(*from), Pods::kafka(*to));
+            let objects = if chaos {
+                vec![network_chaos(id, &pa, "to", json!({"pods": {NS_INGESTION: [kafka_pod(*to)]}}))]
+            } else {
+                // Connections node a opens to node b are dropped; NetworkPolicy is stateful,
+                // so replies on connections node b opened still flow.
+                let source = json!({"namespaceSelector": {}, "podSelector": {"matchExpressions": [{"key": POD_NAME_LABEL, "operator": "NotIn", "values": [kafka_pod(*from)]}]}});
+                vec![network_policy(id, "one-way", &pb, &["Ingress"], json!([{"from": [source]}]), Value::Null)]
+            };
+            Ok((objects, vec![pa.describe(), pb.describe()], plan.detail(&format!("{} → {} dropped", kafka_pod(*from), kafka_pod(*to)))))
+        }
+        Cut::Clients { client, .. } => {
+            let cut = clients(client);
             let objects = cut
                 .iter()
                 .enumerate()
@@ -585,9 +536,8 @@ pub fn partition_objects(id: usize, spec: &FaultSpec, roles: &mut dyn Roles, mec
                 })
                 .collect();
             let names: Vec<String> = cut.iter().map(Pods::describe).collect();
-            Ok((objects, names.clone(), format!("{} cut from the Kafka nodes", names.join(", "))))
+            Ok((objects, names.clone(), plan.detail(&format!("{} cut from the Kafka nodes", names.join(", ")))))
         }
-        other => Err(Error::Usage(format!("{} is not a partition", other.as_str()))),
     }
 }
 
@@ -713,12 +663,13 @@ impl KindFaults {
     /// evidence that it took effect: each deleted pod gone, replaced or terminating. Pauses,
     /// Chaos Mesh's kills and partitions carry none yet (the run is then `unknown`).
     pub async fn apply(&self, id: usize, spec: &FaultSpec, roles: &mut dyn Roles) -> Result<(KindFault, Vec<Proof>)> {
+        let plan = plan(spec, &kafka_nodes(), roles)?;
         let mut evidence = Vec::new();
         let mut fault = KindFault { id, kind: spec.kind, target: spec.target.to_string(), detail: String::new(), pods: vec![], paused: vec![], labelled: false, rules: vec![], held: vec![], probes: vec![] };
-        match spec.kind {
-            FaultKind::Kill | FaultKind::Restart | FaultKind::Pause => {
-                let (targets, detail) = process_targets(&spec.target, roles)?;
-                fault.detail = detail;
+        match &plan.action {
+            Action::Processes(components) => {
+                let targets = process_targets(components)?;
+                fault.detail = plan.detail("");
                 fault.pods = targets.iter().map(Pods::describe).collect();
                 match (spec.kind, &self.mechanism) {
                     (FaultKind::Kill, Mechanism::ChaosMesh { pod_chaos, .. }) => {
@@ -814,7 +765,7 @@ impl KindFaults {
                         ips.insert(n, ip);
                     }
                 }
-                let (rules, pods, detail) = iptables_rules(id, spec, roles, &ips)?;
+                let (rules, pods, detail) = iptables_rules(id, &plan, &ips)?;
                 fault.pods = pods;
                 fault.detail = detail;
                 fault.rules = rules;
@@ -830,7 +781,7 @@ impl KindFaults {
                 }
             }
             _ => {
-                let (objects, pods, detail) = partition_objects(id, spec, roles, &self.mechanism)?;
+                let (objects, pods, detail) = partition_objects(id, &plan, &self.mechanism)?;
                 fault.pods = pods;
                 fault.detail = detail;
                 fault.labelled = true;
@@ -1148,7 +1099,8 @@ impl KindFaults {
 mod tests {
     use super::*;
     use crate::platform::kind::mock::{self, Reply};
-    use crate::scenario::Dur;
+    use crate::scenario::{Dur, Target};
+    use rand::rngs::StdRng;
 
     /// Roles as a cluster would answer them: the leader of every partition is node 2.
     struct LeaderIsTwo;
@@ -1161,6 +1113,11 @@ mod tests {
                 other => panic!("unexpected target {other}"),
             }
         }
+    }
+
+    /// `s` planned on the cluster's three nodes, roles answered by [`LeaderIsTwo`].
+    fn planned(s: &FaultSpec) -> Plan {
+        plan(s, &kafka_nodes(), &mut LeaderIsTwo).unwrap()
     }
 
     fn spec(kind: FaultKind, target: &str) -> FaultSpec {
@@ -1345,7 +1302,7 @@ mod tests {
 
     #[tokio::test]
     async fn cut_clients_denies_egress_from_the_clients_to_the_kafka_pods() {
-        let (objects, _, detail) = partition_objects(4, &spec(FaultKind::CutClients, "pipeline"), &mut LeaderIsTwo, &Mechanism::Native).unwrap();
+        let (objects, _, detail) = partition_objects(4, &planned(&spec(FaultKind::CutClients, "pipeline")), &Mechanism::Native).unwrap();
         assert_eq!(objects.len(), 1);
         let p = &objects[0];
         assert_eq!(p["metadata"]["namespace"], NS_PROCESSING);
@@ -1454,11 +1411,11 @@ mod tests {
     #[test]
     fn seeded_roles_name_what_they_cannot_resolve() {
         use rand::SeedableRng;
-        let mut roles = SeededRoles { rng: StdRng::seed_from_u64(1) };
+        let mut roles = SeededRoles { nodes: kafka_nodes(), rng: StdRng::seed_from_u64(1) };
         assert_eq!(roles.node(&Target::Node(3)).unwrap().0, 3);
         assert!(roles.node(&Target::Node(4)).unwrap_err().to_string().contains("there is no kafka-4"));
         let err = roles.node(&Target::Controller).unwrap_err().to_string();
-        assert!(err.contains("target controller on the kind platform"), "{err}");
+        assert!(err.contains("target controller: a Kafka role is resolved from the cluster's metadata"), "{err}");
     }
 
     fn ips() -> std::collections::BTreeMap<u16, String> {
@@ -1472,14 +1429,14 @@ mod tests {
     #[test]
     fn each_partition_is_probed_where_its_rules_must_block() {
         let probes = |kind, target: &str| {
-            let (rules, _, _) = iptables_rules(1, &spec(kind, target), &mut LeaderIsTwo, &ips()).unwrap();
+            let (rules, _, _) = iptables_rules(1, &planned(&spec(kind, target)), &ips()).unwrap();
             iptables_probes(&rules, &ips()).into_iter().map(|p| format!("{} → {}:{}", p.pod, p.ip, p.port)).collect::<Vec<_>>()
         };
         let isolate = probes(FaultKind::Isolate, "kafka-2");
         assert_eq!(isolate, ["kafka-1 → 10.244.1.5:9092", "kafka-1 → 10.244.3.9:9092"]);
         assert_eq!(probes(FaultKind::Split, "kafka-1"), ["kafka-0 → 10.244.2.7:9092", "kafka-0 → 10.244.3.9:9092"]);
         let one_way = FaultSpec { to: Some(Target::Node(3)), ..spec(FaultKind::OneWay, "kafka-1") };
-        let (rules, _, _) = iptables_rules(1, &one_way, &mut LeaderIsTwo, &ips()).unwrap();
+        let (rules, _, _) = iptables_rules(1, &planned(&one_way), &ips()).unwrap();
         let p: Vec<String> = iptables_probes(&rules, &ips()).into_iter().map(|p| format!("{} → {}:{}", p.pod, p.ip, p.port)).collect();
         assert_eq!(p, ["kafka-0 → 10.244.3.9:9092"], "from the source to the cut pod");
         assert_eq!(probes(FaultKind::CutClients, "connect"), ["kafka-0 → 10.244.1.5:9094", "kafka-1 → 10.244.2.7:9094", "kafka-2 → 10.244.3.9:9094"]);
@@ -1488,7 +1445,7 @@ mod tests {
 
     #[test]
     fn iptables_partitions_are_the_local_platforms_rules_in_the_pods() {
-        let (rules, pods, detail) = iptables_rules(3, &spec(FaultKind::Split, "leader:crm.public.customers/0"), &mut LeaderIsTwo, &ips()).unwrap();
+        let (rules, pods, detail) = iptables_rules(3, &planned(&spec(FaultKind::Split, "leader:crm.public.customers/0")), &ips()).unwrap();
         assert_eq!(
             rules_text(&rules),
             [
@@ -1500,24 +1457,24 @@ mod tests {
         );
         assert_eq!(pods, ["cdc-ingestion/kafka-1"]);
         assert_eq!(detail, "leader of crm.public.customers/0 is node 2; kafka-1 cut from kafka-0 (10.244.1.5), kafka-2 (10.244.3.9)");
-        let (rules, _, _) = iptables_rules(4, &spec(FaultKind::Isolate, "kafka-3"), &mut LeaderIsTwo, &ips()).unwrap();
+        let (rules, _, _) = iptables_rules(4, &planned(&spec(FaultKind::Isolate, "kafka-3")), &ips()).unwrap();
         assert_eq!(rules_text(&rules), ["kafka-2: INPUT ! -i lo -m comment --comment cdc-chaos:fault:4 -j DROP", "kafka-2: OUTPUT ! -o lo -m comment --comment cdc-chaos:fault:4 -j DROP"]);
         let mut one_way = spec(FaultKind::OneWay, "kafka-1");
         one_way.to = Some(Target::Node(3));
-        let (rules, pods, _) = iptables_rules(5, &one_way, &mut LeaderIsTwo, &ips()).unwrap();
+        let (rules, pods, _) = iptables_rules(5, &planned(&one_way), &ips()).unwrap();
         assert_eq!(rules_text(&rules), ["kafka-2: INPUT -s 10.244.1.5 -m comment --comment cdc-chaos:fault:5 -j DROP"]);
         assert_eq!(pods, ["cdc-ingestion/kafka-0", "cdc-ingestion/kafka-2"]);
-        let (rules, pods, detail) = iptables_rules(6, &spec(FaultKind::CutClients, "connect"), &mut LeaderIsTwo, &ips()).unwrap();
+        let (rules, pods, detail) = iptables_rules(6, &planned(&spec(FaultKind::CutClients, "connect")), &ips()).unwrap();
         assert_eq!(rules.len(), 6);
         assert_eq!(rules_text(&rules)[..2], ["kafka-0: INPUT -p tcp --dport 9094 -m comment --comment cdc-chaos:fault:6 -j DROP", "kafka-0: OUTPUT -p tcp --sport 9094 -m comment --comment cdc-chaos:fault:6 -j DROP"]);
         assert_eq!(pods.len(), 3);
         assert_eq!(detail, "connect cut from every Kafka node (listener port 9094)");
-        let (rules, _, _) = iptables_rules(7, &spec(FaultKind::CutClients, "cluster"), &mut LeaderIsTwo, &ips()).unwrap();
+        let (rules, _, _) = iptables_rules(7, &planned(&spec(FaultKind::CutClients, "cluster")), &ips()).unwrap();
         assert_eq!(rules.len(), 12);
         // A node without an IP (its pod not running) is named.
         let mut missing = ips();
         missing.remove(&3);
-        let err = iptables_rules(8, &spec(FaultKind::Split, "kafka-1"), &mut LeaderIsTwo, &missing).unwrap_err().to_string();
+        let err = iptables_rules(8, &planned(&spec(FaultKind::Split, "kafka-1")), &missing).unwrap_err().to_string();
         assert!(err.contains("pod cdc-ingestion/kafka-2 has no IP"), "{err}");
     }
 
@@ -1543,8 +1500,8 @@ mod tests {
         }
         assert!(Command::new("ip").args(["netns", "add", &ns]).status().unwrap().success());
         let _guard = Netns(ns.clone());
-        let (mut rules, _, _) = iptables_rules(3, &spec(FaultKind::Split, "kafka-1"), &mut LeaderIsTwo, &ips()).unwrap();
-        rules.extend(iptables_rules(4, &spec(FaultKind::Isolate, "kafka-1"), &mut LeaderIsTwo, &ips()).unwrap().0);
+        let (mut rules, _, _) = iptables_rules(3, &planned(&spec(FaultKind::Split, "kafka-1")), &ips()).unwrap();
+        rules.extend(iptables_rules(4, &planned(&spec(FaultKind::Isolate, "kafka-1")), &ips()).unwrap().0);
         for (_, r) in &rules {
             sh(&format!("iptables -w -A {}", r.join(" ")));
         }

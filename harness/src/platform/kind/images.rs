@@ -54,7 +54,7 @@ pub const CRICTL_VERSION: &str = "v1.34.0";
 /// The local-path-provisioner release the nodes' default StorageClass runs.
 pub const LOCAL_PATH_VERSION: &str = "v0.0.30";
 /// The kind release whose node files (entrypoint, units, storage manifest) the node image uses.
-pub use super::create::KIND_VERSION;
+pub use super::binaries::KIND_VERSION;
 
 fn dir(cache: &Path) -> PathBuf {
     cache.join("kind")

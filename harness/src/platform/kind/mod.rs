@@ -1,4 +1,4 @@
-//! The `kind` platform (DESIGN §8): the whole architecture on Kubernetes, deployed from
+//! The `kind` platform (docs/kubernetes.md): the whole architecture on Kubernetes, deployed from
 //! `manifests/` (kustomize: `manifests/base`, overlays `kind` and `production`).
 //!
 //! The part that must never drift from the local platform is [`manifests`]: it renders, from a
@@ -82,7 +82,7 @@ pub(crate) fn build_overlay(cache: &Path, overlay: &Path) -> Result<String> {
 /// `up --platform kind`: reaches the kubeconfig's cluster, builds `overlay` (or, for another
 /// profile than its own, the overlay [`stack::overlay_for`] writes), applies it with
 /// server-side apply and waits (watching) until Kafka, every Deployment and both Jobs are
-/// ready, at most `timeout`. The images must be in the cluster already (README).
+/// ready, at most `timeout`. The images must be in the cluster already (docs/kubernetes.md).
 pub fn up(cache: &Path, home: &Path, overlay: &Path, profile: &crate::profile::Profile, timeout: Duration) -> Result<Vec<cluster::ObjectRef>> {
     let rt = runtime()?;
     let cluster = rt.block_on(cluster::KindCluster::connect())?;

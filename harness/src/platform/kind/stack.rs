@@ -34,9 +34,8 @@ use super::forward::{self, Forward, ForwardSpec, PodChoice};
 use super::manifests::{self as m, HARNESS_LOCAL_BASE, KAFKA_HARNESS_PORT, KAFKA_NODES, KAFKA_SERVICE};
 use super::{NS_INGESTION, NS_LAKE, NS_PROCESSING, NS_SOURCES, NS_WAREHOUSE};
 use crate::error::{Error, Result};
-use crate::load::Targets;
-use crate::nemesis::{Applied, Healed, Injector};
-use crate::platform::local::ComponentStatus;
+use crate::platform::stack::{Applied, Healed, Injector};
+use crate::platform::stack::{all_healthy, unhealthy, ComponentStatus, Health, Targets};
 use crate::platform::stack::{Endpoints, Stack};
 use crate::platform::{connect, roles, KafkaNode, Topology};
 use crate::profile::Profile;
@@ -223,7 +222,7 @@ pub fn deployed_profile(server_properties: &str) -> Option<String> {
 
 /// Health of one component from its pods: `healthy` if one is ready, `unreachable` if one runs
 /// but none is ready, `down` if none runs; with the pods' names and states.
-pub fn pod_health(pods: &[Pod]) -> (&'static str, String) {
+pub fn pod_health(pods: &[Pod]) -> (Health, String) {
     let describe = |p: &Pod| {
         let name = p.metadata.name.clone().unwrap_or_default();
         let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into());
@@ -233,11 +232,11 @@ pub fn pod_health(pods: &[Pod]) -> (&'static str, String) {
     };
     let detail = pods.iter().map(describe).collect::<Vec<_>>().join(", ");
     if pods.iter().any(forward::pod_serves) {
-        ("healthy", detail)
+        (Health::Healthy, detail)
     } else if pods.iter().any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")) {
-        ("unreachable", detail)
+        (Health::Unreachable, detail)
     } else {
-        ("down", if detail.is_empty() { "no pod".into() } else { detail })
+        (Health::Down, if detail.is_empty() { "no pod".into() } else { detail })
     }
 }
 
@@ -411,11 +410,11 @@ impl Stack for KindStack {
         for c in components() {
             let pods = self.rt.block_on(self.pods_of(&c))?;
             let (mut health, mut detail) = pod_health(&pods);
-            if c.name == connect::NAME && health == "healthy" {
+            if c.name == connect::NAME && health == Health::Healthy {
                 if let Ok(e) = self.open() {
                     let (running, states) = connect::connectors_health(&e.topo);
                     if !running {
-                        health = "degraded";
+                        health = Health::Degraded;
                     }
                     detail = states;
                 }
@@ -428,7 +427,7 @@ impl Stack for KindStack {
                     PodChoice::Labelled(_) => format!("{}/{}", c.namespace, c.name),
                 },
                 netns: None,
-                health: health.into(),
+                health,
                 rss_kib: None,
                 detail,
                 log: String::new(),
@@ -460,12 +459,11 @@ impl Stack for KindStack {
                 })?;
             } else {
                 let rows = self.status()?;
-                if rows.iter().all(|r| r.health == "healthy") {
+                if all_healthy(&rows) {
                     progress::step(&format!("cluster stack is up (profile {p})"));
                     return Ok(());
                 }
-                let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
-                progress::step(&format!("cluster stack is not healthy ({}): applying {} again", sick.join(", "), overlay.display()));
+                progress::step(&format!("cluster stack is not healthy ({}): applying {} again", unhealthy(&rows).join(", "), overlay.display()));
             }
         } else {
             progress::step(&format!("deploying {} on the cluster", overlay.display()));
@@ -630,7 +628,7 @@ impl Injector for KindInjector {
             known.push((t.clone(), n, roles::describe(t, n)));
         }
         let seed: u64 = rand::Rng::random(rng);
-        let mut resolved = Resolved { known, seeded: SeededRoles { rng: rand::SeedableRng::seed_from_u64(seed) } };
+        let mut resolved = Resolved { known, seeded: SeededRoles { nodes: super::faults::kafka_nodes(), rng: rand::SeedableRng::seed_from_u64(seed) } };
         let (fault, evidence) = self.handle.block_on(self.faults.apply(id, f, &mut resolved))?;
         let out = Applied { components: fault.pods.clone(), detail: fault.detail.clone(), evidence };
         self.active.lock().unwrap_or_else(|p| p.into_inner()).push(fault);
@@ -750,11 +748,11 @@ mod tests {
 
     #[test]
     fn health_comes_from_the_pods_readiness() {
-        assert_eq!(pod_health(&[pod("join-1", "Running", false), pod("join-2", "Running", true)]).0, "healthy");
+        assert_eq!(pod_health(&[pod("join-1", "Running", false), pod("join-2", "Running", true)]).0, Health::Healthy);
         let (h, d) = pod_health(&[pod("join-1", "Running", false)]);
-        assert_eq!((h, d.as_str()), ("unreachable", "join-1 Running not ready"));
-        assert_eq!(pod_health(&[pod("kafka-0", "Pending", false)]).0, "down");
-        assert_eq!(pod_health(&[]), ("down", "no pod".to_string()));
+        assert_eq!((h, d.as_str()), (Health::Unreachable, "join-1 Running not ready"));
+        assert_eq!(pod_health(&[pod("kafka-0", "Pending", false)]).0, Health::Down);
+        assert_eq!(pod_health(&[]), (Health::Down, "no pod".to_string()));
     }
 
     #[test]

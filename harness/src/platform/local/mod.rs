@@ -13,6 +13,10 @@
 //! stack's home lock (a `run` does not): changes to `state.json` take the lock only briefly, one
 //! thread at a time.
 
+
+pub mod faults;
+pub mod roles;
+
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -21,6 +25,7 @@ use std::time::{Duration, Instant};
 use crate::config::StackConfig;
 use crate::error::{Error, Result};
 use crate::platform::process;
+use crate::platform::stack::{all_healthy, unhealthy, ComponentStatus, Health, Targets};
 use crate::platform::state::{ComponentState, StackState};
 use crate::platform::{connect, ensure_dir, kafka, lake, mariadb, netns, pipeline, postgres, provision, topics, write_file, Layout, Topology};
 use crate::profile::Profile;
@@ -34,19 +39,12 @@ pub struct LocalStack {
     pub topo: Topology,
 }
 
-/// Health of one component, as `status` reports it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ComponentStatus {
-    pub name: String,
-    pub pid: u32,
-    pub address: String,
-    pub netns: Option<String>,
-    /// `healthy`, `unreachable` (process lives, port does not answer), `degraded` (e.g. a
-    /// connector not running) or `down` (process gone).
-    pub health: String,
-    pub rss_kib: Option<u64>,
-    pub detail: String,
-    pub log: String,
+/// Where the load reaches the local source databases.
+fn targets(cfg: &StackConfig) -> Targets {
+    Targets {
+        postgres: format!("host=127.0.0.1 port={} user=cdc password=cdc dbname=crm connect_timeout=3", cfg.postgres_port),
+        mariadb: format!("mysql://cdc:cdc@127.0.0.1:{}/fleet", cfg.mariadb_port),
+    }
 }
 
 /// Exclusive use of a stack home by one harness command at a time.
@@ -118,7 +116,7 @@ impl LocalStack {
     /// Starts the stack under `profile` and returns once every component is healthy.
     pub fn up(&self, profile: &Profile) -> Result<Vec<ComponentStatus>> {
         let _lock = lock_home(&self.layout.home)?;
-        progress::log_to(self.layout.home.join("harness.log"));
+        let _mirror = progress::mirror_to(self.layout.home.join("harness.log"));
         let started = Instant::now();
         profile.check_cluster_size(self.cfg.kafka_nodes)?;
         let mut state = self.state()?;
@@ -537,7 +535,7 @@ impl LocalStack {
     /// Stops everything and removes every namespace and rule; with `purge` also the data.
     pub fn down(&self, purge: bool) -> Result<()> {
         let _lock = lock_home(&self.layout.home)?;
-        progress::log_to(self.layout.home.join("harness.log"));
+        let _mirror = progress::mirror_to(self.layout.home.join("harness.log"));
         let mut state = self.state()?;
         progress::step(&format!("stopping the stack in {}", self.layout.home.display()));
         // Namespaces of a stack whose state file was lost are still found by their prefix.
@@ -579,18 +577,18 @@ impl LocalStack {
             let alive = process::is_alive(c.pid);
             let reachable = alive && process::tcp_reachable(&c.address, Duration::from_secs(1));
             let (mut health, mut detail) = match (alive, reachable) {
-                (false, _) => ("down", "process not running".to_string()),
-                (true, false) => ("unreachable", format!("no answer on {}", c.address)),
-                (true, true) => ("healthy", String::new()),
+                (false, _) => (Health::Down, "process not running".to_string()),
+                (true, false) => (Health::Unreachable, format!("no answer on {}", c.address)),
+                (true, true) => (Health::Healthy, String::new()),
             };
             if matches!(c.name.as_str(), pipeline::JOIN | pipeline::SINK | pipeline::LAKE_SINK) && reachable && !pipeline::is_ready(&c.address) {
-                health = "degraded";
+                health = Health::Degraded;
                 detail = "no running session (rebuilding, or retrying after an error: see its log)".into();
             }
             if c.name == connect::NAME && reachable {
                 let (running, states) = connect::connectors_health(&topo);
                 if !running {
-                    health = "degraded";
+                    health = Health::Degraded;
                 }
                 detail = states;
             }
@@ -599,7 +597,7 @@ impl LocalStack {
                 pid: c.pid,
                 address: c.address.clone(),
                 netns: c.netns.clone(),
-                health: health.into(),
+                health,
                 rss_kib: if alive { process::rss_kib(c.pid) } else { None },
                 detail,
                 log: c.log.display().to_string(),
@@ -607,26 +605,6 @@ impl LocalStack {
         }
         Ok(out)
     }
-}
-
-/// Renders `status` as a table.
-pub fn status_table(rows: &[ComponentStatus]) -> String {
-    if rows.is_empty() {
-        return "no stack is running (start one with `cdc-chaos up`)\n".into();
-    }
-    let mut out = format!("{:<14} {:>8} {:<22} {:<12} {:>9}  {}\n", "COMPONENT", "PID", "ADDRESS", "HEALTH", "RSS MiB", "DETAIL");
-    for r in rows {
-        out.push_str(&format!(
-            "{:<14} {:>8} {:<22} {:<12} {:>9}  {}\n",
-            r.name,
-            r.pid,
-            r.address,
-            r.health,
-            r.rss_kib.map(|k| format!("{:.0}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into()),
-            r.detail
-        ));
-    }
-    out
 }
 
 /// Pids of processes whose command line mentions `home` (servers started from it), other than
@@ -728,7 +706,7 @@ impl crate::platform::stack::Stack for LocalStack {
     fn endpoints(&self) -> Result<crate::platform::stack::Endpoints> {
         Ok(crate::platform::stack::Endpoints {
             topo: self.topo.clone(),
-            sources: crate::load::Targets::local(&self.cfg),
+            sources: targets(&self.cfg),
             warehouse: postgres::warehouse_dsn(self.cfg.warehouse_port),
             lake: lake::lake_config(&self.cfg),
         })
@@ -741,7 +719,7 @@ impl crate::platform::stack::Stack for LocalStack {
     fn ensure(&self, profile: &Profile) -> Result<()> {
         let rows = self.status()?;
         let state = StackState::load(&self.layout.state_file())?;
-        let healthy = !rows.is_empty() && rows.iter().all(|r| r.health == "healthy");
+        let healthy = all_healthy(&rows);
         let identity = profile.identity();
         if let Some(previous) = self.data_profile().filter(|p| !p.starts_with(&identity)) {
             // Other settings (a scenario's overrides, another profile): another stack.
@@ -758,19 +736,18 @@ impl crate::platform::stack::Stack for LocalStack {
             return Ok(());
         }
         if !rows.is_empty() {
-            let sick: Vec<String> = rows.iter().filter(|r| r.health != "healthy").map(|r| format!("{} {}", r.name, r.health)).collect();
-            progress::step(&format!("stack is not healthy ({}): restarting it", sick.join(", ")));
+            progress::step(&format!("stack is not healthy ({}): restarting it", unhealthy(&rows).join(", ")));
             self.down(false)?;
         }
         self.up(profile).map(|_| ())
     }
 
     fn heal_leftovers(&self) -> Result<Vec<String>> {
-        crate::nemesis::heal_journal(self, true)
+        faults::heal_journal(self, true)
     }
 
-    fn injector(&self, schedule: &[crate::scenario::FaultSpec]) -> Result<Box<dyn crate::nemesis::Injector>> {
-        Ok(Box::new(crate::nemesis::LocalFaults::new(LocalStack::new(self.cfg.clone()), schedule)?))
+    fn injector(&self, schedule: &[crate::scenario::FaultSpec]) -> Result<Box<dyn crate::platform::stack::Injector>> {
+        Ok(Box::new(faults::LocalFaults::new(LocalStack::new(self.cfg.clone()), schedule)?))
     }
 
     fn copy_logs(&self, dir: &Path) {
@@ -846,7 +823,7 @@ mod tests {
     fn a_graceful_stop_that_is_ignored_times_out_and_leaves_the_process() {
         let (stack, pid) = stack_with_process("term", "trap '' TERM; echo ready; while :; do sleep 0.1; done");
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !process::tail(&stack.layout.home.join("test.log"), 1).unwrap_or_default().contains("ready") && Instant::now() < deadline {
+        while !crate::error::log_tail(&stack.layout.home.join("test.log"), 1).unwrap_or_default().contains("ready") && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         let e = stack.stop_component(pipeline::JOIN, true, Duration::from_millis(500)).unwrap_err().to_string();
@@ -878,22 +855,5 @@ mod tests {
         }
         process::stop(pid, libc::SIGKILL, Duration::from_secs(5));
         std::fs::remove_dir_all(&stack.layout.home).unwrap();
-    }
-
-    #[test]
-    fn status_table_shows_every_component() {
-        let rows = vec![ComponentStatus {
-            name: "kafka-1".into(),
-            pid: 7,
-            address: "10.231.0.11:9092".into(),
-            netns: Some("cdcc-kafka-1".into()),
-            health: "healthy".into(),
-            rss_kib: Some(2048),
-            detail: String::new(),
-            log: "/x".into(),
-        }];
-        let t = status_table(&rows);
-        assert!(t.contains("kafka-1") && t.contains("10.231.0.11:9092") && t.contains("healthy") && t.contains(" 2 "), "{t}");
-        assert!(status_table(&[]).contains("no stack is running"));
     }
 }
