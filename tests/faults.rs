@@ -36,7 +36,15 @@ fn run_scenario(name: &str) -> (Value, Vec<Value>, PathBuf, (std::sync::MutexGua
     (v, faults, dir, (host, stack))
 }
 
+/// Every fault healed and every component healthy again.
 fn assert_healed(stack: &TestStack, faults: &[Value]) {
+    assert_no_fault_left(stack, faults);
+    let status = stack.status().unwrap();
+    assert!(status.iter().all(|s| s.health == Health::Healthy), "{status:?}");
+}
+
+/// Every fault started was healed, and nothing of one is left: no journal entry, no fault rule.
+fn assert_no_fault_left(stack: &TestStack, faults: &[Value]) {
     let starts = faults.iter().filter(|f| f["event"] == "start").count();
     let heals = faults.iter().filter(|f| f["event"] == "heal").count();
     assert!(starts >= 1, "a fault started: {faults:?}");
@@ -51,8 +59,6 @@ fn assert_healed(stack: &TestStack, faults: &[Value]) {
         .unwrap();
     let rules = String::from_utf8_lossy(&rules.stdout);
     assert!(!rules.contains(":fault"), "no fault rule left: {rules}");
-    let status = stack.status().unwrap();
-    assert!(status.iter().all(|s| s.health == Health::Healthy), "{status:?}");
 }
 
 /// Every fault proved itself: evidence at its start and heal, all of it held, and claims of the
@@ -186,5 +192,18 @@ fn mariadb_schema_history_auto_commit_loses_fleet_changes() {
     let notes: Vec<&str> = v["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
     assert!(notes.iter().any(|n| n.starts_with("fleet-source: the last source offset Kafka Connect committed is GTID")), "{notes:?}");
     assert!(!notes.iter().any(|n| n.starts_with("crm-source:")), "{notes:?}");
-    assert_healed(&stack, &faults);
+    // Every fault healed. The finding itself may leave the MariaDB connector's task failed (its
+    // schema recovery gives up after 50 s, before or after the run ends): Connect is then
+    // degraded for that connector alone, and every other component is healthy.
+    assert_no_fault_left(&stack, &faults);
+    let status = stack.status().unwrap();
+    for s in &status {
+        if s.name == "connect" && s.health == Health::Degraded {
+            let (crm, fleet) = s.detail.split_once("fleet-source:").unwrap_or_else(|| panic!("{s:?}"));
+            assert!(fleet.contains("FAILED"), "the MariaDB connector failed: {s:?}");
+            assert!(crm.contains("crm-source: RUNNING tasks [\"RUNNING\"]"), "the PostgreSQL connector runs: {s:?}");
+        } else {
+            assert_eq!(s.health, Health::Healthy, "{s:?}");
+        }
+    }
 }
