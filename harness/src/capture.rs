@@ -92,8 +92,8 @@ pub fn positions(stack: &Endpoints) -> Result<Vec<i64>> {
     let m = marks(stack)?;
     let mut v: Vec<i64> = m.raw.values().chain(m.changes.values()).copied().collect();
     v.push(m.warehouse_seq);
-    let lake = Lake::new(&stack.lake).map_err(|e| Error::component("lake", e))?;
-    v.push(lake.list("customer_360/").map_err(|e| Error::component("lake", e))?.len() as i64);
+    let lake = Lake::new(&stack.lake).map_err(|e| Error::component("lake", e.to_string()))?;
+    v.push(lake.list("customer_360/").map_err(|e| Error::component("lake", e.to_string()))?.len() as i64);
     Ok(v)
 }
 
@@ -228,7 +228,7 @@ pub fn change_record(partition: i32, offset: i64, value: Option<&[u8]>) -> Recor
             offset,
             ts_us: r.join_ts_us,
         }),
-        Err(e) => Record::Malformed(e),
+        Err(e) => Record::Malformed(e.to_string()),
     }
 }
 
@@ -343,8 +343,8 @@ pub fn warehouse_log(stack: &Endpoints, marks: &Marks) -> Result<(Vec<Observatio
 /// The lake's rows to check ([`lake_row`]), in object-key (offset) order, and its documents
 /// ([`fold_lake`]). Timestamps are the sink's object write times.
 pub fn lake(stack: &Endpoints, marks: &Marks, run: u32) -> Result<(Vec<Observation>, HopExtras, BTreeMap<i64, Value>)> {
-    let lake = Lake::new(&stack.lake).map_err(|e| Error::component("lake", e))?;
-    let rows = lake.read_all().map_err(|e| Error::component("lake", e))?;
+    let lake = Lake::new(&stack.lake).map_err(|e| Error::component("lake", e.to_string()))?;
+    let rows = lake.read_all().map_err(|e| Error::component("lake", e.to_string()))?;
     let mut out = Vec::new();
     let mut extras = HopExtras::default();
     for r in &rows {

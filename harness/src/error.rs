@@ -50,8 +50,22 @@ pub enum Error {
     #[error("command `{command}` failed: {message}")]
     Command { command: String, message: String },
 
+    /// The command line or a setting asks for something this command cannot do.
     #[error("{0}")]
     Usage(String),
+
+    /// A file the harness recorded (a run directory's, the stack's state, a sweep's) that cannot
+    /// be read as what it should hold: the file, the line where there is one, and why.
+    #[error("{}{}: {message}", .path.display(), .line.map(|n| format!(":{n}")).unwrap_or_default())]
+    Record { path: PathBuf, line: Option<usize>, message: String },
+
+    /// A fault that this stack cannot carry out, and why.
+    #[error("{0}")]
+    Fault(String),
+
+    /// The run was interrupted (Ctrl-C, SIGTERM): the load stopped and every fault was healed.
+    #[error("interrupted: the load stopped and every fault was healed; the history so far is in {}", .dir.display())]
+    Interrupted { dir: PathBuf },
 
     #[error("fault journal {}: {message}", .path.display())]
     Journal { path: PathBuf, message: String },
@@ -82,6 +96,11 @@ impl Error {
 
     pub fn io(what: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { what: what.into(), path: path.into(), source }
+    }
+
+    /// A recorded file `path` (at `line`, counted from 1, if given) that does not hold what it should.
+    pub fn record(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Record { path: path.into(), line, message: message.into() }
     }
 
     pub fn component(component: impl Into<String>, message: impl Into<String>) -> Self {

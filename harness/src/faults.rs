@@ -52,12 +52,12 @@ pub struct FaultRecord {
 
 /// Reads a fault timeline; an unreadable file or a line that is not a record is an error naming
 /// the file and the line.
-pub fn read(path: &Path) -> std::result::Result<Vec<FaultRecord>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read(path: &Path) -> crate::Result<Vec<FaultRecord>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io("reading the fault timeline", path, e))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, line)| serde_json::from_str(line).map_err(|e| format!("{}:{}: not a fault record: {e}", path.display(), n + 1)))
+        .map(|(n, line)| serde_json::from_str(line).map_err(|e| crate::Error::record(path, Some(n + 1), format!("not a fault record: {e}"))))
         .collect()
 }
 
@@ -131,7 +131,8 @@ mod tests {
         let path = crate::run_dir::RunDir::new(&dir).faults();
         std::fs::write(&path, "{\"id\":0,\"event\":\"start\",\"kind\":\"pause\",\"target\":\"controller\",\"components\":[\"kafka-1\"],\"detail\":\"\",\"time_us\":5}\n\nnot json\n").unwrap();
         let e = read(&path).unwrap_err();
-        assert!(e.contains("faults.jsonl:3: not a fault record"), "{e}");
+        assert!(matches!(&e, crate::Error::Record { line: Some(3), .. }), "{e:?}");
+        assert!(e.to_string().contains("faults.jsonl:3: not a fault record"), "{e}");
         std::fs::write(&path, "{\"id\":0,\"event\":\"start\",\"kind\":\"pause\",\"target\":\"controller\",\"components\":[\"kafka-1\"],\"detail\":\"\",\"time_us\":5}\n").unwrap();
         let records = read(&path).unwrap();
         assert_eq!(records[0].evidence, vec![]);

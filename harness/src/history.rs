@@ -360,7 +360,7 @@ pub fn read(path: &Path) -> Result<Vec<Operation>> {
     let mut slot: rustc_hash::FxHashMap<u64, u32> = rustc_hash::FxHashMap::with_capacity_and_hasher(expected, Default::default());
     let parse = |n: usize, l: &str| if l.trim().is_empty() { Ok(None) } else { parse_line(l).map(|line| Some((n, line))) };
     crate::lines::parse(path, "the history", parse, |(n, line)| {
-        merge(&mut ops, &mut slot, line).map_err(|m| Error::Usage(format!("{}:{n}: {m}", path.display())))
+        merge(&mut ops, &mut slot, line).map_err(|m| Error::record(path, Some(n), m))
     })?;
     for op in ops.iter_mut().filter(|o| o.complete_us.is_none()) {
         op.error = Some("no completion recorded".into());

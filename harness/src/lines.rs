@@ -32,7 +32,7 @@ pub fn parse<T: Send>(
                 visit(value)?;
             }
         }
-        parser.join().unwrap_or_else(|_| Err(Error::Usage(format!("{}: the parser panicked", path.display()))))
+        parser.join().unwrap_or_else(|_| Err(Error::record(path, None, "the parser panicked")))
     })
 }
 
@@ -61,7 +61,7 @@ fn read<T>(
             Ok(None) => {}
             Err(m) => {
                 let _ = out.send(batch);
-                return Err(Error::Usage(format!("{}:{n}: {m}", path.display())));
+                return Err(Error::record(path, Some(n), m));
             }
         }
         if batch.len() == BATCH && out.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {

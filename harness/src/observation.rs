@@ -159,7 +159,7 @@ pub fn for_each(run_dir: &Path, hop: Hop, mut visit: impl FnMut(Observation)) ->
         Ok(())
     })?;
     if lines == 0 {
-        return Err(Error::Usage(format!("{}: empty, expected the header {HEADER:?}", path.display())));
+        return Err(Error::record(path, None, format!("empty, expected the header {HEADER:?}")));
     }
     Ok(())
 }
@@ -201,7 +201,7 @@ impl FinalState {
     pub fn read(run_dir: &Path) -> Result<FinalState> {
         let path = FinalState::file(run_dir);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading the final state", &path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text).map_err(|e| Error::record(path, None, e.to_string()))
     }
 }
 

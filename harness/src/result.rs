@@ -252,7 +252,7 @@ impl RunResult {
     pub fn read(run_dir: &Path) -> Result<RunResult> {
         let path = RunResult::file(run_dir);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading the result", &path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text).map_err(|e| Error::record(&path, None, e.to_string()))
     }
 
     /// A short plain-text summary: verdict, a table per hop, latency, reasons and notes.
@@ -530,7 +530,7 @@ pub fn check_run(dir: &Path) -> Result<RunResult> {
     result.notes.extend(recovery_notes(&result.recoveries, meta.load_start_us));
     let timeline = RunDir::new(dir).faults();
     if timeline.exists() {
-        result.faults_unproven = crate::faults::unproven(&crate::faults::read(&timeline).map_err(Error::Usage)?);
+        result.faults_unproven = crate::faults::unproven(&crate::faults::read(&timeline)?);
         result.judge(&scenario.expect);
         if result.verdict == Verdict::Fail {
             result.notes.extend(result.faults_unproven.iter().map(|f| format!("not proven to have taken effect: {f}")));

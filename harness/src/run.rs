@@ -196,7 +196,7 @@ pub fn run(scenario: &crate::scenario::Scenario, opts: &RunOptions) -> Result<(s
         }
     }
     if crate::progress::interrupted() {
-        return Err(Error::Usage(format!("interrupted: the load stopped and every fault was healed; the history so far is in {}", dir.display())));
+        return Err(Error::Interrupted { dir: dir.to_path_buf() });
     }
 
     step(&format!("waiting for every hop to quiesce (still for {}, at most {})", scenario.settle, scenario.quiesce_timeout));

@@ -180,7 +180,7 @@ impl RunMeta {
     pub fn read(run_dir: &Path) -> Result<RunMeta> {
         let path = RunMeta::file(run_dir);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading run.json", &path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text).map_err(|e| Error::record(&path, None, e.to_string()))
     }
 }
 

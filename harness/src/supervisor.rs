@@ -51,7 +51,7 @@ pub fn read(dir: &Path) -> Result<Vec<Recovery>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Usage(format!("{}:{}: not a recovery record: {e}", path.display(), i + 1))))
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::record(&path, Some(i + 1), format!("not a recovery record: {e}"))))
         .collect()
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::ClientFiles;
+use crate::error::Error;
 use crate::exactly_once::{self, LoopConfig};
 use crate::lake::{self, LakeConfig};
 use crate::metrics::{self, Metrics};
@@ -78,18 +79,18 @@ pub fn run(cli: Cli) -> i32 {
     let m = Metrics::new();
     let result = match cli.command {
         Command::Join { clients, metrics: addr, batch_max } => ClientFiles::load(&clients).and_then(|files| {
-            metrics::serve(&addr, "join", m.clone()).map_err(|e| format!("metrics on {addr}: {e}"))?;
+            metrics::serve(&addr, "join", m.clone()).map_err(|source| Error::Metrics { address: addr.clone(), source })?;
             let cfg = LoopConfig { batch_max, ..LoopConfig::default() };
             exactly_once::run(&files, &cfg, &m, &stop)
         }),
         Command::Warehouse { clients, metrics: addr, dsn, batch_max } => ClientFiles::load(&clients).and_then(|files| {
-            metrics::serve(&addr, "warehouse", m.clone()).map_err(|e| format!("metrics on {addr}: {e}"))?;
+            metrics::serve(&addr, "warehouse", m.clone()).map_err(|source| Error::Metrics { address: addr.clone(), source })?;
             let cfg = SinkConfig { dsn, batch_max, batch_wait: Duration::from_millis(100) };
             warehouse::run(&files, &cfg, &m, &stop)
         }),
         Command::Lake { clients, metrics: addr, endpoint, bucket, region, access_key, secret_key, prefix, batch_max } => {
             ClientFiles::load(&clients).and_then(|files| {
-                metrics::serve(&addr, "lake", m.clone()).map_err(|e| format!("metrics on {addr}: {e}"))?;
+                metrics::serve(&addr, "lake", m.clone()).map_err(|source| Error::Metrics { address: addr.clone(), source })?;
                 let cfg = LakeConfig { endpoint, bucket, region, access_key, secret_key, prefix, batch_max, batch_wait: Duration::from_secs(1) };
                 lake::run(&files, &cfg, &m, &stop)
             })

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rdkafka::ClientConfig;
 
+use crate::error::{Error, Result};
 use crate::properties::{self, Properties};
 
 /// Processing guarantee, from `processing.guarantee`.
@@ -23,12 +24,12 @@ pub struct ClientFiles {
     pub guarantee: Guarantee,
 }
 
-fn read(path: &Path) -> Result<Properties, String> {
-    std::fs::read_to_string(path).map(|t| properties::parse(&t)).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<Properties> {
+    std::fs::read_to_string(path).map(|t| properties::parse(&t)).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })
 }
 
 impl ClientFiles {
-    pub fn load(dir: &Path) -> Result<ClientFiles, String> {
+    pub fn load(dir: &Path) -> Result<ClientFiles> {
         let producer = read(&dir.join("producer.properties"))?;
         let consumer = read(&dir.join("consumer.properties"))?;
         let processing = read(&dir.join("processing.properties"))?;
@@ -36,15 +37,15 @@ impl ClientFiles {
             Some("exactly_once") => Guarantee::ExactlyOnce,
             Some("at_least_once") => Guarantee::AtLeastOnce,
             other => {
-                return Err(format!(
-                    "{}: processing.guarantee must be exactly_once or at_least_once, got {other:?}",
-                    dir.join("processing.properties").display()
-                ))
+                return Err(Error::Config {
+                    path: dir.join("processing.properties"),
+                    message: format!("processing.guarantee must be exactly_once or at_least_once, got {other:?}"),
+                })
             }
         };
         for (name, p) in [("producer", &producer), ("consumer", &consumer)] {
             if !p.contains_key("bootstrap.servers") {
-                return Err(format!("{}: no bootstrap.servers", dir.join(format!("{name}.properties")).display()));
+                return Err(Error::Config { path: dir.join(format!("{name}.properties")), message: "no bootstrap.servers".into() });
             }
         }
         Ok(ClientFiles { dir: dir.to_path_buf(), producer, consumer, guarantee })

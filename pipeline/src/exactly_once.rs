@@ -30,6 +30,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::config::{ClientFiles, Guarantee};
+use crate::error::{Error, Result};
 use crate::decode::{decode, Decoded};
 use crate::join::JoinState;
 use crate::metrics::Metrics;
@@ -62,24 +63,10 @@ impl Default for LoopConfig {
     }
 }
 
+/// A failed call into the Kafka client: fatal when the client can no longer be used
+/// ([`Error::is_fatal_client_error`]), a restart of the session otherwise.
 fn classify(what: &str, e: KafkaError) -> LoopError {
-    let fatal = match &e {
-        KafkaError::Transaction(r) => r.is_fatal(),
-        // Once a producer is fenced, librdkafka fails every later call with `_FATAL`: restarting
-        // the session would fence the newer instance in turn.
-        _ => matches!(
-            e.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::Fenced)
-                | Some(RDKafkaErrorCode::ProducerFenced)
-                | Some(RDKafkaErrorCode::Fatal)
-                | Some(RDKafkaErrorCode::InvalidProducerEpoch)
-        ),
-    };
-    if fatal {
-        LoopError::Fatal(format!("{what}: {e}"))
-    } else {
-        LoopError::Retry(format!("{what}: {e}"))
-    }
+    LoopError::from(Error::kafka(what, e))
 }
 
 /// Counts failed deliveries, so that an at-least-once batch is not committed past a lost write.
@@ -101,7 +88,7 @@ impl ProducerContext for DeliveryCounter {
 
 /// Runs the join until `stop` is set or a fatal error. Sessions that fail are restarted with
 /// backoff.
-pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
+pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
     let watchdog = Watchdog::start(cfg.txn_timeout + Duration::from_secs(10));
     supervise("join", metrics, stop, || session(files, cfg, metrics, stop, &watchdog))
 }
@@ -123,19 +110,19 @@ fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, val
 /// One session: connect, rebuild state, then process batches until stopped or an error.
 pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool, watchdog: &Watchdog) -> Result<(), LoopError> {
     let eos = files.guarantee == Guarantee::ExactlyOnce;
-    let consumer: BaseConsumer = files.consumer_config(GROUP).create().map_err(|e| LoopError::Fatal(format!("consumer: {e}")))?;
+    let consumer: BaseConsumer = files.consumer_config(GROUP).create().map_err(|e| LoopError::Fatal(Error::kafka("consumer", e)))?;
     let mut pc = files.producer_config();
     if eos {
         pc.set("transactional.id", TRANSACTIONAL_ID);
         pc.set("transaction.timeout.ms", "60000");
     }
     let producer: BaseProducer<DeliveryCounter> =
-        pc.create_with_context(DeliveryCounter::default()).map_err(|e| LoopError::Fatal(format!("producer: {e}")))?;
+        pc.create_with_context(DeliveryCounter::default()).map_err(|e| LoopError::Fatal(Error::kafka("producer", e)))?;
     let result = process(files, cfg, metrics, stop, &consumer, &producer, watchdog);
     // librdkafka reports a fatal error as a generic `_FATAL` at the call that hit it; the cause
     // (e.g. "producer fenced by a newer instance") is kept on the client.
     match (result, producer.client().fatal_error()) {
-        (Err(LoopError::Fatal(m)), Some((code, reason))) => Err(LoopError::Fatal(format!("{m}; cause: {code:?}: {reason}"))),
+        (Err(LoopError::Fatal(e)), Some((code, reason))) => Err(LoopError::Fatal(Error::KafkaFatal { what: e.to_string(), code, reason })),
         (r, _) => r,
     }
 }
@@ -162,16 +149,16 @@ fn process(
     for topic in INPUTS {
         let md = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .map_err(|e| LoopError::Retry(format!("metadata of {topic}: {e}")))?;
+            .map_err(|e| LoopError::Retry(Error::kafka(format!("metadata of {topic}"), e)))?;
         let t = md.topics().first().filter(|t| t.error().is_none() && !t.partitions().is_empty());
-        let t = t.ok_or_else(|| LoopError::Retry(format!("topic {topic} has no partitions yet")))?;
+        let t = t.ok_or_else(|| LoopError::Retry(Error::Topic { topic: topic.into(), message: "no partitions yet".into() }))?;
         for p in t.partitions() {
             all.add_partition_offset(topic, p.id(), Offset::Beginning).expect("valid offset");
         }
     }
     let committed = consumer
         .committed_offsets(all.clone(), Duration::from_secs(10))
-        .map_err(|e| LoopError::Retry(format!("committed offsets of group {GROUP}: {e}")))?;
+        .map_err(|e| LoopError::Retry(Error::kafka(format!("committed offsets of group {GROUP}"), e)))?;
     let mut resume: HashMap<(String, i32), i64> = HashMap::new();
     for e in committed.elements() {
         let at = match e.offset() {
@@ -189,12 +176,12 @@ fn process(
         let offset = if *at > 0 { Offset::Offset(*at) } else { Offset::Beginning };
         from.add_partition_offset(topic, *partition, offset).expect("valid offset");
     }
-    consumer.assign(&from).map_err(|e| LoopError::Retry(format!("assign: {e}")))?;
+    consumer.assign(&from).map_err(|e| LoopError::Retry(Error::kafka("assign", e)))?;
     metrics.ready.store(1, Ordering::Relaxed);
 
     let mut last_lag = Instant::now() - Duration::from_secs(60);
     while !stop.load(Ordering::Relaxed) {
-        let batch = collect_batch(consumer, cfg.batch_max, cfg.batch_wait)?;
+        let batch = collect_batch(consumer, cfg.batch_max, cfg.batch_wait).map_err(LoopError::Retry)?;
         if last_lag.elapsed() > Duration::from_secs(5) {
             metrics.consumer_lag.store(lag(consumer, &all), Ordering::Relaxed);
             last_lag = Instant::now();
@@ -247,7 +234,7 @@ fn process(
             if !in_txn {
                 producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
             }
-            let group = consumer.group_metadata().ok_or_else(|| LoopError::Fatal("no consumer group metadata".into()))?;
+            let group = consumer.group_metadata().ok_or_else(|| LoopError::Fatal(Error::NoGroupMetadata { group: GROUP.into() }))?;
             let _w = watchdog.watch("send_offsets_to_transaction");
             if let Err(e) = producer.send_offsets_to_transaction(&offsets, &group, cfg.txn_timeout) {
                 let _ = producer.abort_transaction(cfg.txn_timeout);
@@ -262,9 +249,9 @@ fn process(
             let _w = watchdog.watch("flush");
             producer.flush(cfg.txn_timeout).map_err(|e| classify("flush", e))?;
             if producer.context().failed.load(Ordering::Relaxed) > 0 {
-                return Err(LoopError::Retry("some outputs were not delivered; offsets not committed".into()));
+                return Err(LoopError::Retry(Error::Undelivered { failed: producer.context().failed.load(Ordering::Relaxed) }));
             }
-            consumer.commit(&offsets, CommitMode::Sync).map_err(|e| LoopError::Retry(format!("commit offsets: {e}")))?;
+            consumer.commit(&offsets, CommitMode::Sync).map_err(|e| LoopError::Retry(Error::kafka("commit offsets", e)))?;
         }
         metrics.observe_commit(t.elapsed().as_secs_f64());
         metrics.commits.fetch_add(1, Ordering::Relaxed);
@@ -293,8 +280,8 @@ fn replay(
     let consumer: BaseConsumer = files
         .consumer_config(&format!("{GROUP}-replay"))
         .create()
-        .map_err(|e| LoopError::Fatal(format!("replay consumer: {e}")))?;
-    consumer.assign(all).map_err(|e| LoopError::Retry(format!("replay assign: {e}")))?;
+        .map_err(|e| LoopError::Fatal(Error::kafka("replay consumer", e)))?;
+    consumer.assign(all).map_err(|e| LoopError::Retry(Error::kafka("replay assign", e)))?;
     let mut applied = 0u64;
     let mut idle_since = Instant::now();
     let mut idle_rounds = 0;
@@ -318,14 +305,14 @@ fn replay(
                     let _ = consumer.pause(&tpl);
                 }
             }
-            Some(Err(e)) => return Err(LoopError::Retry(format!("replaying: {e}"))),
+            Some(Err(e)) => return Err(LoopError::Retry(Error::kafka("replaying", e))),
             None => {
                 // The last records before a committed offset may be transaction markers, which a
                 // read_committed consumer never returns: a partition whose position reached the
                 // end offset, or whose log holds nothing more, is done.
                 if idle_since.elapsed() > Duration::from_secs(1) {
                     idle_rounds += 1;
-                    let positions = consumer.position().map_err(|e| LoopError::Retry(format!("replay position: {e}")))?;
+                    let positions = consumer.position().map_err(|e| LoopError::Retry(Error::kafka("replay position", e)))?;
                     pending.retain(|(topic, partition), end| {
                         let pos = positions
                             .find_partition(topic, *partition)

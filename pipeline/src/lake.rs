@@ -33,6 +33,7 @@ use rusty_s3::actions::{CreateBucket, ListObjectsV2, PutObject, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
 use crate::config::ClientFiles;
+use crate::error::{Error, Result};
 use crate::exactly_once::OUTPUT;
 use crate::metrics::Metrics;
 use crate::record::parse_change;
@@ -92,15 +93,16 @@ const SCHEMA: &str = "message customer_360_change {
 }";
 
 /// Encodes rows as one Parquet file (one row group, Snappy-compressed).
-pub fn encode(rows: &[LakeRow]) -> Result<Vec<u8>, String> {
-    let schema = Arc::new(parse_message_type(SCHEMA).map_err(|e| e.to_string())?);
+pub fn encode(rows: &[LakeRow]) -> Result<Vec<u8>> {
+    let e = || Error::parquet("encoding a lake object");
+    let schema = Arc::new(parse_message_type(SCHEMA).map_err(e())?);
     let props = Arc::new(WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build());
     let mut buf = Vec::new();
-    let mut writer = SerializedFileWriter::new(&mut buf, schema, props).map_err(|e| e.to_string())?;
-    let mut rg = writer.next_row_group().map_err(|e| e.to_string())?;
+    let mut writer = SerializedFileWriter::new(&mut buf, schema, props).map_err(e())?;
+    let mut rg = writer.next_row_group().map_err(e())?;
     let strings = |f: fn(&LakeRow) -> &str| -> Vec<ByteArray> { rows.iter().map(|r| ByteArray::from(f(r))).collect() };
     let mut column = 0;
-    while let Some(mut col) = rg.next_column().map_err(|e| e.to_string())? {
+    while let Some(mut col) = rg.next_column().map_err(e())? {
         let result = match column {
             0 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.database), None, None),
             1 => col.typed::<ByteArrayType>().write_batch(&strings(|r| &r.tx), None, None),
@@ -116,37 +118,38 @@ pub fn encode(rows: &[LakeRow]) -> Result<Vec<u8>, String> {
             11 => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.sink_ts_us).collect::<Vec<_>>(), None, None),
             _ => col.typed::<Int64Type>().write_batch(&rows.iter().map(|r| r.write_id).collect::<Vec<_>>(), None, None),
         };
-        result.map_err(|e| e.to_string())?;
-        col.close().map_err(|e| e.to_string())?;
+        result.map_err(e())?;
+        col.close().map_err(e())?;
         column += 1;
     }
-    rg.close().map_err(|e| e.to_string())?;
-    writer.close().map_err(|e| e.to_string())?;
+    rg.close().map_err(e())?;
+    writer.close().map_err(e())?;
     Ok(buf)
 }
 
 /// Decodes a Parquet object written by [`encode`].
-pub fn decode(bytes: Vec<u8>) -> Result<Vec<LakeRow>, String> {
-    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).map_err(|e| e.to_string())?;
-    let rows = reader.get_row_iter(None).map_err(|e| e.to_string())?;
+pub fn decode(bytes: Vec<u8>) -> Result<Vec<LakeRow>> {
+    let e = || Error::parquet("decoding a lake object");
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).map_err(e())?;
+    let rows = reader.get_row_iter(None).map_err(e())?;
     let mut out = Vec::new();
     for row in rows {
-        let r = row.map_err(|e| e.to_string())?;
-        let s = |i: usize| r.get_string(i).cloned().map_err(|e| e.to_string());
+        let r = row.map_err(e())?;
+        let s = |i: usize| r.get_string(i).cloned().map_err(e());
         out.push(LakeRow {
             database: s(0)?,
             tx: s(1)?,
             table_name: s(2)?,
-            pk: r.get_long(3).map_err(|e| e.to_string())?,
+            pk: r.get_long(3).map_err(e())?,
             op: s(4)?,
             position: s(5)?,
-            source_ts_us: r.get_long(6).map_err(|e| e.to_string())?,
-            join_ts_us: r.get_long(7).map_err(|e| e.to_string())?,
-            kafka_partition: r.get_int(8).map_err(|e| e.to_string())?,
-            kafka_offset: r.get_long(9).map_err(|e| e.to_string())?,
+            source_ts_us: r.get_long(6).map_err(e())?,
+            join_ts_us: r.get_long(7).map_err(e())?,
+            kafka_partition: r.get_int(8).map_err(e())?,
+            kafka_offset: r.get_long(9).map_err(e())?,
             documents: s(10)?,
-            sink_ts_us: if r.len() > 11 { r.get_long(11).map_err(|e| e.to_string())? } else { 0 },
-            write_id: if r.len() > 12 { r.get_long(12).map_err(|e| e.to_string())? } else { 0 },
+            sink_ts_us: if r.len() > 11 { r.get_long(11).map_err(e())? } else { 0 },
+            write_id: if r.len() > 12 { r.get_long(12).map_err(e())? } else { 0 },
         });
     }
     Ok(out)
@@ -178,25 +181,33 @@ pub enum Put {
 /// The operations the sink needs from an object store (S3 here, a map in the tests).
 pub trait Store {
     /// Every key under `prefix`.
-    fn list(&self, prefix: &str) -> Result<Vec<String>, String>;
-    fn get(&self, key: &str) -> Result<Vec<u8>, String>;
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    fn get(&self, key: &str) -> Result<Vec<u8>>;
     /// Writes `key` only if it does not exist.
-    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String>;
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put>;
 }
 
 /// The highest Kafka offset the lake holds for `partition`: the largest offset in the chain's
 /// last object (None for an empty partition).
-pub fn stored_through(store: &impl Store, prefix: &str, partition: i32) -> Result<Option<i64>, String> {
+pub fn stored_through(store: &impl Store, prefix: &str, partition: i32) -> Result<Option<i64>> {
     let last = store.list(&format!("{prefix}/partition={partition}/"))?.into_iter().filter_map(|k| parse_object_key(&k).map(|(_, f)| (f, k))).max();
     let Some((_, key)) = last else { return Ok(None) };
-    let rows = decode(store.get(&key)?).map_err(|e| format!("{key}: {e}"))?;
+    let rows = decode(store.get(&key)?).map_err(|e| in_object(&key, e))?;
     Ok(rows.iter().map(|r| r.kafka_offset).max())
 }
 
 /// Appends a batch (rows of one partition in offset order) to the chain, create only.
-pub fn append(store: &impl Store, prefix: &str, partition: i32, rows: &[LakeRow]) -> Result<Put, String> {
+pub fn append(store: &impl Store, prefix: &str, partition: i32, rows: &[LakeRow]) -> Result<Put> {
     let key = object_key(prefix, partition, rows[0].kafka_offset);
     store.put_new(&key, &encode(rows)?)
+}
+
+/// `e`, a Parquet error, said of the object `key`.
+fn in_object(key: &str, e: Error) -> Error {
+    match e {
+        Error::Parquet { source, .. } => Error::Parquet { what: format!("decoding lake object {key}"), source },
+        e => e,
+    }
 }
 
 /// An S3 client: signed requests sent with `ureq`.
@@ -210,33 +221,34 @@ pub struct Lake {
 const SIGNED_FOR: Duration = Duration::from_secs(600);
 
 impl Lake {
-    pub fn new(cfg: &LakeConfig) -> Result<Lake, String> {
-        let url = cfg.endpoint.parse().map_err(|e| format!("lake endpoint {:?}: {e}", cfg.endpoint))?;
-        let bucket = Bucket::new(url, UrlStyle::Path, cfg.bucket.clone(), cfg.region.clone()).map_err(|e| format!("bucket {:?}: {e}", cfg.bucket))?;
+    pub fn new(cfg: &LakeConfig) -> Result<Lake> {
+        let url = cfg.endpoint.parse().map_err(|e| Error::S3 { what: format!("lake endpoint {:?}", cfg.endpoint), message: format!("{e}") })?;
+        let bucket = Bucket::new(url, UrlStyle::Path, cfg.bucket.clone(), cfg.region.clone())
+            .map_err(|e| Error::S3 { what: format!("bucket {:?}", cfg.bucket), message: e.to_string() })?;
         let agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).http_status_as_error(false).build().into();
         Ok(Lake { bucket, credentials: Credentials::new(cfg.access_key.clone(), cfg.secret_key.clone()), agent, prefix: cfg.prefix.clone() })
     }
 
-    fn check(what: &str, resp: Result<http::Response<ureq::Body>, ureq::Error>, ok: &[u16]) -> Result<String, String> {
-        let mut resp = resp.map_err(|e| format!("{what}: {e}"))?;
+    fn check(what: &str, resp: Result<http::Response<ureq::Body>, ureq::Error>, ok: &[u16]) -> Result<String> {
+        let mut resp = resp.map_err(|e| Error::S3 { what: what.into(), message: e.to_string() })?;
         let status = resp.status().as_u16();
         let body = resp.body_mut().read_to_string().unwrap_or_default();
         if ok.contains(&status) {
             Ok(body)
         } else {
-            Err(format!("{what}: HTTP {status}: {}", body.chars().take(300).collect::<String>()))
+            Err(Error::S3Status { what: what.into(), status, body: body.chars().take(300).collect() })
         }
     }
 
     /// Creates the bucket if it does not exist.
-    pub fn ensure_bucket(&self) -> Result<(), String> {
+    pub fn ensure_bucket(&self) -> Result<()> {
         let url = CreateBucket::new(&self.bucket, &self.credentials).sign(SIGNED_FOR);
         let resp = self.agent.put(url.as_str()).send_empty();
         Lake::check(&format!("creating bucket {}", self.bucket.name()), resp, &[200, 409]).map(|_| ())
     }
 
     /// Every object key under `prefix`.
-    pub fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -247,7 +259,7 @@ impl Lake {
             }
             let url = action.sign(SIGNED_FOR);
             let body = Lake::check(&format!("listing {prefix}"), self.agent.get(url.as_str()).call(), &[200])?;
-            let parsed = ListObjectsV2::parse_response(&body).map_err(|e| format!("listing {prefix}: {e}"))?;
+            let parsed = ListObjectsV2::parse_response(&body).map_err(|e| Error::S3 { what: format!("listing {prefix}"), message: e.to_string() })?;
             keys.extend(parsed.contents.into_iter().map(|o| o.key));
             match parsed.next_continuation_token {
                 Some(t) => token = Some(t),
@@ -258,89 +270,94 @@ impl Lake {
 
     /// Writes `key` with `If-None-Match: *`. A 409 (a conflicting conditional write still in
     /// progress, as AWS S3 answers) counts as the key being taken as well.
-    pub fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String> {
+    pub fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put> {
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
         action.headers_mut().insert("if-none-match", "*");
         let url = action.sign(SIGNED_FOR);
         let resp = self.agent.put(url.as_str()).header("if-none-match", "*").send(bytes);
         match Lake::check(&format!("PUT {key}"), resp, &[200]) {
             Ok(_) => Ok(Put::Created),
-            Err(e) if e.contains("HTTP 412") || e.contains("HTTP 409") => Ok(Put::Exists),
+            Err(e) if e.is_s3_status(412) || e.is_s3_status(409) => Ok(Put::Exists),
             Err(e) => Err(e),
         }
     }
 
     /// Refuses an endpoint that ignores `If-None-Match`: a second create-only PUT of one probe
     /// key (`<prefix>.conditional-write-probe`, outside the data's prefix) must be refused.
-    pub fn ensure_conditional_writes(&self) -> Result<(), String> {
+    pub fn ensure_conditional_writes(&self) -> Result<()> {
         let key = format!("{}.conditional-write-probe", self.prefix);
         self.put_new(&key, b"probe")?;
         match self.put_new(&key, b"probe")? {
             Put::Exists => Ok(()),
-            Put::Created => Err(format!(
-                "the S3 endpoint {} ignores If-None-Match (it overwrote {key}): the lake sink needs conditional writes (AWS S3, MinIO and SeaweedFS have them) to write each change exactly once",
-                self.bucket.base_url()
-            )),
+            Put::Created => Err(Error::S3Unsuitable {
+                endpoint: self.bucket.base_url().to_string(),
+                message: format!(
+                    "ignores If-None-Match (it overwrote {key}): the lake sink needs conditional writes (AWS S3, MinIO and SeaweedFS have them) to write each change exactly once"
+                ),
+            }),
         }
     }
 
-    pub fn get(&self, key: &str) -> Result<Vec<u8>, String> {
+    pub fn get(&self, key: &str) -> Result<Vec<u8>> {
         let url = rusty_s3::actions::GetObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNED_FOR);
-        let mut resp = self.agent.get(url.as_str()).call().map_err(|e| format!("GET {key}: {e}"))?;
-        if resp.status().as_u16() != 200 {
-            return Err(format!("GET {key}: HTTP {}", resp.status()));
+        let what = || format!("GET {key}");
+        let mut resp = self.agent.get(url.as_str()).call().map_err(|e| Error::S3 { what: what(), message: e.to_string() })?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.body_mut().read_to_string().unwrap_or_default();
+            return Err(Error::S3Status { what: what(), status, body: body.chars().take(300).collect() });
         }
-        resp.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| format!("GET {key}: {e}"))
+        resp.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| Error::S3 { what: what(), message: e.to_string() })
     }
 
     /// Every change stored in the lake, in offset order.
-    pub fn read_all(&self) -> Result<Vec<LakeRow>, String> {
+    pub fn read_all(&self) -> Result<Vec<LakeRow>> {
         let mut keys = self.list(&format!("{}/", self.prefix))?;
         keys.sort();
         let mut rows = Vec::new();
         for k in keys {
-            rows.extend(decode(self.get(&k)?).map_err(|e| format!("{k}: {e}"))?);
+            rows.extend(decode(self.get(&k)?).map_err(|e| in_object(&k, e))?);
         }
         Ok(rows)
     }
 }
 
 impl Store for Lake {
-    fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
         Lake::list(self, prefix)
     }
-    fn get(&self, key: &str) -> Result<Vec<u8>, String> {
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
         Lake::get(self, key)
     }
-    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String> {
+    fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put> {
         Lake::put_new(self, key, bytes)
     }
 }
 
 /// Runs the lake sink until `stop` is set; failures restart the session from the bucket's state.
-pub fn run(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
+pub fn run(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
     supervise("lake", metrics, stop, || session(files, cfg, metrics, stop))
 }
 
 fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), LoopError> {
     let lake = Lake::new(cfg).map_err(LoopError::Fatal)?;
-    lake.ensure_bucket()?;
-    lake.ensure_conditional_writes()?;
-    let consumer: BaseConsumer = files.consumer_config("cdc-chaos-lake").create().map_err(|e| format!("consumer: {e}"))?;
-    let md = consumer.fetch_metadata(Some(OUTPUT), Duration::from_secs(10)).map_err(|e| format!("metadata of {OUTPUT}: {e}"))?;
-    let topic = md.topics().first().filter(|t| t.error().is_none()).ok_or_else(|| format!("topic {OUTPUT} missing"))?;
+    lake.ensure_bucket().map_err(LoopError::Retry)?;
+    lake.ensure_conditional_writes().map_err(LoopError::Retry)?;
+    let consumer: BaseConsumer = files.consumer_config("cdc-chaos-lake").create().map_err(|e| Error::kafka("consumer", e))?;
+    let md = consumer.fetch_metadata(Some(OUTPUT), Duration::from_secs(10)).map_err(|e| Error::kafka(format!("metadata of {OUTPUT}"), e))?;
+    let topic = md.topics().first().filter(|t| t.error().is_none()).ok_or_else(|| Error::Topic { topic: OUTPUT.into(), message: "missing".into() })?;
     let mut tpl = TopicPartitionList::new();
     for p in topic.partitions() {
-        let done = stored_through(&lake, &cfg.prefix, p.id())?;
+        let done = stored_through(&lake, &cfg.prefix, p.id()).map_err(LoopError::Retry)?;
         tpl.add_partition_offset(OUTPUT, p.id(), done.map(|l| Offset::Offset(l + 1)).unwrap_or(Offset::Beginning)).expect("offset");
     }
-    consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    consumer.assign(&tpl).map_err(|e| Error::kafka("assign", e))?;
     metrics.ready.store(1, Ordering::Relaxed);
     tracing::info!("lake session: resuming at {tpl:?}");
 
     while !stop.load(Ordering::Relaxed) {
         let mut batch: std::collections::BTreeMap<i32, Vec<LakeRow>> = Default::default();
-        for m in collect_batch(&consumer, cfg.batch_max, cfg.batch_wait).map_err(|e| format!("{OUTPUT}: {e}"))? {
+        for m in collect_batch(&consumer, cfg.batch_max, cfg.batch_wait)? {
             let Some(payload) = m.payload() else { continue };
             let rec = match parse_change(payload) {
                 Ok(r) => r,
@@ -371,11 +388,12 @@ fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &Atom
             let written = crate::record::now_us();
             rows.iter_mut().for_each(|r| r.sink_ts_us = written);
             let t = Instant::now();
-            if append(&lake, &cfg.prefix, partition, &rows)? == Put::Exists {
-                return Err(LoopError::Retry(format!(
-                    "{} exists: another writer (a killed sink's late PUT, or a second sink) appended it first; resuming from the bucket",
-                    object_key(&cfg.prefix, partition, rows[0].kafka_offset)
-                )));
+            if append(&lake, &cfg.prefix, partition, &rows).map_err(LoopError::Retry)? == Put::Exists {
+                return Err(LoopError::Retry(Error::S3Status {
+                    what: format!("PUT {}", object_key(&cfg.prefix, partition, rows[0].kafka_offset)),
+                    status: 412,
+                    body: "the key exists: another writer (a killed sink's late PUT, or a second sink) appended it first; resuming from the bucket".into(),
+                }));
             }
             metrics.observe_commit(t.elapsed().as_secs_f64());
             metrics.commits.fetch_add(1, Ordering::Relaxed);
@@ -430,13 +448,13 @@ mod tests {
     struct MemStore(std::cell::RefCell<std::collections::BTreeMap<String, Vec<u8>>>);
 
     impl Store for MemStore {
-        fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+        fn list(&self, prefix: &str) -> Result<Vec<String>> {
             Ok(self.0.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
         }
-        fn get(&self, key: &str) -> Result<Vec<u8>, String> {
-            self.0.borrow().get(key).cloned().ok_or_else(|| format!("{key}: no such key"))
+        fn get(&self, key: &str) -> Result<Vec<u8>> {
+            self.0.borrow().get(key).cloned().ok_or_else(|| Error::S3Status { what: format!("GET {key}"), status: 404, body: String::new() })
         }
-        fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put, String> {
+        fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Put> {
             let mut m = self.0.borrow_mut();
             if m.contains_key(key) {
                 return Ok(Put::Exists);

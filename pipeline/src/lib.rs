@@ -7,6 +7,7 @@
 pub mod decode;
 pub mod join;
 pub mod config;
+pub mod error;
 pub mod exactly_once;
 pub mod metrics;
 pub mod properties;

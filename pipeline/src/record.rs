@@ -65,6 +65,6 @@ pub fn now_us() -> i64 {
 }
 
 /// Parses a `ChangeRecord` from JSON bytes.
-pub fn parse_change(bytes: &[u8]) -> Result<ChangeRecord, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("not a customer_360 change record: {e}"))
+pub fn parse_change(bytes: &[u8]) -> crate::error::Result<ChangeRecord> {
+    serde_json::from_slice(bytes).map_err(|source| crate::error::Error::ChangeRecord { source })
 }

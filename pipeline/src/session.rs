@@ -7,45 +7,44 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::OwnedMessage;
 
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
 /// Why a session ended.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoopError {
     /// Restart the session (state rebuilt): aborted transaction, lost connection, ...
-    Retry(String),
+    #[error("{0} (restarting the session)")]
+    Retry(Error),
     /// Stop the process: fenced by a newer instance, bad configuration.
-    Fatal(String),
+    #[error("{0}")]
+    Fatal(Error),
 }
 
-impl std::fmt::Display for LoopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoopError::Retry(m) => write!(f, "{m} (restarting the session)"),
-            LoopError::Fatal(m) => write!(f, "{m}"),
+impl From<Error> for LoopError {
+    /// A fatal client error stops the process; anything else restarts the session.
+    fn from(e: Error) -> LoopError {
+        if e.is_fatal_client_error() {
+            LoopError::Fatal(e)
+        } else {
+            LoopError::Retry(e)
         }
-    }
-}
-
-impl From<String> for LoopError {
-    fn from(m: String) -> LoopError {
-        LoopError::Retry(m)
     }
 }
 
 /// Runs `session` until `stop` is set or it fails fatally; a session that fails otherwise is
 /// started again after a backoff (0.5 s doubling to 10 s), counted in `aborts`.
-pub fn supervise(what: &str, metrics: &Metrics, stop: &AtomicBool, mut session: impl FnMut() -> Result<(), LoopError>) -> Result<(), String> {
+pub fn supervise(what: &str, metrics: &Metrics, stop: &AtomicBool, mut session: impl FnMut() -> Result<(), LoopError>) -> Result<()> {
     let mut backoff = Duration::from_millis(500);
     while !stop.load(Ordering::Relaxed) {
         let result = session();
         metrics.ready.store(0, Ordering::Relaxed);
         match result {
             Ok(()) => return Ok(()),
-            Err(LoopError::Fatal(m)) => return Err(m),
-            Err(LoopError::Retry(m)) => {
+            Err(LoopError::Fatal(e)) => return Err(e),
+            Err(LoopError::Retry(e)) => {
                 metrics.aborts.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("{what} session ended: {m}; restarting in {backoff:?}");
+                tracing::warn!("{what} session ended: {e}; restarting in {backoff:?}");
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -58,7 +57,7 @@ pub fn supervise(what: &str, metrics: &Metrics, stop: &AtomicBool, mut session: 
 /// trouble it recovers from by itself (a broker unreachable, a leader moving): they are logged and
 /// polling goes on — restarting the session for them kept the join from making progress for as
 /// long as any one broker was down (`leader-kill` scenario). A fatal client error ends the session.
-pub fn collect_batch(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<OwnedMessage>, String> {
+pub fn collect_batch(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<OwnedMessage>> {
     use rdkafka::consumer::Consumer as _;
     let started = Instant::now();
     let mut batch = Vec::new();
@@ -67,7 +66,7 @@ pub fn collect_batch(consumer: &BaseConsumer, max: usize, wait: Duration) -> Res
             Some(Ok(m)) => batch.push(m.detach()),
             Some(Err(e)) => {
                 if let Some((code, reason)) = consumer.client().fatal_error() {
-                    return Err(format!("consuming: {e} (fatal: {code:?}: {reason})"));
+                    return Err(Error::KafkaFatal { what: format!("consuming: {e}"), code, reason });
                 }
                 tracing::warn!("consuming: {e} (the client retries)");
             }

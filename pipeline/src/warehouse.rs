@@ -17,6 +17,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::ClientFiles;
+use crate::error::{Error, Result};
 use crate::exactly_once::OUTPUT;
 use crate::metrics::Metrics;
 use crate::record::parse_change;
@@ -110,7 +111,7 @@ impl Plan {
     }
 
     /// Writes the plan in `tx` (the caller commits).
-    fn write(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), String> {
+    fn write(&self, tx: &mut postgres::Transaction<'_>) -> Result<()> {
         for (customer_id, document, source_ts_us) in &self.documents {
             match document {
                 Some(doc) => tx.execute(
@@ -121,7 +122,7 @@ impl Plan {
                 ),
                 None => tx.execute("DELETE FROM customer_360 WHERE customer_id = $1", &[customer_id]),
             }
-            .map_err(|e| format!("writing customer_360: {e}"))?;
+            .map_err(Error::warehouse("writing customer_360"))?;
         }
         for Applied { record: rec, partition, offset } in &self.applied {
             tx.execute(
@@ -141,7 +142,7 @@ impl Plan {
                     &rec.event.write_id,
                 ],
             )
-            .map_err(|e| format!("writing applied_events: {e}"))?;
+            .map_err(Error::warehouse("writing applied_events"))?;
         }
         for (p, o) in &self.next_offsets {
             tx.execute(
@@ -149,7 +150,7 @@ impl Plan {
                  ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
                 &[&OUTPUT, p, o],
             )
-            .map_err(|e| format!("writing sink_offsets: {e}"))?;
+            .map_err(Error::warehouse("writing sink_offsets"))?;
         }
         Ok(())
     }
@@ -157,29 +158,29 @@ impl Plan {
 
 /// Runs the sink until `stop` is set. Database or Kafka failures restart the session with backoff,
 /// from the offsets stored in the database.
-pub fn run(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
+pub fn run(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
     supervise("warehouse", metrics, stop, || session(files, cfg, metrics, stop).map_err(LoopError::Retry))
 }
 
-fn session(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<(), String> {
-    let mut db = Client::connect(&cfg.dsn, NoTls).map_err(|e| format!("warehouse {}: {e}", cfg.dsn))?;
-    db.batch_execute(SCHEMA).map_err(|e| format!("warehouse schema: {e}"))?;
-    let consumer: BaseConsumer = files.consumer_config("cdc-chaos-warehouse").create().map_err(|e| format!("consumer: {e}"))?;
-    let md = consumer.fetch_metadata(Some(OUTPUT), Duration::from_secs(10)).map_err(|e| format!("metadata of {OUTPUT}: {e}"))?;
-    let topic = md.topics().first().filter(|t| t.error().is_none()).ok_or_else(|| format!("topic {OUTPUT} missing"))?;
+fn session(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
+    let mut db = Client::connect(&cfg.dsn, NoTls).map_err(Error::warehouse(format!("connecting to warehouse {}", cfg.dsn)))?;
+    db.batch_execute(SCHEMA).map_err(Error::warehouse("creating the warehouse schema"))?;
+    let consumer: BaseConsumer = files.consumer_config("cdc-chaos-warehouse").create().map_err(|e| Error::kafka("consumer", e))?;
+    let md = consumer.fetch_metadata(Some(OUTPUT), Duration::from_secs(10)).map_err(|e| Error::kafka(format!("metadata of {OUTPUT}"), e))?;
+    let topic = md.topics().first().filter(|t| t.error().is_none()).ok_or_else(|| Error::Topic { topic: OUTPUT.into(), message: "missing".into() })?;
     let mut tpl = TopicPartitionList::new();
     for p in topic.partitions() {
         let stored: Option<i64> = db
             .query_opt("SELECT next_offset FROM sink_offsets WHERE topic = $1 AND partition = $2", &[&OUTPUT, &p.id()])
-            .map_err(|e| format!("reading sink_offsets: {e}"))?
+            .map_err(Error::warehouse("reading sink_offsets"))?
             .map(|r| r.get(0));
         tpl.add_partition_offset(OUTPUT, p.id(), stored.map(Offset::Offset).unwrap_or(Offset::Beginning)).expect("offset");
     }
-    consumer.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
+    consumer.assign(&tpl).map_err(|e| Error::kafka("assign", e))?;
     metrics.ready.store(1, Ordering::Relaxed);
 
     while !stop.load(Ordering::Relaxed) {
-        let batch = collect_batch(&consumer, cfg.batch_max, cfg.batch_wait).map_err(|e| format!("{OUTPUT}: {e}"))?;
+        let batch = collect_batch(&consumer, cfg.batch_max, cfg.batch_wait)?;
         if batch.is_empty() {
             continue;
         }
@@ -190,10 +191,10 @@ fn session(files: &ClientFiles, cfg: &SinkConfig, metrics: &Metrics, stop: &Atom
         }
         metrics.dead_letters.fetch_add(plan.rejected.len() as u64, Ordering::Relaxed);
         let t = Instant::now();
-        let mut tx = db.transaction().map_err(|e| format!("begin: {e}"))?;
+        let mut tx = db.transaction().map_err(Error::warehouse("begin"))?;
         plan.write(&mut tx)?;
         metrics.events_out.fetch_add(plan.applied.len() as u64, Ordering::Relaxed);
-        tx.commit().map_err(|e| format!("commit: {e}"))?;
+        tx.commit().map_err(Error::warehouse("commit"))?;
         metrics.observe_commit(t.elapsed().as_secs_f64());
         metrics.commits.fetch_add(1, Ordering::Relaxed);
     }

@@ -30,13 +30,13 @@ impl Roles for SeededRoles {
     fn node(&mut self, target: &Target) -> Result<(u16, String)> {
         match target {
             Target::Node(n) if self.nodes.contains(n) => Ok((*n, String::new())),
-            Target::Node(n) => Err(Error::Usage(format!("there is no kafka-{n}: the stack has {} nodes", self.nodes.len()))),
+            Target::Node(n) => Err(Error::Fault(format!("there is no kafka-{n}: the stack has {} nodes", self.nodes.len()))),
             Target::RandomBroker if !self.nodes.is_empty() => {
                 let n = self.nodes[self.rng.random_range(0..self.nodes.len())];
                 Ok((n, format!("random node {n}")))
             }
-            Target::RandomBroker => Err(Error::Usage("random-broker: the stack has no Kafka node".into())),
-            other => Err(Error::Usage(format!("target {other}: a Kafka role is resolved from the cluster's metadata, not drawn"))),
+            Target::RandomBroker => Err(Error::Fault("random-broker: the stack has no Kafka node".into())),
+            other => Err(Error::Fault(format!("target {other}: a Kafka role is resolved from the cluster's metadata, not drawn"))),
         }
     }
 }
@@ -98,11 +98,11 @@ pub fn plan(spec: &FaultSpec, nodes: &[u16], roles: &mut dyn Roles) -> Result<Pl
             Action::Partition(Cut::Node { node, peers: nodes.iter().copied().filter(|p| *p != node).collect(), clients: spec.kind == FaultKind::Isolate })
         }
         FaultKind::OneWay => {
-            let to = spec.to.as_ref().ok_or_else(|| Error::Usage("one-way needs `to`".into()))?;
+            let to = spec.to.as_ref().ok_or_else(|| Error::Fault("one-way needs `to`".into()))?;
             let (a, da) = roles.node(&spec.target)?;
             let (b, db) = roles.node(to)?;
             if a == b {
-                return Err(Error::Usage(format!("one-way: {} and {to} are both node {a}", spec.target)));
+                return Err(Error::Fault(format!("one-way: {} and {to} are both node {a}", spec.target)));
             }
             resolved.extend([da, db]);
             Action::Partition(Cut::OneWay { from: a, to: b })
@@ -112,7 +112,7 @@ pub fn plan(spec: &FaultSpec, nodes: &[u16], roles: &mut dyn Roles) -> Result<Pl
                 Target::Cluster => None,
                 Target::Component(c) if c == "connect" => Some(Client::Connect),
                 Target::Component(c) if c == "pipeline" => Some(Client::Pipeline),
-                other => return Err(Error::Usage(format!("cut-clients cuts cluster, connect or pipeline, not {other}"))),
+                other => return Err(Error::Fault(format!("cut-clients cuts cluster, connect or pipeline, not {other}"))),
             };
             Action::Partition(Cut::Clients { nodes: nodes.to_vec(), client })
         }
@@ -126,7 +126,7 @@ fn processes(target: &Target, nodes: &[u16], roles: &mut dyn Roles, resolved: &m
     Ok(match target {
         Target::TwoBrokers => {
             if nodes.len() < 2 {
-                return Err(Error::Usage(format!("two-brokers: the stack has {} Kafka node(s)", nodes.len())));
+                return Err(Error::Fault(format!("two-brokers: the stack has {} Kafka node(s)", nodes.len())));
             }
             // Two distinct nodes: the second drawn among the others.
             let (a, _) = roles.node(&Target::RandomBroker)?;
@@ -141,7 +141,7 @@ fn processes(target: &Target, nodes: &[u16], roles: &mut dyn Roles, resolved: &m
             PIPELINE.iter().map(|c| c.to_string()).collect()
         }
         Target::Component(c) => vec![c.clone()],
-        Target::Cluster => return Err(Error::Usage("a process fault needs a process, not the whole cluster".into())),
+        Target::Cluster => return Err(Error::Fault("a process fault needs a process, not the whole cluster".into())),
         node => {
             let (n, detail) = roles.node(node)?;
             resolved.push(detail);

@@ -131,12 +131,12 @@ pub fn start(cfg: &StackConfig, layout: &Layout, weed: &std::path::Path) -> Resu
 
 /// Waits until the S3 API answers signed requests, and makes the bucket.
 pub fn wait_ready(cfg: &StackConfig, timeout: Duration, alive: impl FnMut() -> Result<()>) -> Result<()> {
-    let lake = Lake::new(&lake_config(cfg)).map_err(|e| Error::component(NAME, e))?;
+    let lake = Lake::new(&lake_config(cfg)).map_err(|e| Error::component(NAME, e.to_string()))?;
     let mut last = String::new();
     process::wait_until("lake S3 API", timeout, Duration::from_millis(500), alive, || match lake.ensure_bucket() {
         Ok(()) => Ok(true),
         Err(e) => {
-            last = e;
+            last = e.to_string();
             Ok(false)
         }
     })

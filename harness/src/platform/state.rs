@@ -45,10 +45,9 @@ pub struct StackState {
 impl StackState {
     pub fn load(path: &Path) -> Result<StackState> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::Usage(format!(
-                "{}: corrupt stack state ({e}); inspect it, then remove it and run `cdc-chaos down`",
-                path.display()
-            ))),
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                Error::record(path, None, format!("corrupt stack state ({e}); inspect it, then remove it and run `cdc-chaos down`"))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StackState::default()),
             Err(e) => Err(Error::io("reading stack state", path, e)),
         }

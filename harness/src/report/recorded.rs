@@ -279,7 +279,7 @@ fn secs_after(t_us: i64, load_start_us: i64) -> f64 {
 fn read_faults(path: &Path, load_start_us: i64) -> std::result::Result<(Vec<FaultWindow>, Vec<FaultError>), String> {
     let mut windows: BTreeMap<usize, FaultWindow> = BTreeMap::new();
     let mut errors = Vec::new();
-    for r in crate::faults::read(path)? {
+    for r in crate::faults::read(path).map_err(|e| e.to_string())? {
         let at = secs_after(r.time_us, load_start_us);
         match r.event.as_str() {
             "start" => {

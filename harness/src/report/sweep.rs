@@ -22,7 +22,7 @@ pub const SWEEP_HTML: &str = "sweep.html";
 pub fn render(dir: &Path) -> Result<PathBuf> {
     let path = dir.join("sweep.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-    let sweep: Sweep = serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: not a sweep result: {e}", path.display())))?;
+    let sweep: Sweep = serde_json::from_str(&text).map_err(|e| Error::record(&path, None, format!("not a sweep result: {e}")))?;
     let out = dir.join(SWEEP_HTML);
     std::fs::write(&out, page(&sweep, dir)).map_err(|e| Error::io("writing", &out, e))?;
     Ok(out)

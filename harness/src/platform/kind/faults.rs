@@ -201,7 +201,7 @@ pub fn iptables_rules(id: usize, plan: &Plan, ips: &std::collections::BTreeMap<u
 fn partition(plan: &Plan) -> Result<&Cut> {
     match &plan.action {
         Action::Partition(cut) => Ok(cut),
-        Action::Processes(_) => Err(Error::Usage(format!("{} is not a partition", plan.kind.as_str()))),
+        Action::Processes(_) => Err(Error::Fault(format!("{} is not a partition", plan.kind.as_str()))),
     }
 }
 
@@ -347,7 +347,7 @@ fn component_pods(c: &str) -> Result<Pods> {
         "postgres" | "mariadb" => Pods::component(NS_SOURCES, &[c]),
         "warehouse" => Pods::component(NS_WAREHOUSE, &["warehouse"]),
         "lake" => Pods::component(NS_LAKE, &["seaweedfs", "minio"]),
-        other => return Err(Error::Usage(format!("{other:?} is no component of the cluster"))),
+        other => return Err(Error::Fault(format!("{other:?} is no component of the cluster"))),
     })
 }
 
@@ -638,7 +638,7 @@ impl KindFaults {
         if found.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(true) {
             Ok(())
         } else {
-            Err(Error::Usage(format!(
+            Err(Error::Fault(format!(
                 "pause of pod {namespace}/{pod}: it does not share its process namespace (spec.shareProcessNamespace), so its server is PID 1 of its own namespace and the kernel ignores a SIGSTOP sent from inside the pod; set shareProcessNamespace: true in its manifest"
             )))
         }

@@ -389,7 +389,7 @@ impl ClusterRoles {
                 }
                 found.ok_or_else(|| Error::component("kafka", errors.join("; ")))?
             }
-            other => return Err(Error::Usage(format!("{other} is not one Kafka node"))),
+            other => return Err(Error::Fault(format!("{other} is not one Kafka node"))),
         };
         Ok(n as u16)
     }

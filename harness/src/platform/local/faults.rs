@@ -211,7 +211,7 @@ impl LocalFaults {
     /// Checks that `schedule` can run on `stack`: partitions need the nodes in namespaces.
     pub fn new(stack: LocalStack, schedule: &[FaultSpec]) -> Result<LocalFaults> {
         if schedule.iter().any(|f| f.kind.is_partition()) && stack.topo.nodes.iter().any(|n| n.netns.is_none()) {
-            return Err(Error::Usage(
+            return Err(Error::Fault(
                 "partition faults need the Kafka nodes in network namespaces (root, without --loopback)".into(),
             ));
         }
@@ -427,7 +427,7 @@ fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) 
         Action::Partition(cut) => {
             let tag = tag(stack);
             let nodes = &stack.topo.nodes;
-            let host = stack.topo.bridge_addr.clone().ok_or_else(|| Error::Usage("partition faults need network namespaces".into()))?;
+            let host = stack.topo.bridge_addr.clone().ok_or_else(|| Error::Fault("partition faults need network namespaces".into()))?;
             let ns_of = |n: u16| nodes.iter().find(|x| x.id == n).and_then(|x| x.netns.clone()).expect("node namespace");
             let ip_of = |n: u16| nodes.iter().find(|x| x.id == n).map(|x| x.host.clone()).expect("node address");
             let addr_of = |n: u16| nodes.iter().find(|x| x.id == n).map(|x| x.broker_addr()).expect("node address");
@@ -439,7 +439,7 @@ fn apply_fault(inner: &LocalFaults, id: usize, f: &FaultSpec, rng: &mut StdRng) 
                 Cut::Clients { nodes: cut_nodes, client } => {
                     if let Some(c) = client {
                         if nodes.iter().any(|n| n.client_port(*c) == n.broker_port) {
-                            return Err(Error::Usage(format!("cut-clients {}: the nodes have no listener of its own (namespaces needed)", f.target)));
+                            return Err(Error::Fault(format!("cut-clients {}: the nodes have no listener of its own (namespaces needed)", f.target)));
                         }
                     }
                     for n in nodes.iter().filter(|n| cut_nodes.contains(&n.id)) {

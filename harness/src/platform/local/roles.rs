@@ -22,7 +22,7 @@ pub fn resolve(stack: &LocalStack, role: &Target) -> Result<u16> {
         Target::Controller => active_controller(stack)?,
         Target::Coordinator => transaction_coordinator(stack, JOIN_TRANSACTIONAL_ID)?,
         Target::GroupCoordinator(group) => group_coordinator(&stack.topo, group)?,
-        other => return Err(Error::Usage(format!("{other} is not one Kafka node"))),
+        other => return Err(Error::Fault(format!("{other} is not one Kafka node"))),
     };
     Ok(n as u16)
 }
