@@ -9,7 +9,7 @@ use serde_json::json;
 
 use cdc_pipeline::decode::{decode, Decoded};
 use cdc_pipeline::join::JoinState;
-use cdc_pipeline::record::{ChangeRecord, Coordinates};
+use cdc_pipeline::record::{self, Coordinates};
 
 /// `n` raw Debezium records (topic, value) from a deterministic generator.
 fn records(n: usize) -> Vec<(&'static str, Vec<u8>)> {
@@ -54,8 +54,7 @@ fn join_step(c: &mut Criterion) {
                 if let Ok(Decoded::Change(change)) = decode(topic, Some(value)) {
                     let out = state.apply(&change);
                     let input = Coordinates { topic: topic.to_string(), partition: 0, offset: offset as i64 };
-                    let rec = ChangeRecord::new(&change, out.documents, input, 0);
-                    bytes += serde_json::to_vec(&rec).expect("json").len();
+                    bytes += record::encode(&change, &out, &input, 0).len();
                 }
             }
             bytes

@@ -5,6 +5,7 @@
 //! writes with every change, so that each event names the operation that made it) — present for
 //! deletes too, from the before image. It must not know about join state.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The three source tables.
@@ -79,15 +80,70 @@ impl Op {
     }
 }
 
+/// A source row as Debezium sent it: the text of its JSON object (every column, untouched), with
+/// the columns the join and the checker key on read out of it. The join builds documents by
+/// splicing these texts, so no row is parsed into a map or rendered again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Row {
+    /// The row's JSON object, as received.
+    pub json: String,
+    /// Its `id` column.
+    pub id: i64,
+    /// Its `customer_id` column, where it has an integer one (flights and vehicles must).
+    pub customer_id: Option<i64>,
+    /// Its `write_id` column (None for null or absent).
+    pub write_id: Option<i64>,
+}
+
+/// The columns of a row the pipeline reads, borrowed from its text.
+#[derive(serde::Deserialize)]
+struct Keys<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    customer_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    write_id: Option<&'a RawValue>,
+}
+
+/// An integer JSON value, as `Value::as_i64` takes one (`5`, not `5.0` nor `"5"`).
+fn integer(raw: &RawValue) -> Option<i64> {
+    raw.get().parse().ok()
+}
+
+impl Row {
+    /// A row from the text of a JSON object.
+    pub fn parse(json: &str) -> Result<Row, DecodeError> {
+        if !json.starts_with('{') {
+            return Err(err(format!("not an object: {json}")));
+        }
+        let keys: Keys = serde_json::from_str(json).map_err(|e| err(format!("not an object: {e}")))?;
+        let id = keys.id.and_then(integer).ok_or_else(|| err("row has no integer \"id\""))?;
+        let write_id = match keys.write_id {
+            None => None,
+            Some(v) => Some(integer(v).ok_or_else(|| err(format!("\"write_id\" is not an integer: {v}")))?),
+        };
+        Ok(Row { json: json.to_string(), id, customer_id: keys.customer_id.and_then(integer), write_id })
+    }
+
+    /// A row from its columns.
+    pub fn from_columns(columns: &Map<String, Value>) -> Result<Row, DecodeError> {
+        Row::parse(&Value::Object(columns.clone()).to_string())
+    }
+
+    /// Its columns, parsed.
+    pub fn columns(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.json).expect("a row's text is a JSON object")
+    }
+}
+
 /// One decoded change event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     pub id: EventId,
     pub op: Op,
     /// The row after the change (`Upsert`) or before it (`Delete`).
-    pub row: Map<String, Value>,
-    /// The row before the change, when the source sent one (updates and deletes).
-    pub before: Option<Map<String, Value>>,
+    pub row: Row,
     /// Source commit time, microseconds since the epoch.
     pub source_ts_us: i64,
     /// Position in the source log (PostgreSQL LSN; MariaDB binlog file, position and row), for
@@ -114,48 +170,90 @@ fn err(reason: impl Into<String>) -> DecodeError {
     DecodeError { reason: reason.into() }
 }
 
+/// A Debezium envelope, its parts borrowed from the record's bytes.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    before: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    after: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    op: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    source: Option<&'a RawValue>,
+}
+
+/// The fields of Debezium's `source` block the pipeline reads (PostgreSQL's or MariaDB's).
+#[derive(serde::Deserialize)]
+#[allow(non_snake_case)]
+struct Source<'a> {
+    #[serde(borrow, default)]
+    txId: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    lsn: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    gtid: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    file: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pos: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    row: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    ts_us: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    ts_ms: Option<&'a RawValue>,
+}
+
+/// A JSON string value (None for any other kind of value).
+fn string(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    raw.get().starts_with('"').then(|| serde_json::from_str(raw.get()).ok()).flatten()
+}
+
 /// Decodes one record of a raw CDC topic.
 pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError> {
     let table = Table::of_topic(topic).ok_or_else(|| err(format!("topic {topic:?} is not a raw CDC topic")))?;
     let Some(bytes) = value else { return Ok(Decoded::Tombstone) };
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| err(format!("not JSON: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| err("value is not a JSON object"))?;
-    let op = obj.get("op").and_then(Value::as_str).ok_or_else(|| err("no \"op\" field"))?;
-    let image = |name: &str| -> Result<Option<Map<String, Value>>, DecodeError> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m.clone())),
+    let text = std::str::from_utf8(bytes).map_err(|e| err(format!("not JSON: {e}")))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => err("value is not a JSON object"),
+            Err(e) => err(format!("not JSON: {e}")),
+        });
+    }
+    let env: Envelope = serde_json::from_str(text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let op = env.op.and_then(string).ok_or_else(|| err("no \"op\" field"))?;
+    let image = |name: &str, raw: Option<&RawValue>| -> Result<Option<Row>, DecodeError> {
+        match raw {
+            None => Ok(None),
+            Some(raw) if raw.get().starts_with('{') => Row::parse(raw.get()).map(Some),
             Some(other) => Err(err(format!("\"{name}\" is not an object: {other}"))),
         }
     };
-    let before = image("before")?;
-    let after = image("after")?;
-    let (op, row) = match op {
-        "c" | "u" | "r" => (Op::Upsert, after.ok_or_else(|| err(format!("op {op:?} without \"after\"")))?),
-        "d" => (Op::Delete, before.clone().ok_or_else(|| err("delete without \"before\" (REPLICA IDENTITY FULL?)"))?),
+    let snapshot = &*op == "r";
+    let (op, row) = match &*op {
+        "c" | "u" | "r" => (Op::Upsert, image("after", env.after)?.ok_or_else(|| err(format!("op {op:?} without \"after\"")))?),
+        "d" => {
+            (Op::Delete, image("before", env.before)?.ok_or_else(|| err("delete without \"before\" (REPLICA IDENTITY FULL?)"))?)
+        }
         other => return Err(err(format!("unsupported op {other:?}"))),
     };
-    let pk = row.get("id").and_then(Value::as_i64).ok_or_else(|| err("row has no integer \"id\""))?;
-    let write_id = match row.get("write_id") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| err(format!("\"write_id\" is not an integer: {v}")))?),
-    };
-    if table != Table::Customers && row.get("customer_id").and_then(Value::as_i64).is_none() {
+    if table != Table::Customers && row.customer_id.is_none() {
         return Err(err("row has no integer \"customer_id\""));
     }
-    let source = obj.get("source").and_then(Value::as_object).ok_or_else(|| err("no \"source\" block"))?;
-    let snapshot = op == Op::Upsert && obj.get("op").and_then(Value::as_str) == Some("r");
+    let source: Source =
+        env.source.filter(|s| s.get().starts_with('{')).and_then(|s| serde_json::from_str(s.get()).ok()).ok_or_else(|| err("no \"source\" block"))?;
     let (tx, position) = match table.database() {
         "crm" => {
-            let tx = source.get("txId").and_then(Value::as_i64).map(|t| t.to_string());
-            let lsn = source.get("lsn").and_then(Value::as_i64).ok_or_else(|| err("source has no \"lsn\""))?;
+            let tx = source.txId.and_then(integer).map(|t| t.to_string());
+            let lsn = source.lsn.and_then(integer).ok_or_else(|| err("source has no \"lsn\""))?;
             (tx, format!("lsn:{lsn}"))
         }
         _ => {
-            let tx = source.get("gtid").and_then(Value::as_str).map(String::from);
-            let file = source.get("file").and_then(Value::as_str).ok_or_else(|| err("source has no binlog \"file\""))?;
-            let pos = source.get("pos").and_then(Value::as_i64).ok_or_else(|| err("source has no binlog \"pos\""))?;
-            let row_no = source.get("row").and_then(Value::as_i64).unwrap_or(0);
+            let tx = source.gtid.and_then(string).map(String::from);
+            let file = source.file.and_then(string).ok_or_else(|| err("source has no binlog \"file\""))?;
+            let pos = source.pos.and_then(integer).ok_or_else(|| err("source has no binlog \"pos\""))?;
+            let row_no = source.row.and_then(integer).unwrap_or(0);
             (tx, format!("{file}:{pos}:{row_no}"))
         }
     };
@@ -165,15 +263,14 @@ pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError>
         (None, false) => return Err(err("source has no transaction id (txId / gtid)")),
     };
     let ts_us = source
-        .get("ts_us")
-        .and_then(Value::as_i64)
-        .or_else(|| source.get("ts_ms").and_then(Value::as_i64).map(|ms| ms * 1000))
+        .ts_us
+        .and_then(integer)
+        .or_else(|| source.ts_ms.and_then(integer).map(|ms| ms * 1000))
         .ok_or_else(|| err("source has no commit time (ts_us / ts_ms)"))?;
     Ok(Decoded::Change(Change {
-        id: EventId { database: table.database().into(), tx, table, pk, write_id },
+        id: EventId { database: table.database().into(), tx, table, pk: row.id, write_id: row.write_id },
         op,
         row,
-        before: if op == Op::Delete { None } else { before },
         source_ts_us: ts_us,
         position,
     }))
@@ -202,7 +299,8 @@ mod tests {
 
         let del = decode("crm.public.flights", Some(&pg("d", json!({"id": 9, "customer_id": 1, "write_id": 77}), Value::Null))).unwrap();
         let Decoded::Change(d) = del else { panic!() };
-        assert_eq!((d.op, d.id.pk, d.row["customer_id"].as_i64()), (Op::Delete, 9, Some(1)));
+        assert_eq!((d.op, d.id.pk, d.row.customer_id), (Op::Delete, 9, Some(1)));
+        assert_eq!(d.row.columns()["customer_id"], 1);
         assert_eq!(d.id.write_id, Some(77), "a delete's write id comes from its before image");
 
         let v = json!({"before": null, "after": {"id": 5, "customer_id": 2}, "op": "c",
@@ -219,6 +317,22 @@ mod tests {
         }
         for o in [Op::Upsert, Op::Delete] {
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+    }
+
+    #[test]
+    fn rows_keep_their_text_and_read_escapes_and_whitespace() {
+        let text = "{ \"before\" : null ,\n \"after\" : { \"id\" : 7 , \"customer_id\": 3, \"model\": \"T\\u00e9 \\\"x\\\"\", \"write_id\": null } , \"op\" : \"\\u0063\",
+            \"source\": {\"gtid\": \"0-1-\\u0039\", \"file\": \"b.1\", \"pos\": 4, \"ts_us\": 5} }";
+        let Decoded::Change(c) = decode("fleet.fleet.vehicles", Some(text.as_bytes())).unwrap() else { panic!() };
+        assert_eq!((c.op, c.id.tx.as_str(), c.position.as_str(), c.source_ts_us), (Op::Upsert, "0-1-9", "b.1:4:0", 5));
+        assert_eq!((c.row.id, c.row.customer_id, c.row.write_id), (7, Some(3), None));
+        assert_eq!(c.row.columns()["model"], "Té \"x\"");
+        assert_eq!(c.row.json, "{ \"id\" : 7 , \"customer_id\": 3, \"model\": \"T\\u00e9 \\\"x\\\"\", \"write_id\": null }", "the text as sent");
+        let row = Row::from_columns(&c.row.columns()).unwrap();
+        assert_eq!((row.id, row.customer_id), (7, Some(3)));
+        for (id, ok) in [("5", true), ("5.0", false), ("\"5\"", false), ("1e3", false), ("18446744073709551615", false)] {
+            assert_eq!(Row::parse(&format!("{{\"id\": {id}}}")).is_ok(), ok, "id {id}");
         }
     }
 

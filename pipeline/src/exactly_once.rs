@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::decode::{decode, Decoded};
 use crate::join::JoinState;
 use crate::metrics::Metrics;
-use crate::record::{now_us, ChangeRecord, Coordinates, DeadLetter};
+use crate::record::{self, now_us, Coordinates, DeadLetter};
 use crate::session::{Watchdog, collect_batch, supervise, LoopError};
 
 /// Input topics (Debezium's raw CDC topics).
@@ -205,8 +205,7 @@ fn process(
             match &decoded {
                 Ok(Decoded::Change(c)) => {
                     let out = state.apply(c);
-                    let rec = ChangeRecord::new(c, out.documents, input.clone(), now_us());
-                    produce(producer, OUTPUT, &rec.key(), &serde_json::to_vec(&rec).expect("json"))?;
+                    produce(producer, OUTPUT, &record::key(&c.id), &record::encode(c, &out, &input, now_us()))?;
                     outputs += 1;
                 }
                 Ok(Decoded::Tombstone) => {}

@@ -8,20 +8,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashMap as HashMap;
+
 use serde_json::{Map, Value};
 
-use crate::decode::{Change, EventId, Op, Table};
+use crate::decode::{Change, EventId, Op, Row, Table};
 
-type Row = Map<String, Value>;
+/// A row's columns, as the checker's oracle ([`recompute`]) takes them.
+pub type Columns = Map<String, Value>;
 
 /// The current rows of the three tables, and which flights and vehicles each customer id has.
+/// Rows are kept as the text Debezium sent; a document is their texts spliced together.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JoinState {
-    customers: BTreeMap<i64, Row>,
-    flights: BTreeMap<i64, Row>,
-    vehicles: BTreeMap<i64, Row>,
-    flights_of: BTreeMap<i64, BTreeSet<i64>>,
-    vehicles_of: BTreeMap<i64, BTreeSet<i64>>,
+    customers: HashMap<i64, Row>,
+    flights: HashMap<i64, Row>,
+    vehicles: HashMap<i64, Row>,
+    flights_of: HashMap<i64, BTreeSet<i64>>,
+    vehicles_of: HashMap<i64, BTreeSet<i64>>,
 }
 
 /// A document change: the new document of `customer_id`, or `None` when the customer is gone.
@@ -31,17 +35,35 @@ pub struct DocumentChange {
     pub document: Option<Value>,
 }
 
+/// A document change as the join makes it: the document as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentText {
+    pub customer_id: i64,
+    /// The document's JSON object, or `None` when the customer is gone.
+    pub document: Option<String>,
+}
+
+impl DocumentText {
+    /// The same change with the document parsed.
+    pub fn parsed(&self) -> DocumentChange {
+        DocumentChange {
+            customer_id: self.customer_id,
+            document: self.document.as_deref().map(|d| serde_json::from_str(d).expect("a document the join made is JSON")),
+        }
+    }
+}
+
 /// The one output record of one input change.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     pub event: EventId,
     pub source_ts_us: i64,
     /// Zero, one or two documents, ordered by customer id.
-    pub documents: Vec<DocumentChange>,
+    pub documents: Vec<DocumentText>,
 }
 
-fn customer_id(row: &Row) -> i64 {
-    row.get("customer_id").and_then(Value::as_i64).unwrap_or(i64::MIN)
+fn owner(row: &Row) -> i64 {
+    row.customer_id.unwrap_or(i64::MIN)
 }
 
 impl JoinState {
@@ -52,7 +74,8 @@ impl JoinState {
     /// Applies one change and returns its output record.
     pub fn apply(&mut self, change: &Change) -> Output {
         let pk = change.id.pk;
-        let mut touched = BTreeSet::new();
+        // At most two customers: the row's owner before and after.
+        let mut touched: [Option<i64>; 2] = [None, None];
         match change.id.table {
             Table::Customers => {
                 match change.op {
@@ -63,7 +86,7 @@ impl JoinState {
                         self.customers.remove(&pk);
                     }
                 }
-                touched.insert(pk);
+                touched[0] = Some(pk);
             }
             Table::Flights | Table::Vehicles => {
                 let (rows, index) = match change.id.table {
@@ -71,45 +94,68 @@ impl JoinState {
                     _ => (&mut self.vehicles, &mut self.vehicles_of),
                 };
                 if let Some(old) = rows.remove(&pk) {
-                    let owner = customer_id(&old);
-                    if let Some(set) = index.get_mut(&owner) {
+                    let was = owner(&old);
+                    if let Some(set) = index.get_mut(&was) {
                         set.remove(&pk);
                         if set.is_empty() {
-                            index.remove(&owner);
+                            index.remove(&was);
                         }
                     }
-                    touched.insert(owner);
+                    touched[0] = Some(was);
                 }
                 if change.op == Op::Upsert {
-                    let owner = customer_id(&change.row);
+                    let now = owner(&change.row);
                     rows.insert(pk, change.row.clone());
-                    index.entry(owner).or_default().insert(pk);
-                    touched.insert(owner);
+                    index.entry(now).or_default().insert(pk);
+                    if touched[0] != Some(now) {
+                        touched[1] = Some(now);
+                    }
                 }
                 // Documents exist only for existing customers: an orphan's change affects none.
-                touched.retain(|c| self.customers.contains_key(c));
+                for t in &mut touched {
+                    if t.is_some_and(|c| !self.customers.contains_key(&c)) {
+                        *t = None;
+                    }
+                }
             }
         }
-        let documents = touched
-            .into_iter()
-            .map(|customer_id| DocumentChange { customer_id, document: self.document(customer_id) })
-            .collect();
+        let mut ids: Vec<i64> = touched.into_iter().flatten().collect();
+        ids.sort_unstable();
+        let documents = ids.into_iter().map(|customer_id| DocumentText { customer_id, document: self.document_text(customer_id) }).collect();
         Output { event: change.id.clone(), source_ts_us: change.source_ts_us, documents }
     }
 
-    /// The current document of `customer_id`, or `None` if the customer does not exist.
-    pub fn document(&self, customer_id: i64) -> Option<Value> {
+    /// The current document of `customer_id` as JSON text — the customer's columns, then
+    /// `flights` and `vehicles`, each ordered by id — or `None` if the customer does not exist.
+    pub fn document_text(&self, customer_id: i64) -> Option<String> {
         let customer = self.customers.get(&customer_id)?;
-        let collect = |rows: &BTreeMap<i64, Row>, index: &BTreeMap<i64, BTreeSet<i64>>| -> Vec<Value> {
-            index
-                .get(&customer_id)
-                .map(|ids| ids.iter().filter_map(|id| rows.get(id)).cloned().map(Value::Object).collect())
-                .unwrap_or_default()
-        };
-        let mut doc = customer.clone();
-        doc.insert("flights".into(), Value::Array(collect(&self.flights, &self.flights_of)));
-        doc.insert("vehicles".into(), Value::Array(collect(&self.vehicles, &self.vehicles_of)));
-        Some(Value::Object(doc))
+        fn list<'a>(rows: &'a HashMap<i64, Row>, index: &'a HashMap<i64, BTreeSet<i64>>, customer_id: i64) -> impl Iterator<Item = &'a Row> {
+            index.get(&customer_id).into_iter().flat_map(move |ids| ids.iter().filter_map(move |id| rows.get(id)))
+        }
+        let mut doc = String::with_capacity(4 * customer.json.len() + 1024);
+        // The customer's object without its closing brace (a row's text is a JSON object).
+        let open = customer.json.trim_end().strip_suffix('}').expect("a row's text is a JSON object");
+        doc.push_str(open);
+        if !open.trim_end().ends_with('{') {
+            doc.push(',');
+        }
+        for (name, rows, index) in [("\"flights\":[", &self.flights, &self.flights_of), (",\"vehicles\":[", &self.vehicles, &self.vehicles_of)] {
+            doc.push_str(name);
+            for (i, r) in list(rows, index, customer_id).enumerate() {
+                if i > 0 {
+                    doc.push(',');
+                }
+                doc.push_str(&r.json);
+            }
+            doc.push(']');
+        }
+        doc.push('}');
+        Some(doc)
+    }
+
+    /// The current document of `customer_id`, parsed, or `None` if the customer does not exist.
+    pub fn document(&self, customer_id: i64) -> Option<Value> {
+        self.document_text(customer_id).map(|d| serde_json::from_str(&d).expect("a document the join made is JSON"))
     }
 
     /// Every current document, by customer id.
@@ -119,9 +165,10 @@ impl JoinState {
 }
 
 /// The join computed from scratch from the three tables' current rows (the checker's oracle).
-pub fn recompute(customers: &[Row], flights: &[Row], vehicles: &[Row]) -> BTreeMap<i64, Value> {
-    let by_owner = |rows: &[Row], owner: i64| -> Vec<Value> {
-        let mut v: Vec<&Row> = rows.iter().filter(|r| customer_id(r) == owner).collect();
+pub fn recompute(customers: &[Columns], flights: &[Columns], vehicles: &[Columns]) -> BTreeMap<i64, Value> {
+    let customer_id = |row: &Columns| row.get("customer_id").and_then(Value::as_i64).unwrap_or(i64::MIN);
+    let by_owner = |rows: &[Columns], owner: i64| -> Vec<Value> {
+        let mut v: Vec<&Columns> = rows.iter().filter(|r| customer_id(r) == owner).collect();
         v.sort_by_key(|r| r.get("id").and_then(Value::as_i64));
         v.into_iter().cloned().map(Value::Object).collect()
     };
@@ -155,8 +202,7 @@ mod tests {
         Change {
             id: EventId { database: table.database().into(), tx: version.to_string(), table, pk, write_id: None },
             op,
-            row,
-            before: None,
+            row: Row::from_columns(&row).unwrap(),
             source_ts_us: i64::from(version),
             position: version.to_string(),
         }
@@ -169,13 +215,13 @@ mod tests {
         assert!(out.documents.is_empty(), "an orphan flight affects no document");
         let out = s.apply(&change(Table::Customers, Op::Upsert, 1, 0, 2));
         assert_eq!(out.documents.len(), 1);
-        assert_eq!(out.documents[0].document.as_ref().unwrap()["flights"][0]["id"], 10);
+        assert_eq!(out.documents[0].parsed().document.unwrap()["flights"][0]["id"], 10);
         s.apply(&change(Table::Customers, Op::Upsert, 2, 0, 3));
         let out = s.apply(&change(Table::Flights, Op::Upsert, 10, 2, 4));
         assert_eq!(out.documents.iter().map(|d| d.customer_id).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(out.documents[0].document.as_ref().unwrap()["flights"], json!([]));
+        assert_eq!(out.documents[0].parsed().document.unwrap()["flights"], json!([]));
         let out = s.apply(&change(Table::Customers, Op::Delete, 2, 0, 5));
-        assert_eq!(out.documents, vec![DocumentChange { customer_id: 2, document: None }]);
+        assert_eq!(out.documents, vec![DocumentText { customer_id: 2, document: None }]);
         assert_eq!(s.documents().len(), 1);
     }
 
@@ -190,13 +236,13 @@ mod tests {
     }
 
     /// The three tables after applying `changes` directly (the source databases' view).
-    fn tables(changes: &[Change]) -> [Vec<Row>; 3] {
-        let mut t: [BTreeMap<i64, Row>; 3] = Default::default();
+    fn tables(changes: &[Change]) -> [Vec<Columns>; 3] {
+        let mut t: [BTreeMap<i64, Columns>; 3] = Default::default();
         for c in changes {
             let i = c.id.table as usize;
             match c.op {
                 Op::Upsert => {
-                    t[i].insert(c.id.pk, c.row.clone());
+                    t[i].insert(c.id.pk, c.row.columns());
                 }
                 Op::Delete => {
                     t[i].remove(&c.id.pk);
@@ -217,6 +263,7 @@ mod tests {
                 let out = s.apply(c);
                 prop_assert_eq!(&out.event, &c.id, "one output per input, carrying its identity");
                 for d in out.documents {
+                    let d = d.parsed();
                     last.insert(d.customer_id, d.document);
                 }
             }
@@ -226,6 +273,21 @@ mod tests {
             // The output stream, folded, gives the same documents (a deletion removes one).
             let folded: BTreeMap<i64, Value> = last.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
             prop_assert_eq!(folded, want);
+        }
+
+        /// Every output record's bytes, as the join writes them, read back as the record built
+        /// from parsed documents: the wire format is the one the sinks and the checker read.
+        #[test]
+        fn encoded_records_read_back_as_built(raw in prop::collection::vec(arb_change(), 0..40)) {
+            let changes: Vec<Change> = raw.into_iter().enumerate().map(|(i, r)| to_change(i, r)).collect();
+            let mut s = JoinState::new();
+            for (offset, c) in changes.iter().enumerate() {
+                let out = s.apply(c);
+                let input = crate::record::Coordinates { topic: "crm.public.flights".into(), partition: 2, offset: offset as i64 };
+                let bytes = crate::record::encode(c, &out, &input, 77);
+                let want = crate::record::ChangeRecord::new(c, out.documents.iter().map(DocumentText::parsed).collect(), input, 77);
+                prop_assert_eq!(crate::record::parse_change(&bytes).unwrap(), want);
+            }
         }
 
         /// Applying a prefix, restarting from state rebuilt out of the prefix, and applying the

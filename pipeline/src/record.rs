@@ -2,8 +2,10 @@
 //! per input change, one [`DeadLetter`] on `customer_360.dead-letter` per record that could not be
 //! decoded. The sinks and the checker read these; the join writes them.
 
+use std::io::Write as _;
+
 use crate::decode::{Change, EventId, Op};
-use crate::join::DocumentChange;
+use crate::join::{DocumentChange, Output};
 
 /// Where a record came from in Kafka.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,8 +47,47 @@ impl ChangeRecord {
 
     /// Kafka key of the record: the source row (`table:pk`).
     pub fn key(&self) -> String {
-        format!("{}:{}", self.event.table.as_str(), self.event.pk)
+        key(&self.event)
     }
+}
+
+/// Kafka key of the record of `event`: the source row (`table:pk`).
+pub fn key(event: &EventId) -> String {
+    format!("{}:{}", event.table.as_str(), event.pk)
+}
+
+/// The fields of a [`ChangeRecord`] before its documents, in its order.
+#[derive(serde::Serialize)]
+struct Head<'a> {
+    event: &'a EventId,
+    op: Op,
+    position: &'a str,
+    source_ts_us: i64,
+    join_ts_us: i64,
+    input: &'a Coordinates,
+}
+
+/// The bytes of the [`ChangeRecord`] of `change` and its join output: what serializing
+/// `ChangeRecord::new(change, documents, input, join_ts_us)` gives, with the documents written
+/// from the join's texts instead of being parsed and rendered again.
+pub fn encode(change: &Change, output: &Output, input: &Coordinates, join_ts_us: i64) -> Vec<u8> {
+    let head = Head { event: &change.id, op: change.op, position: &change.position, source_ts_us: change.source_ts_us, join_ts_us, input };
+    let size = 256 + output.documents.iter().map(|d| d.document.as_ref().map_or(4, String::len) + 40).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    serde_json::to_writer(&mut out, &head).expect("a record head serializes");
+    debug_assert_eq!(out.last(), Some(&b'}'));
+    out.pop();
+    out.extend_from_slice(b",\"documents\":[");
+    for (i, d) in output.documents.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write!(out, "{{\"customer_id\":{},\"document\":", d.customer_id).expect("writing to a Vec");
+        out.extend_from_slice(d.document.as_deref().unwrap_or("null").as_bytes());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// A record the join could not decode, with the reason and its source coordinates.
