@@ -90,7 +90,51 @@ impl ProducerContext for DeliveryCounter {
 /// backoff.
 pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
     let watchdog = Watchdog::start(cfg.txn_timeout + Duration::from_secs(10));
-    supervise("join", metrics, stop, || session(files, cfg, metrics, stop, &watchdog))
+    let positions = Positions::default();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("lag".into())
+            .spawn_scoped(scope, || measure_lag(files, metrics, &positions, stop, &done))
+            .expect("lag thread");
+        let result = supervise("join", metrics, stop, || session(files, cfg, metrics, stop, &watchdog, &positions));
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+/// The next offset the join will read of each input partition, as its processing loop last
+/// committed them.
+type Positions = std::sync::Mutex<HashMap<(String, i32), i64>>;
+
+/// Measures the join's consumer lag every 5 s from a thread of its own, until `stop` or `done`.
+/// Querying the partitions' high watermarks is a round trip to each leader, waiting out its
+/// timeout when one does not answer: on the processing thread it held every batch behind it.
+fn measure_lag(files: &ClientFiles, metrics: &Metrics, positions: &Positions, stop: &AtomicBool, done: &AtomicBool) {
+    let Ok(client) = files.consumer_config(&format!("{GROUP}-lag")).create::<BaseConsumer>() else { return };
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        next = Instant::now() + Duration::from_secs(5);
+        let at: Vec<((String, i32), i64)> = positions.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        if at.is_empty() {
+            continue;
+        }
+        let mut total = 0;
+        for ((topic, partition), pos) in at {
+            match client.fetch_watermarks(&topic, partition, Duration::from_secs(2)) {
+                Ok((_, high)) => total += (high - pos).max(0),
+                Err(_) => {
+                    total = -1;
+                    break;
+                }
+            }
+        }
+        metrics.consumer_lag.store(total, Ordering::Relaxed);
+    }
 }
 
 fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, value: &[u8]) -> Result<(), LoopError> {
@@ -108,7 +152,14 @@ fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, val
 }
 
 /// One session: connect, rebuild state, then process batches until stopped or an error.
-pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool, watchdog: &Watchdog) -> Result<(), LoopError> {
+pub fn session(
+    files: &ClientFiles,
+    cfg: &LoopConfig,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+    watchdog: &Watchdog,
+    positions: &Positions,
+) -> Result<(), LoopError> {
     let eos = files.guarantee == Guarantee::ExactlyOnce;
     let consumer: BaseConsumer = files.consumer_config(GROUP).create().map_err(|e| LoopError::Fatal(Error::kafka("consumer", e)))?;
     let mut pc = files.producer_config();
@@ -118,7 +169,7 @@ pub fn session(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &
     }
     let producer: BaseProducer<DeliveryCounter> =
         pc.create_with_context(DeliveryCounter::default()).map_err(|e| LoopError::Fatal(Error::kafka("producer", e)))?;
-    let result = process(files, cfg, metrics, stop, &consumer, &producer, watchdog);
+    let result = process(files, cfg, metrics, stop, &consumer, &producer, watchdog, positions);
     // librdkafka reports a fatal error as a generic `_FATAL` at the call that hit it; the cause
     // (e.g. "producer fenced by a newer instance") is kept on the client.
     match (result, producer.client().fatal_error()) {
@@ -136,6 +187,7 @@ fn process(
     consumer: &BaseConsumer,
     producer: &BaseProducer<DeliveryCounter>,
     watchdog: &Watchdog,
+    positions: &Positions,
 ) -> Result<(), LoopError> {
     let eos = files.guarantee == Guarantee::ExactlyOnce;
     if eos {
@@ -177,15 +229,11 @@ fn process(
         from.add_partition_offset(topic, *partition, offset).expect("valid offset");
     }
     consumer.assign(&from).map_err(|e| LoopError::Retry(Error::kafka("assign", e)))?;
+    *positions.lock().unwrap_or_else(|p| p.into_inner()) = resume.clone();
     metrics.ready.store(1, Ordering::Relaxed);
 
-    let mut last_lag = Instant::now() - Duration::from_secs(60);
     while !stop.load(Ordering::Relaxed) {
         let batch = collect_batch(consumer, cfg.batch_max, cfg.batch_wait).map_err(LoopError::Retry)?;
-        if last_lag.elapsed() > Duration::from_secs(5) {
-            metrics.consumer_lag.store(lag(consumer, &all), Ordering::Relaxed);
-            last_lag = Instant::now();
-        }
         if batch.is_empty() {
             continue;
         }
@@ -256,7 +304,9 @@ fn process(
         metrics.commits.fetch_add(1, Ordering::Relaxed);
         metrics.events_out.fetch_add(outputs, Ordering::Relaxed);
         metrics.dead_letters.fetch_add(dead, Ordering::Relaxed);
+        let mut published = positions.lock().unwrap_or_else(|p| p.into_inner());
         for (k, o) in next {
+            published.insert(k.clone(), o);
             resume.insert(k, o);
         }
     }
@@ -333,19 +383,4 @@ fn replay(
         }
     }
     Ok(applied)
-}
-
-/// Records between the consumer's positions and the partitions' high watermarks.
-fn lag(consumer: &BaseConsumer, all: &TopicPartitionList) -> i64 {
-    let Ok(positions) = consumer.position() else { return -1 };
-    let mut total = 0;
-    for e in all.elements() {
-        let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)) else { return -1 };
-        let pos = positions
-            .find_partition(e.topic(), e.partition())
-            .and_then(|p| if let Offset::Offset(o) = p.offset() { Some(o) } else { None })
-            .unwrap_or(0);
-        total += (high - pos).max(0);
-    }
-    total
 }
