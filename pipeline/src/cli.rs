@@ -33,7 +33,7 @@ pub enum Command {
         #[arg(long)]
         metrics: String,
         /// Most records per transaction
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 2000)]
         batch_max: usize,
     },
     /// Apply customer_360.changes to the warehouse database, exactly once
@@ -85,7 +85,7 @@ pub fn run(cli: Cli) -> i32 {
         }),
         Command::Warehouse { clients, metrics: addr, dsn, batch_max } => ClientFiles::load(&clients).and_then(|files| {
             metrics::serve(&addr, "warehouse", m.clone()).map_err(|source| Error::Metrics { address: addr.clone(), source })?;
-            let cfg = SinkConfig { dsn, batch_max, batch_wait: Duration::from_millis(100) };
+            let cfg = SinkConfig { dsn, batch_max, batch_wait: Duration::from_millis(20) };
             warehouse::run(&files, &cfg, &m, &stop)
         }),
         Command::Lake { clients, metrics: addr, endpoint, bucket, region, access_key, secret_key, prefix, batch_max } => {

@@ -51,7 +51,7 @@ pub const TRANSACTIONAL_ID: &str = "cdc-chaos-join";
 pub struct LoopConfig {
     /// Most records per transaction.
     pub batch_max: usize,
-    /// Longest a batch waits for more records.
+    /// Longest a batch waits for more records after its first (see [`collect_batch`]).
     pub batch_wait: Duration,
     /// Timeout of transactional calls.
     pub txn_timeout: Duration,
@@ -59,7 +59,7 @@ pub struct LoopConfig {
 
 impl Default for LoopConfig {
     fn default() -> Self {
-        LoopConfig { batch_max: 500, batch_wait: Duration::from_millis(100), txn_timeout: Duration::from_secs(30) }
+        LoopConfig { batch_max: 2000, batch_wait: Duration::from_millis(20), txn_timeout: Duration::from_secs(30) }
     }
 }
 

@@ -53,17 +53,34 @@ pub fn supervise(what: &str, metrics: &Metrics, stop: &AtomicBool, mut session: 
     Ok(())
 }
 
-/// Polls up to `max` records, for at most `wait`. Consumer errors are the client's reports of
-/// trouble it recovers from by itself (a broker unreachable, a leader moving): they are logged and
-/// polling goes on — restarting the session for them kept the join from making progress for as
-/// long as any one broker was down (`leader-kill` scenario). A fatal client error ends the session.
-pub fn collect_batch(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<OwnedMessage>> {
+/// How long [`collect_batch`] waits for a first record before returning an empty batch (so that
+/// the loop sees a stop request).
+const IDLE: Duration = Duration::from_millis(100);
+
+/// Polls up to `max` records: waits up to 100 ms for the first, then goes on polling for at most
+/// `linger` after it. A batch therefore closes `linger` after its first record arrived, not after a
+/// fixed window — at a low rate a record waits `linger`, not a whole window, and at a high rate
+/// the records that came in while the previous batch was committed fill the next at once.
+/// Consumer errors are the client's reports of trouble it recovers from by itself (a broker
+/// unreachable, a leader moving): they are logged and polling goes on — restarting the session
+/// for them kept the join from making progress for as long as any one broker was down
+/// (`leader-kill` scenario). A fatal client error ends the session.
+pub fn collect_batch(consumer: &BaseConsumer, max: usize, linger: Duration) -> Result<Vec<OwnedMessage>> {
     use rdkafka::consumer::Consumer as _;
     let started = Instant::now();
+    let mut first: Option<Instant> = None;
     let mut batch = Vec::new();
-    while batch.len() < max && started.elapsed() < wait {
-        match consumer.poll(Duration::from_millis(20)) {
-            Some(Ok(m)) => batch.push(m.detach()),
+    while batch.len() < max {
+        let deadline = first.map_or(started + IDLE, |f| f + linger);
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        match consumer.poll((deadline - now).min(Duration::from_millis(20))) {
+            Some(Ok(m)) => {
+                first.get_or_insert(now);
+                batch.push(m.detach());
+            }
             Some(Err(e)) => {
                 if let Some((code, reason)) = consumer.client().fatal_error() {
                     return Err(Error::KafkaFatal { what: format!("consuming: {e}"), code, reason });
