@@ -107,9 +107,10 @@ pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &Atom
 /// committed them.
 type Positions = std::sync::Mutex<HashMap<(String, i32), i64>>;
 
-/// Measures the join's consumer lag every 5 s from a thread of its own, until `stop` or `done`.
-/// Querying the partitions' high watermarks is a round trip to each leader, waiting out its
-/// timeout when one does not answer: on the processing thread it held every batch behind it.
+/// Measures the join's consumer lag every 5 s from a thread of its own, with a client of its own,
+/// until `stop` or `done`. Querying the partitions' high watermarks with the processing
+/// consumer, on the processing thread, waited behind that consumer's fetch long-polls on the same
+/// broker connections and held every batch behind it: about 2 s every 7 s (docs/pipeline.md).
 fn measure_lag(files: &ClientFiles, metrics: &Metrics, positions: &Positions, stop: &AtomicBool, done: &AtomicBool) {
     let Ok(client) = files.consumer_config(&format!("{GROUP}-lag")).create::<BaseConsumer>() else { return };
     let mut next = Instant::now();
