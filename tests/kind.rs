@@ -4,7 +4,8 @@
 //! scenario with a Kafka pod kill held for its `for` and an iptables partition of a leader,
 //! run through the port forwards: the verdict passes, every hop delivers what was acknowledged,
 //! each fault recorded the evidence that it took effect and healed. A cluster this test
-//! created is deleted at the end (with a Docker engine it started); one that existed is kept.
+//! created is deleted at the end, passed or failed (with a Docker engine it started); one that
+//! existed is kept.
 //!
 //! Needs root (a Docker engine, kind's privileged nodes) and, the first time, the Go module
 //! proxy and Debian's mirror: about 10 minutes to build the images on 2 cores, then about 6
@@ -66,7 +67,23 @@ fn a_pod_kill_and_a_partition_on_a_live_kind_cluster_lose_nothing() {
     std::env::set_current_dir(&repo).unwrap();
     let cfg = cdc_chaos_e2e::test_config("kind");
     let layout = cdc_chaos::platform::Layout::new(&cfg);
-    let existed = kind::create::existing_cluster(&layout.cache).expect("kind get clusters").is_some();
+    // Deletes the cluster (and a Docker engine the harness started) when the test ends, however
+    // it ends, unless the cluster existed before: a failure half-way through creating it would
+    // otherwise leave its nodes' volumes filling the disk.
+    struct Cleanup {
+        cache: std::path::PathBuf,
+        existed: bool,
+    }
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            if !self.existed {
+                if let Err(e) = kind::create::delete_cluster(&self.cache) {
+                    eprintln!("deleting the kind cluster: {e}");
+                }
+            }
+        }
+    }
+    let cleanup = Cleanup { cache: layout.cache.clone(), existed: kind::create::existing_cluster(&layout.cache).expect("kind get clusters").is_some() };
     let overlay = repo.join(kind::KIND_OVERLAY);
     kind::create::create_cluster(&layout, &repo, &overlay).expect("--create-cluster");
 
@@ -76,24 +93,12 @@ fn a_pod_kill_and_a_partition_on_a_live_kind_cluster_lose_nothing() {
         reports: cfg.home.join("reports"),
         deployment: Deployment::Kind(kind::stack::KindOptions { overlay: kind::KIND_OVERLAY.into(), ready_timeout: std::time::Duration::from_secs(900) }),
     };
-    let outcome = run(&scenario, &opts);
-    let finish = || {
-        if !existed {
-            kind::create::delete_cluster(&layout.cache).expect("deleting the cluster");
-        }
-    };
-    let (dir, result) = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            finish();
-            panic!("run on kind: {e}");
-        }
-    };
+    let (dir, result) = run(&scenario, &opts).unwrap_or_else(|e| panic!("run on kind: {e}"));
     eprintln!("{}", result.summary_text());
     let v: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
     let faults: Vec<Value> = std::fs::read_to_string(dir.join("faults.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let logs_exported = dir.join("logs/kind").is_dir();
-    finish();
+    drop(cleanup);
 
     assert_eq!(v["verdict"], "pass", "{v}");
     for hop in ["raw", "changes", "warehouse", "lake"] {

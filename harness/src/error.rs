@@ -67,11 +67,20 @@ pub enum Error {
     #[error("interrupted: the load stopped and every fault was healed; the history so far is in {}", .dir.display())]
     Interrupted { dir: PathBuf },
 
+    /// Too little disk space for what is about to be written.
+    #[error("{what} needs {} free on {} ({} free there): make room there (`docker system df` shows what the Docker engine keeps; `cdc-chaos --platform kind down --delete-cluster` removes the cluster's volumes)", gb(*.needed), .path.display(), gb(*.free))]
+    NoSpace { what: String, path: PathBuf, needed: u64, free: u64 },
+
     #[error("fault journal {}: {message}", .path.display())]
     Journal { path: PathBuf, message: String },
 
     #[error("audit: {failed} of {total} settings differ from profile {profile:?}")]
     AuditMismatch { profile: String, failed: usize, total: usize },
+}
+
+/// `bytes` in GB with one decimal.
+pub fn gb(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
 }
 
 fn log_tail_suffix(log: &Option<PathBuf>, tail: &Option<String>) -> String {

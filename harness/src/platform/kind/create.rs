@@ -3,12 +3,16 @@
 //!
 //! 1. a Docker engine ([`super::engine`]: found, or installed and started);
 //! 2. the `kind` binary, from the Go module proxy into the cache;
-//! 3. the node image with the control plane's images in it ([`super::images::node`]);
+//! 3. the node image with the control plane's images in it ([`super::images::node`]) and the
+//!    workloads' images ([`super::images::build_workloads`]);
 //! 4. the cluster (unless `kind get clusters` lists it), then its pod network
 //!    ([`super::network`]) and every node Ready;
-//! 5. the workloads' images ([`super::images::build_workloads`]), loaded into the nodes with
-//!    `kind load docker-image`, one at a time (kind skips an image every node already has, but
-//!    given several it loads them all into every node that misses any).
+//! 5. the workloads' images loaded into the workers with `kind load docker-image`, one at a time
+//!    (kind skips an image every node already has, but given several it loads them all into
+//!    every node that misses any).
+//!
+//! Before the cluster is created and before images are loaded, [`super::space`] checks that the
+//! Docker engine's disk has room for what they add.
 //!
 //! `--delete-cluster` deletes the cluster and stops the Docker engine if the harness started it.
 
@@ -20,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::platform::process;
 use crate::platform::provision::run_logged;
 use crate::platform::Layout;
+use super::space;
 use crate::progress;
 
 /// The cluster's name (`name:` in `manifests/kind-cluster.yaml`).
@@ -43,10 +48,10 @@ pub fn existing_cluster(cache: &Path) -> Result<Option<PathBuf>> {
     Ok(cluster_exists(&kind)?.then_some(kind))
 }
 
-/// The command that loads `tags` into the cluster's nodes.
-pub fn load_command(kind: &Path, tags: &[String]) -> Command {
+/// The command that loads `tags` into `nodes` of the cluster.
+pub fn load_command(kind: &Path, tags: &[String], nodes: &[String]) -> Command {
     let mut load = Command::new(kind);
-    load.args(["load", "docker-image", "--name", CLUSTER_NAME]).args(tags);
+    load.args(["load", "docker-image", "--name", CLUSTER_NAME, "--nodes", &nodes.join(",")]).args(tags);
     load
 }
 
@@ -55,13 +60,29 @@ pub fn control_plane_node() -> String {
     format!("{CLUSTER_NAME}-control-plane")
 }
 
-/// Creates the cluster if it does not exist, sets up its network and loads the images; `repo`
-/// is the repository's root. Returns the `kind` binary used.
+/// The worker nodes' containers, as kind names them (`<cluster>-worker`, `-worker2`, …), for a
+/// cluster configuration with `count` workers. The control plane keeps kubeadm's `NoSchedule`
+/// taint when a cluster has workers, so no workload runs there and no workload image goes there.
+pub fn worker_nodes(count: usize) -> Vec<String> {
+    (1..=count).map(|i| if i == 1 { format!("{CLUSTER_NAME}-worker") } else { format!("{CLUSTER_NAME}-worker{i}") }).collect()
+}
+
+/// How many nodes of each role a kind cluster configuration has: (control planes, workers).
+pub fn node_roles(config: &str) -> Result<(usize, usize)> {
+    let v: serde_yaml::Value = serde_yaml::from_str(config).map_err(|e| Error::Usage(format!("{CLUSTER_CONFIG}: {e}")))?;
+    let nodes = v["nodes"].as_sequence().ok_or_else(|| Error::Usage(format!("{CLUSTER_CONFIG}: no `nodes` list")))?;
+    let role = |r: &str| nodes.iter().filter(|n| n["role"].as_str() == Some(r)).count();
+    Ok((role("control-plane"), role("worker")))
+}
+
+/// Creates the cluster if it does not exist, sets up its network and loads the images into its
+/// workers, after checking the Docker engine's disk has room for what it adds; `repo` is the
+/// repository's root. Returns the `kind` binary used.
 pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<PathBuf> {
     let cache = &layout.cache;
-    if !repo.join(CLUSTER_CONFIG).is_file() {
-        return Err(Error::Usage(format!("{} not found: run from the repository's root", repo.join(CLUSTER_CONFIG).display())));
-    }
+    let config = repo.join(CLUSTER_CONFIG);
+    let config_text = std::fs::read_to_string(&config).map_err(|e| Error::io(format!("{CLUSTER_CONFIG} (run from the repository's root)"), &config, e))?;
+    let (control_planes, worker_count) = node_roles(&config_text)?;
     let secrets = overlay.join("secrets");
     if secrets.is_dir() && !secrets.join("sources.env").is_file() {
         let mut make = Command::new("sh");
@@ -72,18 +93,36 @@ pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<Pa
     let kind = go_tool(cache, "kind", KIND_MODULE, KIND_VERSION)?;
     progress::step(&format!("images: building what changed (log: {})", super::images::log_file(cache).display()));
     let node = super::images::node(cache, repo)?;
-    if cluster_exists(&kind)? {
+    let workloads = super::images::build_workloads(layout, repo)?;
+    let workers = worker_nodes(worker_count);
+    let root = space::docker_root()?;
+    let exists = cluster_exists(&kind)?;
+    let mut placements = Vec::new();
+    for tag in &workloads {
+        let id = super::images::image_id(tag)?;
+        let missing = if exists { workers.iter().filter(|w| space::id_on_node(w, tag).as_deref() != Some(id.as_str())).count() } else { workers.len() };
+        placements.push(space::Placement { tag: tag.clone(), bytes: space::image_bytes(tag)?, nodes: missing });
+    }
+    if exists {
         progress::step(&format!("kind cluster {CLUSTER_NAME} exists"));
     } else {
+        let nodes = control_planes + worker_count;
+        placements.push(space::Placement { tag: node.clone(), bytes: space::image_bytes(&node)?, nodes });
+        space::require(&root, space::needed(&placements), &format!("a kind cluster of {nodes} nodes with the workloads' images"))?;
         progress::step(&format!("creating kind cluster {CLUSTER_NAME} from {CLUSTER_CONFIG} with {node}"));
         let mut create = Command::new(&kind);
         create.current_dir(repo).args(["create", "cluster", "--config", CLUSTER_CONFIG, "--image", &node, "--retain"]);
         run_logged(&cache.join("kind").join("create.log"), "kind create cluster", &mut create)?;
+        placements.pop();
     }
     super::network::configure(&control_plane_node(), 300)?;
+    let loads: Vec<space::Placement> = placements.into_iter().filter(|p| p.nodes > 0).collect();
+    if !loads.is_empty() {
+        space::require(&root, space::needed(&loads), &format!("loading {} images into the workers", loads.len()))?;
+    }
     // One image at a time: given several, kind loads them all into every node missing any.
-    for tag in super::images::build_workloads(layout, repo)? {
-        run_logged(&cache.join("kind").join("load.log"), &format!("kind load docker-image {tag}"), &mut load_command(&kind, std::slice::from_ref(&tag)))?;
+    for p in &loads {
+        run_logged(&cache.join("kind").join("load.log"), &format!("kind load docker-image {}", p.tag), &mut load_command(&kind, std::slice::from_ref(&p.tag), &workers))?;
     }
     Ok(kind)
 }
@@ -120,10 +159,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn images_are_loaded_into_the_named_cluster() {
-        let c = load_command(Path::new("/c/bin/kind"), &["cdc-chaos/kafka:4.3.1".into(), "cdc-chaos/connect:dev".into()]);
+    fn images_are_loaded_into_the_named_clusters_workers() {
+        let c = load_command(Path::new("/c/bin/kind"), &["cdc-chaos/kafka:4.3.1".into(), "cdc-chaos/connect:dev".into()], &worker_nodes(2));
         let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        assert_eq!(args, ["load", "docker-image", "--name", "cdc-chaos", "cdc-chaos/kafka:4.3.1", "cdc-chaos/connect:dev"]);
+        assert_eq!(args, ["load", "docker-image", "--name", "cdc-chaos", "--nodes", "cdc-chaos-worker,cdc-chaos-worker2", "cdc-chaos/kafka:4.3.1", "cdc-chaos/connect:dev"]);
+    }
+
+    #[test]
+    fn the_clusters_configuration_has_one_control_plane_and_three_workers() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = std::fs::read_to_string(root.join(CLUSTER_CONFIG)).unwrap();
+        assert_eq!(node_roles(&config).unwrap(), (1, 3));
+        assert_eq!(worker_nodes(3), ["cdc-chaos-worker", "cdc-chaos-worker2", "cdc-chaos-worker3"]);
+        assert!(node_roles("kind: Cluster\n").unwrap_err().to_string().contains("no `nodes` list"));
+        assert!(node_roles("nodes: [").unwrap_err().to_string().contains(CLUSTER_CONFIG));
     }
 
     #[test]

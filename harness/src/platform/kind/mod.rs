@@ -34,6 +34,7 @@ pub mod images;
 pub mod kustomize;
 pub mod manifests;
 pub mod network;
+pub mod space;
 pub mod stack;
 #[cfg(test)]
 mod mock;
