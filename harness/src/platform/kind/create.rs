@@ -101,14 +101,14 @@ pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<Pa
     for tag in &workloads {
         let id = super::images::image_id(tag)?;
         let missing = if exists { workers.iter().filter(|w| space::id_on_node(w, tag).as_deref() != Some(id.as_str())).count() } else { workers.len() };
-        placements.push(space::Placement { tag: tag.clone(), bytes: space::image_bytes(tag)?, nodes: missing });
+        placements.push(space::Placement::loaded(tag, space::image_bytes(tag)?, missing));
     }
     if exists {
         progress::step(&format!("kind cluster {CLUSTER_NAME} exists"));
     } else {
         let nodes = control_planes + worker_count;
-        placements.push(space::Placement { tag: node.clone(), bytes: space::image_bytes(&node)?, nodes });
-        space::require(&root, space::needed(&placements), &format!("a kind cluster of {nodes} nodes with the workloads' images"))?;
+        placements.push(space::Placement::node_image(&node, space::image_bytes(&node)?, nodes));
+        room(&root, &placements, &format!("a kind cluster of {nodes} nodes with the workloads' images"))?;
         progress::step(&format!("creating kind cluster {CLUSTER_NAME} from {CLUSTER_CONFIG} with {node}"));
         let mut create = Command::new(&kind);
         create.current_dir(repo).args(["create", "cluster", "--config", CLUSTER_CONFIG, "--image", &node, "--retain"]);
@@ -118,13 +118,21 @@ pub fn create_cluster(layout: &Layout, repo: &Path, overlay: &Path) -> Result<Pa
     super::network::configure(&control_plane_node(), 300)?;
     let loads: Vec<space::Placement> = placements.into_iter().filter(|p| p.nodes > 0).collect();
     if !loads.is_empty() {
-        space::require(&root, space::needed(&loads), &format!("loading {} images into the workers", loads.len()))?;
+        room(&root, &loads, &format!("loading {} images into the workers", loads.len()))?;
     }
     // One image at a time: given several, kind loads them all into every node missing any.
     for p in &loads {
         run_logged(&cache.join("kind").join("load.log"), &format!("kind load docker-image {}", p.tag), &mut load_command(&kind, std::slice::from_ref(&p.tag), &workers))?;
     }
     Ok(kind)
+}
+
+/// Checks the Docker engine's disk has room for `placements`, and says how much it needs.
+fn room(root: &Path, placements: &[space::Placement], what: &str) -> Result<()> {
+    let need = space::needed(placements);
+    let free = space::require(root, need, what)?;
+    progress::note(&format!("disk: {what} needs about {}, {} free on {}", crate::error::gb(need), crate::error::gb(free), root.display()));
+    Ok(())
 }
 
 /// `kind export logs` of the cluster into `dir` (every node's journal, kubelet and containerd
