@@ -66,7 +66,6 @@ const IDLE: Duration = Duration::from_millis(100);
 /// for them kept the join from making progress for as long as any one broker was down
 /// (`leader-kill` scenario). A fatal client error ends the session.
 pub fn collect_batch(consumer: &BaseConsumer, max: usize, linger: Duration) -> Result<Vec<OwnedMessage>> {
-    use rdkafka::consumer::Consumer as _;
     let started = Instant::now();
     let mut first: Option<Instant> = None;
     let mut batch = Vec::new();
@@ -81,16 +80,22 @@ pub fn collect_batch(consumer: &BaseConsumer, max: usize, linger: Duration) -> R
                 first.get_or_insert(now);
                 batch.push(m.detach());
             }
-            Some(Err(e)) => {
-                if let Some((code, reason)) = consumer.client().fatal_error() {
-                    return Err(Error::KafkaFatal { what: format!("consuming: {e}"), code, reason });
-                }
-                tracing::warn!("consuming: {e} (the client retries)");
-            }
+            Some(Err(e)) => tolerate(consumer, "consuming", &e)?,
             None => {}
         }
     }
     Ok(batch)
+}
+
+/// A consumer's error from `poll`: logged when the client recovers from it by itself (a broker
+/// unreachable, a leader moving), an error when the client has hit a fatal one.
+pub fn tolerate(consumer: &BaseConsumer, what: &str, e: &rdkafka::error::KafkaError) -> Result<()> {
+    use rdkafka::consumer::Consumer as _;
+    if let Some((code, reason)) = consumer.client().fatal_error() {
+        return Err(Error::KafkaFatal { what: format!("{what}: {e}"), code, reason });
+    }
+    tracing::warn!("{what}: {e} (the client retries)");
+    Ok(())
 }
 
 /// Guards calls into the Kafka client that must return within their timeout but can block for
