@@ -362,8 +362,13 @@ fn replay(
                 }
             }
             // A broker still down when the process starts over (a watchdog restart after a
-            // coordinator's kill) is not a reason to start the replay over again.
-            Some(Err(e)) => tolerate(&consumer, "replaying", &e)?,
+            // coordinator's kill) is not a reason to start the replay over again. But while the
+            // client reports trouble, a partition that yields nothing is not complete: the
+            // count of quiet rounds that would take it as complete starts again.
+            Some(Err(e)) => {
+                tolerate(&consumer, "replaying", &e)?;
+                idle_rounds = 0;
+            }
             None => {
                 // The last records before a committed offset may be transaction markers, which a
                 // read_committed consumer never returns: a partition whose position reached the
