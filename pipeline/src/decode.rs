@@ -85,14 +85,27 @@ impl Op {
 /// splicing these texts, so no row is parsed into a map or rendered again.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
-    /// The row's JSON object, as received.
-    pub json: String,
+    /// The row's JSON object, as received; shared, so that the join state keeps it without a
+    /// copy.
+    #[serde(with = "shared_text")]
+    pub json: std::sync::Arc<str>,
     /// Its `id` column.
     pub id: i64,
     /// Its `customer_id` column, where it has an integer one (flights and vehicles must).
     pub customer_id: Option<i64>,
     /// Its `write_id` column (None for null or absent).
     pub write_id: Option<i64>,
+}
+
+/// A row's shared text, (de)serialized as a string.
+mod shared_text {
+    pub fn serialize<S: serde::Serializer>(text: &std::sync::Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::sync::Arc<str>, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Into::into)
+    }
 }
 
 /// The columns of a row the pipeline reads, borrowed from its text.
@@ -123,7 +136,7 @@ impl Row {
             None => None,
             Some(v) => Some(integer(v).ok_or_else(|| err(format!("\"write_id\" is not an integer: {v}")))?),
         };
-        Ok(Row { json: json.to_string(), id, customer_id: keys.customer_id.and_then(integer), write_id })
+        Ok(Row { json: json.into(), id, customer_id: keys.customer_id.and_then(integer), write_id })
     }
 
     /// A row from its columns.
@@ -328,7 +341,7 @@ mod tests {
         assert_eq!((c.op, c.id.tx.as_str(), c.position.as_str(), c.source_ts_us), (Op::Upsert, "0-1-9", "b.1:4:0", 5));
         assert_eq!((c.row.id, c.row.customer_id, c.row.write_id), (7, Some(3), None));
         assert_eq!(c.row.columns()["model"], "Té \"x\"");
-        assert_eq!(c.row.json, "{ \"id\" : 7 , \"customer_id\": 3, \"model\": \"T\\u00e9 \\\"x\\\"\", \"write_id\": null }", "the text as sent");
+        assert_eq!(&*c.row.json, "{ \"id\" : 7 , \"customer_id\": 3, \"model\": \"T\\u00e9 \\\"x\\\"\", \"write_id\": null }", "the text as sent");
         let row = Row::from_columns(&c.row.columns()).unwrap();
         assert_eq!((row.id, row.customer_id), (7, Some(3)));
         for (id, ok) in [("5", true), ("5.0", false), ("\"5\"", false), ("1e3", false), ("18446744073709551615", false)] {

@@ -54,13 +54,34 @@ pub struct LoopConfig {
     /// Longest a batch waits for more records after its first (see [`collect_batch`]).
     pub batch_wait: Duration,
     /// Timeout of transactional calls: 6 s, about the time a dead coordinator's broker takes to be
-    /// fenced under `durable` (a 3 s session; 4–7 s measured from the kill).
+    /// fenced under `durable` (a 3 s session; 4–7 s measured from the kill). The watchdog starts
+    /// the process over 2 s past it.
     pub txn_timeout: Duration,
+    /// How long `send_offsets_to_transaction` may block before the watchdog starts the process
+    /// over: 3 s. That call is the one that hangs (librdkafka#5456, #5511) and, when it does, it
+    /// never returns; one that will return does within the 3 s broker session plus the
+    /// coordinator's move. The restarted process's `init_transactions` waits for the new
+    /// coordinator anyway, so giving up early costs the replay (about 1–3 s), against 8 s of
+    /// waiting on a call that will not return.
+    pub send_offsets_limit: Duration,
 }
 
 impl Default for LoopConfig {
     fn default() -> Self {
-        LoopConfig { batch_max: 2000, batch_wait: Duration::from_millis(20), txn_timeout: Duration::from_secs(6) }
+        LoopConfig {
+            batch_max: 2000,
+            batch_wait: Duration::from_millis(20),
+            txn_timeout: Duration::from_secs(6),
+            send_offsets_limit: Duration::from_secs(3),
+        }
+    }
+}
+
+impl LoopConfig {
+    /// How long a transactional call other than `send_offsets_to_transaction` may block before
+    /// the watchdog starts the process over: 2 s past its own timeout.
+    pub fn call_limit(&self) -> Duration {
+        self.txn_timeout + Duration::from_secs(2)
     }
 }
 
@@ -93,9 +114,9 @@ pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &Atom
     // librdkafka's send_offsets_to_transaction can block past its timeout while the group's
     // coordinator is away (confluentinc/librdkafka#5456, #5511): after a coordinator's kill it
     // did not return in 40 s, nor in 15 s, long after a new coordinator had been elected. The
-    // watchdog restarts the process 2 s after a call's own timeout; the restarted join fences
-    // the stuck transaction and loses nothing (docs/pipeline.md).
-    let watchdog = Watchdog::start(cfg.txn_timeout + Duration::from_secs(2));
+    // watchdog restarts the process when a call outlives its limit ([`LoopConfig`]); the
+    // restarted join fences the stuck transaction and loses nothing (docs/pipeline.md).
+    let watchdog = Watchdog::start();
     let positions = Positions::default();
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -198,7 +219,7 @@ fn process(
 ) -> Result<(), LoopError> {
     let eos = files.guarantee == Guarantee::ExactlyOnce;
     if eos {
-        let _w = watchdog.watch("init_transactions");
+        let _w = watchdog.watch("init_transactions", cfg.call_limit());
         producer.init_transactions(cfg.txn_timeout).map_err(|e| classify("init_transactions", e))?;
     }
 
@@ -259,8 +280,8 @@ fn process(
             }
             match &decoded {
                 Ok(Decoded::Change(c)) => {
-                    let out = state.apply(c);
-                    produce(producer, OUTPUT, &record::key(&c.id), &record::encode(c, &out, &input, now_us()))?;
+                    let touched = state.update(c);
+                    produce(producer, OUTPUT, &record::key(&c.id), &record::encode_applied(c, &state, &touched, &input, now_us()))?;
                     outputs += 1;
                 }
                 Ok(Decoded::Tombstone) => {}
@@ -289,18 +310,18 @@ fn process(
                 producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
             }
             let group = consumer.group_metadata().ok_or_else(|| LoopError::Fatal(Error::NoGroupMetadata { group: GROUP.into() }))?;
-            let _w = watchdog.watch("send_offsets_to_transaction");
+            let _w = watchdog.watch("send_offsets_to_transaction", cfg.send_offsets_limit);
             if let Err(e) = producer.send_offsets_to_transaction(&offsets, &group, cfg.txn_timeout) {
                 let _ = producer.abort_transaction(cfg.txn_timeout);
                 return Err(classify("send_offsets_to_transaction", e));
             }
-            let _w = watchdog.watch("commit_transaction");
+            let _w = watchdog.watch("commit_transaction", cfg.call_limit());
             if let Err(e) = producer.commit_transaction(cfg.txn_timeout) {
                 let _ = producer.abort_transaction(cfg.txn_timeout);
                 return Err(classify("commit_transaction", e));
             }
         } else {
-            let _w = watchdog.watch("flush");
+            let _w = watchdog.watch("flush", cfg.call_limit());
             producer.flush(cfg.txn_timeout).map_err(|e| classify("flush", e))?;
             if producer.context().failed.load(Ordering::Relaxed) > 0 {
                 return Err(LoopError::Retry(Error::Undelivered { failed: producer.context().failed.load(Ordering::Relaxed) }));
@@ -350,7 +371,7 @@ fn replay(
                 let Some(end) = pending.get(&key).copied() else { continue };
                 if m.offset() < end {
                     if let Ok(Decoded::Change(c)) = decode(m.topic(), m.payload()) {
-                        state.apply(&c);
+                        state.update(&c);
                         applied += 1;
                     }
                 }
@@ -372,15 +393,14 @@ fn replay(
             None => {
                 // The last records before a committed offset may be transaction markers, which a
                 // read_committed consumer never returns: a partition whose position reached the
-                // end offset, or whose log holds nothing more, is done.
-                if idle_since.elapsed() > Duration::from_secs(1) {
+                // end offset is done (the client's own position, no broker asked), and one whose
+                // log holds nothing more is done too (asked after a second without records).
+                let positions = consumer.position().map_err(|e| LoopError::Retry(Error::kafka("replay position", e)))?;
+                pending.retain(|(topic, partition), end| position_of(&positions, topic, *partition) < *end);
+                if !pending.is_empty() && idle_since.elapsed() > Duration::from_secs(1) {
                     idle_rounds += 1;
-                    let positions = consumer.position().map_err(|e| LoopError::Retry(Error::kafka("replay position", e)))?;
                     pending.retain(|(topic, partition), end| {
-                        let pos = positions
-                            .find_partition(topic, *partition)
-                            .and_then(|p| if let Offset::Offset(o) = p.offset() { Some(o) } else { None })
-                            .unwrap_or(0);
+                        let pos = position_of(&positions, topic, *partition);
                         let high = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5)).map(|(_, h)| h).unwrap_or(i64::MAX);
                         let open = pos < *end && pos < high;
                         // Should the position never move past trailing markers, a partition that
@@ -397,4 +417,9 @@ fn replay(
         }
     }
     Ok(applied)
+}
+
+/// A partition's position in `positions` (0 when it has none yet).
+fn position_of(positions: &TopicPartitionList, topic: &str, partition: i32) -> i64 {
+    positions.find_partition(topic, partition).and_then(|p| if let Offset::Offset(o) = p.offset() { Some(o) } else { None }).unwrap_or(0)
 }

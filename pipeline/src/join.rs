@@ -62,6 +62,38 @@ pub struct Output {
     pub documents: Vec<DocumentText>,
 }
 
+/// The customers whose documents one change affected: none, one or two, in increasing id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touched([Option<i64>; 2]);
+
+impl Touched {
+    fn new(mut ids: [Option<i64>; 2]) -> Touched {
+        if let [Some(a), Some(b)] = ids {
+            if b < a {
+                ids = [Some(b), Some(a)];
+            }
+        }
+        if ids[0].is_none() {
+            ids = [ids[1], None];
+        }
+        Touched(ids)
+    }
+
+    /// The customer ids, in increasing order.
+    pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.0.iter().flatten().copied()
+    }
+
+    /// How many documents.
+    pub fn len(&self) -> usize {
+        self.0.iter().flatten().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0[0].is_none()
+    }
+}
+
 fn owner(row: &Row) -> i64 {
     row.customer_id.unwrap_or(i64::MIN)
 }
@@ -73,6 +105,15 @@ impl JoinState {
 
     /// Applies one change and returns its output record.
     pub fn apply(&mut self, change: &Change) -> Output {
+        let touched = self.update(change);
+        let documents = touched.ids().map(|customer_id| DocumentText { customer_id, document: self.document_text(customer_id) }).collect();
+        Output { event: change.id.clone(), source_ts_us: change.source_ts_us, documents }
+    }
+
+    /// Applies one change to the state and says which documents it changed; their new texts
+    /// are [`JoinState::write_document`]'s (the join's loop writes them straight into the output
+    /// record, [`crate::record::encode_applied`]).
+    pub fn update(&mut self, change: &Change) -> Touched {
         let pk = change.id.pk;
         // At most two customers: the row's owner before and after.
         let mut touched: [Option<i64>; 2] = [None, None];
@@ -119,38 +160,42 @@ impl JoinState {
                 }
             }
         }
-        let mut ids: Vec<i64> = touched.into_iter().flatten().collect();
-        ids.sort_unstable();
-        let documents = ids.into_iter().map(|customer_id| DocumentText { customer_id, document: self.document_text(customer_id) }).collect();
-        Output { event: change.id.clone(), source_ts_us: change.source_ts_us, documents }
+        Touched::new(touched)
     }
 
     /// The current document of `customer_id` as JSON text — the customer's columns, then
     /// `flights` and `vehicles`, each ordered by id — or `None` if the customer does not exist.
     pub fn document_text(&self, customer_id: i64) -> Option<String> {
-        let customer = self.customers.get(&customer_id)?;
+        let mut doc = Vec::new();
+        self.write_document(customer_id, &mut doc)
+            .then(|| String::from_utf8(doc).expect("a document is spliced from row texts, which are UTF-8"))
+    }
+
+    /// Appends the current document of `customer_id` (as [`JoinState::document_text`] gives it)
+    /// to `out`; false, with nothing written, if the customer does not exist.
+    pub fn write_document(&self, customer_id: i64, out: &mut Vec<u8>) -> bool {
+        let Some(customer) = self.customers.get(&customer_id) else { return false };
         fn list<'a>(rows: &'a HashMap<i64, Row>, index: &'a HashMap<i64, BTreeSet<i64>>, customer_id: i64) -> impl Iterator<Item = &'a Row> {
             index.get(&customer_id).into_iter().flat_map(move |ids| ids.iter().filter_map(move |id| rows.get(id)))
         }
-        let mut doc = String::with_capacity(4 * customer.json.len() + 1024);
         // The customer's object without its closing brace (a row's text is a JSON object).
         let open = customer.json.trim_end().strip_suffix('}').expect("a row's text is a JSON object");
-        doc.push_str(open);
+        out.extend_from_slice(open.as_bytes());
         if !open.trim_end().ends_with('{') {
-            doc.push(',');
+            out.push(b',');
         }
-        for (name, rows, index) in [("\"flights\":[", &self.flights, &self.flights_of), (",\"vehicles\":[", &self.vehicles, &self.vehicles_of)] {
-            doc.push_str(name);
+        for (name, rows, index) in [(&b"\"flights\":["[..], &self.flights, &self.flights_of), (&b",\"vehicles\":["[..], &self.vehicles, &self.vehicles_of)] {
+            out.extend_from_slice(name);
             for (i, r) in list(rows, index, customer_id).enumerate() {
                 if i > 0 {
-                    doc.push(',');
+                    out.push(b',');
                 }
-                doc.push_str(&r.json);
+                out.extend_from_slice(r.json.as_bytes());
             }
-            doc.push(']');
+            out.push(b']');
         }
-        doc.push('}');
-        Some(doc)
+        out.push(b'}');
+        true
     }
 
     /// The current document of `customer_id`, parsed, or `None` if the customer does not exist.
@@ -281,12 +326,17 @@ mod tests {
         fn encoded_records_read_back_as_built(raw in prop::collection::vec(arb_change(), 0..40)) {
             let changes: Vec<Change> = raw.into_iter().enumerate().map(|(i, r)| to_change(i, r)).collect();
             let mut s = JoinState::new();
+            let mut applied = JoinState::new();
             for (offset, c) in changes.iter().enumerate() {
                 let out = s.apply(c);
                 let input = crate::record::Coordinates { topic: "crm.public.flights".into(), partition: 2, offset: offset as i64 };
                 let bytes = crate::record::encode(c, &out, &input, 77);
-                let want = crate::record::ChangeRecord::new(c, out.documents.iter().map(DocumentText::parsed).collect(), input, 77);
+                let want = crate::record::ChangeRecord::new(c, out.documents.iter().map(DocumentText::parsed).collect(), input.clone(), 77);
                 prop_assert_eq!(crate::record::parse_change(&bytes).unwrap(), want);
+                // The loop's way (update, then documents written from the state) gives the same bytes.
+                let touched = applied.update(c);
+                prop_assert_eq!(touched.ids().collect::<Vec<_>>(), out.documents.iter().map(|d| d.customer_id).collect::<Vec<_>>());
+                prop_assert_eq!(crate::record::encode_applied(c, &applied, &touched, &input, 77), bytes);
             }
         }
 

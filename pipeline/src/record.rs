@@ -2,10 +2,8 @@
 //! per input change, one [`DeadLetter`] on `customer_360.dead-letter` per record that could not be
 //! decoded. The sinks and the checker read these; the join writes them.
 
-use std::io::Write as _;
-
 use crate::decode::{Change, EventId, Op};
-use crate::join::{DocumentChange, Output};
+use crate::join::{DocumentChange, JoinState, Output, Touched};
 
 /// Where a record came from in Kafka.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -56,38 +54,101 @@ pub fn key(event: &EventId) -> String {
     format!("{}:{}", event.table.as_str(), event.pk)
 }
 
-/// The fields of a [`ChangeRecord`] before its documents, in its order.
-#[derive(serde::Serialize)]
-struct Head<'a> {
-    event: &'a EventId,
-    op: Op,
-    position: &'a str,
-    source_ts_us: i64,
-    join_ts_us: i64,
-    input: &'a Coordinates,
-}
-
 /// The bytes of the [`ChangeRecord`] of `change` and its join output: what serializing
 /// `ChangeRecord::new(change, documents, input, join_ts_us)` gives, with the documents written
 /// from the join's texts instead of being parsed and rendered again.
 pub fn encode(change: &Change, output: &Output, input: &Coordinates, join_ts_us: i64) -> Vec<u8> {
-    let head = Head { event: &change.id, op: change.op, position: &change.position, source_ts_us: change.source_ts_us, join_ts_us, input };
     let size = 256 + output.documents.iter().map(|d| d.document.as_ref().map_or(4, String::len) + 40).sum::<usize>();
     let mut out = Vec::with_capacity(size);
-    serde_json::to_writer(&mut out, &head).expect("a record head serializes");
-    debug_assert_eq!(out.last(), Some(&b'}'));
-    out.pop();
-    out.extend_from_slice(b",\"documents\":[");
+    write_head(&mut out, change, input, join_ts_us);
     for (i, d) in output.documents.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write!(out, "{{\"customer_id\":{},\"document\":", d.customer_id).expect("writing to a Vec");
-        out.extend_from_slice(d.document.as_deref().unwrap_or("null").as_bytes());
-        out.push(b'}');
+        write_document(&mut out, i, d.customer_id, |out| match &d.document {
+            Some(doc) => {
+                out.extend_from_slice(doc.as_bytes());
+                true
+            }
+            None => false,
+        });
     }
     out.extend_from_slice(b"]}");
     out
+}
+
+/// The same bytes as [`encode`] for a change `state` has just applied ([`JoinState::update`]
+/// gave `touched`), each document written from the state straight into the record.
+pub fn encode_applied(change: &Change, state: &JoinState, touched: &Touched, input: &Coordinates, join_ts_us: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512 + 1536 * touched.len());
+    write_head(&mut out, change, input, join_ts_us);
+    for (i, customer_id) in touched.ids().enumerate() {
+        write_document(&mut out, i, customer_id, |out| state.write_document(customer_id, out));
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Writes the `i`th entry of `documents`: `write` appends the document and says whether there is
+/// one (`null` is written when there is not).
+fn write_document(out: &mut Vec<u8>, i: usize, customer_id: i64, write: impl FnOnce(&mut Vec<u8>) -> bool) {
+    if i > 0 {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"{\"customer_id\":");
+    integer(out, customer_id);
+    out.extend_from_slice(b",\"document\":");
+    if !write(out) {
+        out.extend_from_slice(b"null");
+    }
+    out.push(b'}');
+}
+
+/// Writes a [`ChangeRecord`]'s fields before its documents, in its order, and opens the
+/// `documents` array: the field names are constants, the values are written as serde_json
+/// writes them (`ChangeRecord`'s derived form; `write_id` left out when there is none).
+fn write_head(out: &mut Vec<u8>, change: &Change, input: &Coordinates, join_ts_us: i64) {
+    let id = &change.id;
+    out.extend_from_slice(b"{\"event\":{\"database\":");
+    string(out, &id.database);
+    out.extend_from_slice(b",\"tx\":");
+    string(out, &id.tx);
+    out.extend_from_slice(b",\"table\":");
+    string(out, id.table.as_str());
+    out.extend_from_slice(b",\"pk\":");
+    integer(out, id.pk);
+    if let Some(w) = id.write_id {
+        out.extend_from_slice(b",\"write_id\":");
+        integer(out, w);
+    }
+    out.extend_from_slice(b"},\"op\":");
+    string(out, change.op.as_str());
+    out.extend_from_slice(b",\"position\":");
+    string(out, &change.position);
+    out.extend_from_slice(b",\"source_ts_us\":");
+    integer(out, change.source_ts_us);
+    out.extend_from_slice(b",\"join_ts_us\":");
+    integer(out, join_ts_us);
+    out.extend_from_slice(b",\"input\":{\"topic\":");
+    string(out, &input.topic);
+    out.extend_from_slice(b",\"partition\":");
+    integer(out, i64::from(input.partition));
+    out.extend_from_slice(b",\"offset\":");
+    integer(out, input.offset);
+    out.extend_from_slice(b"},\"documents\":[");
+}
+
+/// A JSON string: as is between quotes when nothing in it needs escaping, else as serde_json
+/// escapes it.
+fn string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec");
+    }
+}
+
+fn integer(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// A record the join could not decode, with the reason and its source coordinates.
@@ -108,4 +169,28 @@ pub fn now_us() -> i64 {
 /// Parses a `ChangeRecord` from JSON bytes.
 pub fn parse_change(bytes: &[u8]) -> crate::error::Result<ChangeRecord> {
     serde_json::from_slice(bytes).map_err(|source| crate::error::Error::ChangeRecord { source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Row, Table};
+
+    /// Identity fields carry whatever the sources put there: the head escapes what JSON must.
+    #[test]
+    fn heads_with_characters_to_escape_read_back() {
+        for text in ["plain", "a\"quote", "back\\slash", "new\nline", "tab\t\u{1}", "é ü 😀", ""] {
+            let change = Change {
+                id: EventId { database: text.into(), tx: text.into(), table: Table::Vehicles, pk: -3, write_id: Some(i64::MAX) },
+                op: Op::Delete,
+                row: Row::parse(r#"{"id": -3, "customer_id": 1}"#).unwrap(),
+                source_ts_us: i64::MIN,
+                position: text.into(),
+            };
+            let input = Coordinates { topic: text.into(), partition: i32::MAX, offset: 0 };
+            let output = Output { event: change.id.clone(), source_ts_us: change.source_ts_us, documents: vec![] };
+            let bytes = encode(&change, &output, &input, 5);
+            assert_eq!(parse_change(&bytes).unwrap(), ChangeRecord::new(&change, vec![], input, 5), "{text:?}");
+        }
+    }
 }

@@ -102,12 +102,14 @@ pub fn tolerate(consumer: &BaseConsumer, what: &str, e: &rdkafka::error::KafkaEr
 /// ever: librdkafka's `send_offsets_to_transaction` ignores its timeout and can wait indefinitely
 /// when the group coordinator's broker dies (confluentinc/librdkafka#5456, #5511 — found by the
 /// `leader-kill` scenario: the join stopped producing after a broker kill, with no error). A call
-/// still blocked `limit` after it began makes the process start over: it re-executes itself with
-/// the same command line (same pid), so a fresh client rebuilds the state and fences the stuck
+/// still blocked past its own limit makes the process start over: it re-executes itself with the
+/// same command line (same pid), so a fresh client rebuilds the state and fences the stuck
 /// producer's transaction.
 pub struct Watchdog {
     /// µs since the epoch when the guarded call began; 0 when none is in progress.
     since_us: std::sync::atomic::AtomicI64,
+    /// How long the call in progress may run, µs.
+    limit_us: std::sync::atomic::AtomicI64,
     what: std::sync::Mutex<&'static str>,
 }
 
@@ -121,15 +123,26 @@ impl Drop for Watched<'_> {
 }
 
 impl Watchdog {
-    /// A watchdog checking every second from its own thread.
-    pub fn start(limit: Duration) -> std::sync::Arc<Watchdog> {
-        let w = std::sync::Arc::new(Watchdog { since_us: std::sync::atomic::AtomicI64::new(0), what: std::sync::Mutex::new("") });
+    /// How often the watchdog's thread looks: a stuck call is caught at most this late.
+    pub const EVERY: Duration = Duration::from_millis(250);
+
+    fn new() -> Watchdog {
+        Watchdog {
+            since_us: std::sync::atomic::AtomicI64::new(0),
+            limit_us: std::sync::atomic::AtomicI64::new(0),
+            what: std::sync::Mutex::new(""),
+        }
+    }
+
+    /// A watchdog checking every [`Watchdog::EVERY`] from its own thread.
+    pub fn start() -> std::sync::Arc<Watchdog> {
+        let w = std::sync::Arc::new(Watchdog::new());
         let watched = w.clone();
         std::thread::Builder::new()
             .name("watchdog".into())
             .spawn(move || loop {
-                std::thread::sleep(Duration::from_secs(1));
-                if let Some(stuck) = watched.stuck(crate::record::now_us(), limit) {
+                std::thread::sleep(Watchdog::EVERY);
+                if let Some(stuck) = watched.stuck(crate::record::now_us()) {
                     tracing::error!("{stuck}; starting the process over");
                     restart_process();
                 }
@@ -138,20 +151,22 @@ impl Watchdog {
         w
     }
 
-    /// Marks the start of a guarded call.
-    pub fn watch(&self, what: &'static str) -> Watched<'_> {
+    /// Marks the start of a guarded call that must return within `limit`.
+    pub fn watch(&self, what: &'static str, limit: Duration) -> Watched<'_> {
         *self.what.lock().unwrap_or_else(|p| p.into_inner()) = what;
+        self.limit_us.store(limit.as_micros() as i64, Ordering::SeqCst);
         self.since_us.store(crate::record::now_us(), Ordering::SeqCst);
         Watched(self)
     }
 
-    /// Why the process is stuck at `now_us`, if a guarded call has run longer than `limit`.
-    pub fn stuck(&self, now_us: i64, limit: Duration) -> Option<String> {
+    /// Why the process is stuck at `now_us`, if a guarded call has run longer than its limit.
+    pub fn stuck(&self, now_us: i64) -> Option<String> {
         let since = self.since_us.load(Ordering::SeqCst);
+        let limit = Duration::from_micros(self.limit_us.load(Ordering::SeqCst).max(0) as u64);
         let running = Duration::from_micros(now_us.saturating_sub(since).max(0) as u64);
         (since > 0 && running > limit).then(|| {
             let what = *self.what.lock().unwrap_or_else(|p| p.into_inner());
-            format!("{what} has not returned for {:.0}s (limit {:.0}s)", running.as_secs_f64(), limit.as_secs_f64())
+            format!("{what} has not returned for {:.1}s (limit {:.1}s)", running.as_secs_f64(), limit.as_secs_f64())
         })
     }
 }
@@ -172,16 +187,19 @@ mod watchdog_tests {
     use super::*;
 
     #[test]
-    fn a_call_is_stuck_only_past_the_limit_and_only_while_in_progress() {
-        let w = Watchdog { since_us: std::sync::atomic::AtomicI64::new(0), what: std::sync::Mutex::new("") };
-        let limit = Duration::from_secs(40);
-        assert_eq!(w.stuck(1_000_000_000, limit), None, "nothing in progress");
-        let guard = w.watch("send_offsets_to_transaction");
+    fn a_call_is_stuck_only_past_its_own_limit_and_only_while_in_progress() {
+        let w = Watchdog::new();
+        assert_eq!(w.stuck(1_000_000_000), None, "nothing in progress");
+        let guard = w.watch("send_offsets_to_transaction", Duration::from_secs(3));
         let start = w.since_us.load(Ordering::SeqCst);
-        assert_eq!(w.stuck(start + 39_000_000, limit), None);
-        let msg = w.stuck(start + 41_000_000, limit).unwrap();
-        assert!(msg.contains("send_offsets_to_transaction has not returned for 41s"), "{msg}");
+        assert_eq!(w.stuck(start + 2_900_000), None);
+        let msg = w.stuck(start + 3_500_000).unwrap();
+        assert!(msg.contains("send_offsets_to_transaction has not returned for 3.5s (limit 3.0s)"), "{msg}");
         drop(guard);
-        assert_eq!(w.stuck(start + 100_000_000, limit), None, "the call returned");
+        assert_eq!(w.stuck(start + 100_000_000), None, "the call returned");
+        let _guard = w.watch("commit_transaction", Duration::from_secs(8));
+        let start = w.since_us.load(Ordering::SeqCst);
+        assert_eq!(w.stuck(start + 3_500_000), None, "the next call has a limit of its own");
+        assert!(w.stuck(start + 8_500_000).unwrap().contains("commit_transaction"));
     }
 }
