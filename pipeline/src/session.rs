@@ -118,13 +118,21 @@ pub struct Watched<'a>(&'a Watchdog);
 
 impl Drop for Watched<'_> {
     fn drop(&mut self) {
-        self.0.since_us.store(0, Ordering::SeqCst);
+        let since = self.0.since_us.swap(0, Ordering::SeqCst);
+        let took = Duration::from_micros(crate::record::now_us().saturating_sub(since).max(0) as u64);
+        if since > 0 && took >= Watchdog::SLOW {
+            let what = *self.0.what.lock().unwrap_or_else(|p| p.into_inner());
+            tracing::warn!("{what} took {:.1}s", took.as_secs_f64());
+        }
     }
 }
 
 impl Watchdog {
     /// How often the watchdog's thread looks: a stuck call is caught at most this late.
     pub const EVERY: Duration = Duration::from_millis(250);
+    /// A guarded call that returns after this long is logged with its duration, so that a stall
+    /// can be traced to the call that held the loop.
+    pub const SLOW: Duration = Duration::from_secs(1);
 
     fn new() -> Watchdog {
         Watchdog {
