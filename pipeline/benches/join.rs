@@ -70,7 +70,7 @@ fn join_step(c: &mut Criterion) {
                 if let Ok(Decoded::Change(change)) = decode(topic, Some(value)) {
                     let touched = state.update(&change);
                     let input = Coordinates { topic: topic.to_string(), partition: 0, offset: offset as i64 };
-                    bytes += record::encode_applied(&change, &state, &touched, &input, 0).len();
+                    bytes += record::encode(&change, &state, &touched, &input, 0).len();
                 }
             }
             bytes

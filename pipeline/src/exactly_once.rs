@@ -281,7 +281,7 @@ fn process(
             match &decoded {
                 Ok(Decoded::Change(c)) => {
                     let touched = state.update(c);
-                    produce(producer, OUTPUT, &record::key(&c.id), &record::encode_applied(c, &state, &touched, &input, now_us()))?;
+                    produce(producer, OUTPUT, &record::key(&c.id), &record::encode(c, &state, &touched, &input, now_us()))?;
                     outputs += 1;
                 }
                 Ok(Decoded::Tombstone) => {}

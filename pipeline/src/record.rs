@@ -3,7 +3,7 @@
 //! decoded. The sinks and the checker read these; the join writes them.
 
 use crate::decode::{Change, EventId, Op};
-use crate::join::{DocumentChange, JoinState, Output, Touched};
+use crate::join::{DocumentChange, JoinState, Touched};
 
 /// Where a record came from in Kafka.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,51 +54,27 @@ pub fn key(event: &EventId) -> String {
     format!("{}:{}", event.table.as_str(), event.pk)
 }
 
-/// The bytes of the [`ChangeRecord`] of `change` and its join output: what serializing
-/// `ChangeRecord::new(change, documents, input, join_ts_us)` gives, with the documents written
-/// from the join's texts instead of being parsed and rendered again.
-pub fn encode(change: &Change, output: &Output, input: &Coordinates, join_ts_us: i64) -> Vec<u8> {
-    let size = 256 + output.documents.iter().map(|d| d.document.as_ref().map_or(4, String::len) + 40).sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    write_head(&mut out, change, input, join_ts_us);
-    for (i, d) in output.documents.iter().enumerate() {
-        write_document(&mut out, i, d.customer_id, |out| match &d.document {
-            Some(doc) => {
-                out.extend_from_slice(doc.as_bytes());
-                true
-            }
-            None => false,
-        });
-    }
-    out.extend_from_slice(b"]}");
-    out
-}
-
-/// The same bytes as [`encode`] for a change `state` has just applied ([`JoinState::update`]
-/// gave `touched`), each document written from the state straight into the record.
-pub fn encode_applied(change: &Change, state: &JoinState, touched: &Touched, input: &Coordinates, join_ts_us: i64) -> Vec<u8> {
+/// The bytes of the [`ChangeRecord`] of a change `state` has just applied ([`JoinState::update`]
+/// gave `touched`): what serializing `ChangeRecord::new` with its documents gives, each document
+/// written from the state's row texts straight into the record instead of being parsed and
+/// rendered again.
+pub fn encode(change: &Change, state: &JoinState, touched: &Touched, input: &Coordinates, join_ts_us: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(512 + 1536 * touched.len());
     write_head(&mut out, change, input, join_ts_us);
     for (i, customer_id) in touched.ids().enumerate() {
-        write_document(&mut out, i, customer_id, |out| state.write_document(customer_id, out));
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"customer_id\":");
+        integer(&mut out, customer_id);
+        out.extend_from_slice(b",\"document\":");
+        if !state.write_document(customer_id, &mut out) {
+            out.extend_from_slice(b"null");
+        }
+        out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-/// Writes the `i`th entry of `documents`: `write` appends the document and says whether there is
-/// one (`null` is written when there is not).
-fn write_document(out: &mut Vec<u8>, i: usize, customer_id: i64, write: impl FnOnce(&mut Vec<u8>) -> bool) {
-    if i > 0 {
-        out.push(b',');
-    }
-    out.extend_from_slice(b"{\"customer_id\":");
-    integer(out, customer_id);
-    out.extend_from_slice(b",\"document\":");
-    if !write(out) {
-        out.extend_from_slice(b"null");
-    }
-    out.push(b'}');
 }
 
 /// Writes a [`ChangeRecord`]'s fields before its documents, in its order, and opens the
@@ -188,8 +164,10 @@ mod tests {
                 position: text.into(),
             };
             let input = Coordinates { topic: text.into(), partition: i32::MAX, offset: 0 };
-            let output = Output { event: change.id.clone(), source_ts_us: change.source_ts_us, documents: vec![] };
-            let bytes = encode(&change, &output, &input, 5);
+            // An orphan vehicle's delete: no document, the head alone.
+            let mut state = JoinState::new();
+            let touched = state.update(&change);
+            let bytes = encode(&change, &state, &touched, &input, 5);
             assert_eq!(parse_change(&bytes).unwrap(), ChangeRecord::new(&change, vec![], input, 5), "{text:?}");
         }
     }

@@ -106,23 +106,28 @@ pub fn tolerate(consumer: &BaseConsumer, what: &str, e: &rdkafka::error::KafkaEr
 /// same command line (same pid), so a fresh client rebuilds the state and fences the stuck
 /// producer's transaction.
 pub struct Watchdog {
-    /// µs since the epoch when the guarded call began; 0 when none is in progress.
-    since_us: std::sync::atomic::AtomicI64,
-    /// How long the call in progress may run, µs.
-    limit_us: std::sync::atomic::AtomicI64,
-    what: std::sync::Mutex<&'static str>,
+    /// The guarded call in progress, if any.
+    call: std::sync::Mutex<Option<Call>>,
 }
 
-/// A guarded call in progress (ends when dropped).
+/// A guarded call: what it is, when it began (µs since the epoch) and how long it may run.
+#[derive(Clone, Copy)]
+struct Call {
+    what: &'static str,
+    since_us: i64,
+    limit: Duration,
+}
+
+/// A guarded call in progress (ends when dropped; logged if it took [`Watchdog::SLOW`] or more).
 pub struct Watched<'a>(&'a Watchdog);
 
 impl Drop for Watched<'_> {
     fn drop(&mut self) {
-        let since = self.0.since_us.swap(0, Ordering::SeqCst);
-        let took = Duration::from_micros(crate::record::now_us().saturating_sub(since).max(0) as u64);
-        if since > 0 && took >= Watchdog::SLOW {
-            let what = *self.0.what.lock().unwrap_or_else(|p| p.into_inner());
-            tracing::warn!("{what} took {:.1}s", took.as_secs_f64());
+        if let Some(call) = self.0.lock().take() {
+            let took = Duration::from_micros(crate::record::now_us().saturating_sub(call.since_us).max(0) as u64);
+            if took >= Watchdog::SLOW {
+                tracing::warn!("{} took {:.1}s", call.what, took.as_secs_f64());
+            }
         }
     }
 }
@@ -135,11 +140,11 @@ impl Watchdog {
     pub const SLOW: Duration = Duration::from_secs(1);
 
     fn new() -> Watchdog {
-        Watchdog {
-            since_us: std::sync::atomic::AtomicI64::new(0),
-            limit_us: std::sync::atomic::AtomicI64::new(0),
-            what: std::sync::Mutex::new(""),
-        }
+        Watchdog { call: std::sync::Mutex::new(None) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Call>> {
+        self.call.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A watchdog checking every [`Watchdog::EVERY`] from its own thread.
@@ -161,20 +166,16 @@ impl Watchdog {
 
     /// Marks the start of a guarded call that must return within `limit`.
     pub fn watch(&self, what: &'static str, limit: Duration) -> Watched<'_> {
-        *self.what.lock().unwrap_or_else(|p| p.into_inner()) = what;
-        self.limit_us.store(limit.as_micros() as i64, Ordering::SeqCst);
-        self.since_us.store(crate::record::now_us(), Ordering::SeqCst);
+        *self.lock() = Some(Call { what, since_us: crate::record::now_us(), limit });
         Watched(self)
     }
 
     /// Why the process is stuck at `now_us`, if a guarded call has run longer than its limit.
     pub fn stuck(&self, now_us: i64) -> Option<String> {
-        let since = self.since_us.load(Ordering::SeqCst);
-        let limit = Duration::from_micros(self.limit_us.load(Ordering::SeqCst).max(0) as u64);
-        let running = Duration::from_micros(now_us.saturating_sub(since).max(0) as u64);
-        (since > 0 && running > limit).then(|| {
-            let what = *self.what.lock().unwrap_or_else(|p| p.into_inner());
-            format!("{what} has not returned for {:.1}s (limit {:.1}s)", running.as_secs_f64(), limit.as_secs_f64())
+        let call = (*self.lock())?;
+        let running = Duration::from_micros(now_us.saturating_sub(call.since_us).max(0) as u64);
+        (running > call.limit).then(|| {
+            format!("{} has not returned for {:.1}s (limit {:.1}s)", call.what, running.as_secs_f64(), call.limit.as_secs_f64())
         })
     }
 }
@@ -199,14 +200,14 @@ mod watchdog_tests {
         let w = Watchdog::new();
         assert_eq!(w.stuck(1_000_000_000), None, "nothing in progress");
         let guard = w.watch("send_offsets_to_transaction", Duration::from_secs(3));
-        let start = w.since_us.load(Ordering::SeqCst);
+        let start = w.lock().unwrap().since_us;
         assert_eq!(w.stuck(start + 2_900_000), None);
         let msg = w.stuck(start + 3_500_000).unwrap();
         assert!(msg.contains("send_offsets_to_transaction has not returned for 3.5s (limit 3.0s)"), "{msg}");
         drop(guard);
         assert_eq!(w.stuck(start + 100_000_000), None, "the call returned");
         let _guard = w.watch("commit_transaction", Duration::from_secs(8));
-        let start = w.since_us.load(Ordering::SeqCst);
+        let start = w.lock().unwrap().since_us;
         assert_eq!(w.stuck(start + 3_500_000), None, "the next call has a limit of its own");
         assert!(w.stuck(start + 8_500_000).unwrap().contains("commit_transaction"));
     }

@@ -145,16 +145,15 @@ impl Plan {
             tx.execute("DELETE FROM customer_360 WHERE customer_id = ANY($1)", &[&deleted]).map_err(Error::warehouse("writing customer_360"))?;
         }
         if !self.applied.is_empty() {
-            let column = |f: &dyn Fn(&Applied) -> String| self.applied.iter().map(f).collect::<Vec<String>>();
-            let (database, txid) = (column(&|a| a.record.event.database.clone()), column(&|a| a.record.event.tx.clone()));
-            let (table, op, position) =
-                (column(&|a| a.record.event.table.as_str().into()), column(&|a| a.record.op.as_str().into()), column(&|a| a.record.position.clone()));
-            let pk: Vec<i64> = self.applied.iter().map(|a| a.record.event.pk).collect();
-            let source_ts: Vec<i64> = self.applied.iter().map(|a| a.record.source_ts_us).collect();
-            let join_ts: Vec<i64> = self.applied.iter().map(|a| a.record.join_ts_us).collect();
-            let partition: Vec<i32> = self.applied.iter().map(|a| a.partition).collect();
-            let offset: Vec<i64> = self.applied.iter().map(|a| a.offset).collect();
-            let write_id: Vec<Option<i64>> = self.applied.iter().map(|a| a.record.event.write_id).collect();
+            fn column<'a, T>(applied: &'a [Applied], field: impl Fn(&'a Applied) -> T) -> Vec<T> {
+                applied.iter().map(field).collect()
+            }
+            let a = &self.applied[..];
+            let (database, txid) = (column(a, |a| a.record.event.database.as_str()), column(a, |a| a.record.event.tx.as_str()));
+            let (table, op, position) = (column(a, |a| a.record.event.table.as_str()), column(a, |a| a.record.op.as_str()), column(a, |a| a.record.position.as_str()));
+            let (pk, write_id) = (column(a, |a| a.record.event.pk), column(a, |a| a.record.event.write_id));
+            let (source_ts, join_ts) = (column(a, |a| a.record.source_ts_us), column(a, |a| a.record.join_ts_us));
+            let (partition, offset) = (column(a, |a| a.partition), column(a, |a| a.offset));
             // `seq` follows the batch's order: the rows are inserted in their ordinality.
             tx.execute(
                 "INSERT INTO applied_events (database, tx, table_name, pk, op, position, source_ts_us, join_ts_us, topic_partition, topic_offset, write_id)
