@@ -2,7 +2,8 @@
 //! record — over a realistic mix of the three tables (customers, flights and vehicles moving
 //! between 1,000 customers). Throughput is reported as change events per second on one core.
 //!
-//! `cargo bench -p cdc-pipeline --bench join`
+//! `cargo bench -p cdc-pipeline --bench join`; the `floor` group is the cost of only checking
+//! that each record is JSON.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
@@ -65,12 +66,15 @@ fn join_step(c: &mut Criterion) {
     group.bench_function("decode+apply+encode", |b| {
         b.iter(|| {
             let mut state = JoinState::new();
-            let mut bytes = 0usize;
+            let (mut bytes, mut out) = (0usize, Vec::new());
             for (offset, (topic, value)) in input.iter().enumerate() {
                 if let Ok(Decoded::Change(change)) = decode(topic, Some(value)) {
                     let touched = state.update(&change);
                     let input = Coordinates { topic: topic.to_string(), partition: 0, offset: offset as i64 };
-                    bytes += record::encode(&change, &state, &touched, &input, 0).len();
+                    // As the join's loop does: one buffer, cleared for each record.
+                    out.clear();
+                    record::encode_into(&mut out, &change, &state, &touched, &input, 0);
+                    bytes += out.len();
                 }
             }
             bytes
@@ -80,4 +84,18 @@ fn join_step(c: &mut Criterion) {
 }
 
 criterion_group!(benches, join_step);
-criterion_main!(benches);
+criterion_main!(benches, floors);
+
+/// What any decoder must spend: reading each record through once to check it is JSON.
+fn floor(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let input = records(N);
+    let mut group = c.benchmark_group("floor");
+    group.throughput(Throughput::Elements(N as u64));
+    group.sample_size(20);
+    group.bench_function("validate", |b| {
+        b.iter(|| input.iter().filter(|(_, v)| serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok()).count())
+    });
+    group.finish();
+}
+criterion_group!(floors, floor);

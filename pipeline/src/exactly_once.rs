@@ -260,6 +260,8 @@ fn process(
     *positions.lock().unwrap_or_else(|p| p.into_inner()) = resume.clone();
     metrics.ready.store(1, Ordering::Relaxed);
 
+    // The output record being written; its allocation is kept from one record to the next.
+    let mut out = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let batch = collect_batch(consumer, cfg.batch_max, cfg.batch_wait).map_err(LoopError::Retry)?;
         if batch.is_empty() {
@@ -281,7 +283,9 @@ fn process(
             match &decoded {
                 Ok(Decoded::Change(c)) => {
                     let touched = state.update(c);
-                    produce(producer, OUTPUT, &record::key(&c.id), &record::encode(c, &state, &touched, &input, now_us()))?;
+                    out.clear();
+                    record::encode_into(&mut out, c, &state, &touched, &input, now_us());
+                    produce(producer, OUTPUT, &record::key(&c.id), &out)?;
                     outputs += 1;
                 }
                 Ok(Decoded::Tombstone) => {}

@@ -60,21 +60,27 @@ pub fn key(event: &EventId) -> String {
 /// rendered again.
 pub fn encode(change: &Change, state: &JoinState, touched: &Touched, input: &Coordinates, join_ts_us: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(512 + 1536 * touched.len());
-    write_head(&mut out, change, input, join_ts_us);
+    encode_into(&mut out, change, state, touched, input, join_ts_us);
+    out
+}
+
+/// [`encode`], appending to `out`: the join's loop keeps one buffer for every record it produces
+/// (the producer copies the bytes).
+pub fn encode_into(out: &mut Vec<u8>, change: &Change, state: &JoinState, touched: &Touched, input: &Coordinates, join_ts_us: i64) {
+    write_head(out, change, input, join_ts_us);
     for (i, customer_id) in touched.ids().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"customer_id\":");
-        integer(&mut out, customer_id);
+        integer(out, customer_id);
         out.extend_from_slice(b",\"document\":");
-        if !state.write_document(customer_id, &mut out) {
+        if !state.write_document(customer_id, out) {
             out.extend_from_slice(b"null");
         }
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
-    out
 }
 
 /// Writes a [`ChangeRecord`]'s fields before its documents, in its order, and opens the
@@ -87,7 +93,7 @@ fn write_head(out: &mut Vec<u8>, change: &Change, input: &Coordinates, join_ts_u
     out.extend_from_slice(b",\"tx\":");
     string(out, &id.tx);
     out.extend_from_slice(b",\"table\":");
-    string(out, id.table.as_str());
+    name(out, id.table.as_str());
     out.extend_from_slice(b",\"pk\":");
     integer(out, id.pk);
     if let Some(w) = id.write_id {
@@ -95,7 +101,7 @@ fn write_head(out: &mut Vec<u8>, change: &Change, input: &Coordinates, join_ts_u
         integer(out, w);
     }
     out.extend_from_slice(b"},\"op\":");
-    string(out, change.op.as_str());
+    name(out, change.op.as_str());
     out.extend_from_slice(b",\"position\":");
     string(out, &change.position);
     out.extend_from_slice(b",\"source_ts_us\":");
@@ -109,6 +115,13 @@ fn write_head(out: &mut Vec<u8>, change: &Change, input: &Coordinates, join_ts_u
     out.extend_from_slice(b",\"offset\":");
     integer(out, input.offset);
     out.extend_from_slice(b"},\"documents\":[");
+}
+
+/// One of the pipeline's own names (a table, an op): quoted, nothing in it to escape.
+fn name(out: &mut Vec<u8>, name: &'static str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
 }
 
 /// A JSON string: as is between quotes when nothing in it needs escaping, else as serde_json
