@@ -62,7 +62,9 @@ pub struct LoopConfig {
     /// never returns; one that will return does within the 3 s broker session plus the
     /// coordinator's move. The restarted process's `init_transactions` waits for the new
     /// coordinator anyway, so giving up early costs the replay (about 1–3 s), against 8 s of
-    /// waiting on a call that will not return.
+    /// waiting on a call that will not return. Shorter is not better: at 1.5 s a frozen (not
+    /// dead) coordinator's node made the restarted join's `init_transactions` fail twice on the
+    /// unfinished transaction, a 12–14 s stall against 7.7 s (docs/pipeline.md, "Where the time goes").
     pub send_offsets_limit: Duration,
 }
 
