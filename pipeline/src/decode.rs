@@ -435,10 +435,12 @@ mod tests {
         }
 
         proptest! {
-            /// The one walk over a record reads what serde_json reads from the same text: the
-            /// row's text, its key columns, and the same verdict on a row that lacks one.
+            /// On any envelope serde_json writes (compact or pretty, escaped keys and values,
+            /// columns of every JSON kind), the decoder reads what a plain `serde_json::Value`
+            /// reading of the same text gives: the row's text, its key columns, and the same
+            /// refusal of a row that lacks one.
             #[test]
-            fn one_walk_reads_what_serde_json_reads(
+            fn decode_reads_what_serde_json_reads(
                 id in column(),
                 customer_id in prop::option::of(column()),
                 write_id in prop::option::of(column()),
