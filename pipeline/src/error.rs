@@ -36,13 +36,14 @@ pub enum Error {
     #[error("topic {topic}: {message}")]
     Topic { topic: String, message: String },
 
-    /// The consumer whose offsets go into the join's transactions has no group metadata.
-    #[error("the consumer of group {group} has no group metadata")]
-    NoGroupMetadata { group: String },
+    /// A record of the join's checkpoint topic that is not a checkpoint: the join cannot
+    /// tell where to resume, and stops rather than guess.
+    #[error("{topic} at offset {offset}: not a checkpoint: {message}")]
+    Checkpoint { topic: String, offset: i64, message: String },
 
-    /// Some outputs of an at-least-once batch were not delivered, so its offsets were not
-    /// committed.
-    #[error("{failed} outputs were not delivered; offsets not committed")]
+    /// Some outputs of an at-least-once batch were not delivered, so no checkpoint was
+    /// written.
+    #[error("{failed} outputs were not delivered; checkpoint not written")]
     Undelivered { failed: u64 },
 
     /// A statement against the warehouse database, and what it was for.
@@ -139,7 +140,7 @@ mod tests {
         let e = Error::S3Status { what: "PUT p/k".into(), status: 412, body: "PreconditionFailed".into() };
         assert_eq!(e.to_string(), "PUT p/k: HTTP 412: PreconditionFailed");
         assert!(e.is_s3_status(412) && !e.is_s3_status(409));
-        assert_eq!(Error::Undelivered { failed: 3 }.to_string(), "3 outputs were not delivered; offsets not committed");
+        assert_eq!(Error::Undelivered { failed: 3 }.to_string(), "3 outputs were not delivered; checkpoint not written");
     }
 
     #[test]

@@ -2,15 +2,15 @@
 //! exactly once.
 //!
 //! Under `exactly_once` the loop consumes with `isolation.level=read_committed` and auto-commit
-//! off, and writes each batch's outputs and the consumed offsets in one Kafka transaction
-//! (`send_offsets_to_transaction`) of a producer with a stable `transactional.id`: a restarted
-//! instance fences the old one (its next transactional call fails fatally), and a transaction cut
-//! short by a crash is aborted, so its outputs are never read and its offsets never committed.
-//! Under `at_least_once` outputs are flushed first and the offsets committed after.
+//! off, and writes each batch's outputs and a checkpoint (the next input offsets, a record on
+//! [`checkpoint::TOPIC`]) in one Kafka transaction of a producer with a stable `transactional.id`:
+//! a restarted instance fences the old one (its next transactional call fails fatally), and a
+//! transaction cut short by a crash is aborted, so neither its outputs nor its checkpoint are
+//! ever read. Under `at_least_once` outputs are flushed first and the checkpoint written after.
 //!
 //! **State after a restart** is rebuilt from the input topics themselves (they keep every record):
 //! before producing anything, every input partition is replayed from its beginning up to the
-//! group's committed offset into the join state, without output. This gives exactly the state the
+//! last committed checkpoint into the join state, without output. This gives exactly the state the
 //! previous instance had committed, whatever the interleaving of partitions, because the join
 //! state is a function of each source row's latest version and every row lives in one partition,
 //! in order. The replay must be complete before the first output: a document emitted while another
@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::decode::{decode, Decoded};
 use crate::join::JoinState;
 use crate::metrics::Metrics;
+use crate::checkpoint;
 use crate::record::{self, now_us, Coordinates, DeadLetter};
 use crate::session::{Watchdog, collect_batch, supervise, tolerate, LoopError};
 
@@ -41,7 +42,9 @@ use crate::session::{Watchdog, collect_batch, supervise, tolerate, LoopError};
 pub const INPUTS: [&str; 3] = ["crm.public.customers", "crm.public.flights", "fleet.fleet.vehicles"];
 pub const OUTPUT: &str = "customer_360.changes";
 pub const DEAD_LETTER: &str = "customer_360.dead-letter";
-/// Consumer group whose committed offsets mark what the join has processed.
+/// The join's consumer group. Its committed offsets are read only when the checkpoint topic holds no
+/// record yet: they are where a join that committed its offsets to the group (before
+/// [`checkpoint`]) stopped. Nothing commits to it any more.
 pub const GROUP: &str = "cdc-chaos-join";
 /// Transactional id of the join: stable, so a restarted instance fences its predecessor.
 pub const TRANSACTIONAL_ID: &str = "cdc-chaos-join";
@@ -55,17 +58,8 @@ pub struct LoopConfig {
     pub batch_wait: Duration,
     /// Timeout of transactional calls: 6 s, about the time a dead coordinator's broker takes to be
     /// fenced under `durable` (a 3 s session; 4–7 s measured from the kill). The watchdog starts
-    /// the process over 2 s past it.
+    /// the process over 2 s past it ([`LoopConfig::call_limit`]).
     pub txn_timeout: Duration,
-    /// How long `send_offsets_to_transaction` may block before the watchdog starts the process
-    /// over: 3 s. That call is the one that hangs (librdkafka#5456, #5511) and, when it does, it
-    /// never returns; one that will return does within the 3 s broker session plus the
-    /// coordinator's move. The restarted process's `init_transactions` waits for the new
-    /// coordinator anyway, so giving up early costs the replay (about 1–3 s), against 8 s of
-    /// waiting on a call that will not return. Shorter is not better: at 1.5 s a frozen (not
-    /// dead) coordinator's node made the restarted join's `init_transactions` fail twice on the
-    /// unfinished transaction, a 12–14 s stall against 7.7 s (docs/pipeline.md, "Where the time goes").
-    pub send_offsets_limit: Duration,
 }
 
 impl Default for LoopConfig {
@@ -74,14 +68,13 @@ impl Default for LoopConfig {
             batch_max: 2000,
             batch_wait: Duration::from_millis(20),
             txn_timeout: Duration::from_secs(6),
-            send_offsets_limit: Duration::from_secs(3),
         }
     }
 }
 
 impl LoopConfig {
-    /// How long a transactional call other than `send_offsets_to_transaction` may block before
-    /// the watchdog starts the process over: 2 s past its own timeout.
+    /// How long a transactional call may block before the watchdog starts the process over: 2 s
+    /// past its own timeout.
     pub fn call_limit(&self) -> Duration {
         self.txn_timeout + Duration::from_secs(2)
     }
@@ -113,11 +106,11 @@ impl ProducerContext for DeliveryCounter {
 /// Runs the join until `stop` is set or a fatal error. Sessions that fail are restarted with
 /// backoff.
 pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
-    // librdkafka's send_offsets_to_transaction can block past its timeout while the group's
-    // coordinator is away (confluentinc/librdkafka#5456, #5511): after a coordinator's kill it
-    // did not return in 40 s, nor in 15 s, long after a new coordinator had been elected. The
-    // watchdog restarts the process when a call outlives its limit ([`LoopConfig`]); the
-    // restarted join fences the stuck transaction and loses nothing (docs/pipeline.md).
+    // A transactional call of librdkafka's can block past its timeout while a coordinator is away
+    // (send_offsets_to_transaction did, confluentinc/librdkafka#5456, #5511, before the input offsets
+    // moved to checkpoints of the join's own). The watchdog restarts the process when a call outlives its
+    // limit ([`LoopConfig::call_limit`]); the restarted join fences the stuck transaction and
+    // loses nothing (docs/pipeline.md).
     let watchdog = Watchdog::start();
     let positions = Positions::default();
     let done = AtomicBool::new(false);
@@ -134,7 +127,7 @@ pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &Atom
 
 /// The next offset the join will read of each input partition, as its processing loop last
 /// committed them.
-type Positions = std::sync::Mutex<HashMap<(String, i32), i64>>;
+type Positions = std::sync::Mutex<checkpoint::Positions>;
 
 /// Measures the join's consumer lag every 5 s from a thread of its own, with a client of its own,
 /// until `stop` or `done`. Querying the partitions' high watermarks with the processing
@@ -165,6 +158,24 @@ fn measure_lag(files: &ClientFiles, metrics: &Metrics, positions: &Positions, st
         }
         metrics.consumer_lag.store(total, Ordering::Relaxed);
     }
+}
+
+/// Waits until every record produced has been delivered and its report served, polling the
+/// producer in steps of 1 ms; a timeout is `KafkaError::Flush`.
+///
+/// The rdkafka crate's own `flush`, which its `commit_transaction` calls first, polls in steps of
+/// 100 ms, and each step lasts its whole 100 ms (`BaseProducer::poll` returns at its deadline,
+/// not at the first event): every commit of the join cost at least 100 ms that way, whatever the
+/// brokers took. Called before `commit_transaction`, this leaves that `flush` nothing to wait for.
+fn flush(producer: &BaseProducer<DeliveryCounter>, timeout: Duration) -> Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    Ok(())
 }
 
 fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, value: &[u8]) -> Result<(), LoopError> {
@@ -225,8 +236,8 @@ fn process(
         producer.init_transactions(cfg.txn_timeout).map_err(|e| classify("init_transactions", e))?;
     }
 
-    // Every partition of every input topic, from the beginning; the committed offsets say where
-    // output resumes.
+    // Every partition of every input topic, from the beginning; the last committed checkpoint says
+    // where output resumes.
     let mut all = TopicPartitionList::new();
     for topic in INPUTS {
         let md = consumer
@@ -238,20 +249,13 @@ fn process(
             all.add_partition_offset(topic, p.id(), Offset::Beginning).expect("valid offset");
         }
     }
-    let committed = consumer
-        .committed_offsets(all.clone(), Duration::from_secs(10))
-        .map_err(|e| LoopError::Retry(Error::kafka(format!("committed offsets of group {GROUP}"), e)))?;
-    let mut resume: HashMap<(String, i32), i64> = HashMap::new();
-    for e in committed.elements() {
-        let at = match e.offset() {
-            Offset::Offset(o) => o,
-            _ => 0,
-        };
-        resume.insert((e.topic().to_string(), e.partition()), at);
-    }
+    let mut resume = resume_positions(files, &all, stop)?;
     let t = Instant::now();
     let mut state = JoinState::new();
     let replayed = replay(files, &all, &resume, &mut state, stop)?;
+    if stop.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     tracing::info!("join session: state rebuilt from {replayed} records in {:.1}s; resuming output at {resume:?}", t.elapsed().as_secs_f64());
     let mut from = TopicPartitionList::new();
     for ((topic, partition), at) in &resume {
@@ -271,7 +275,7 @@ fn process(
         }
         metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
 
-        let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        let mut next = checkpoint::Positions::new();
         let mut in_txn = false;
         let (mut outputs, mut dead) = (0u64, 0u64);
         for m in &batch {
@@ -306,45 +310,61 @@ fn process(
             }
             next.insert(key, m.offset() + 1);
         }
-        let mut offsets = TopicPartitionList::new();
-        for ((t, p), o) in &next {
-            offsets.add_partition_offset(t, *p, Offset::Offset(*o)).expect("valid offset");
-        }
+        let mut after = resume.clone();
+        after.extend(next.iter().map(|(k, o)| (k.clone(), *o)));
         let t = Instant::now();
         if eos {
             if !in_txn {
                 producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
             }
-            let group = consumer.group_metadata().ok_or_else(|| LoopError::Fatal(Error::NoGroupMetadata { group: GROUP.into() }))?;
-            let _w = watchdog.watch("send_offsets_to_transaction", cfg.send_offsets_limit);
-            if let Err(e) = producer.send_offsets_to_transaction(&offsets, &group, cfg.txn_timeout) {
-                let _ = producer.abort_transaction(cfg.txn_timeout);
-                return Err(classify("send_offsets_to_transaction", e));
-            }
+            produce(producer, checkpoint::TOPIC, checkpoint::KEY, &checkpoint::encode(&after))?;
             let _w = watchdog.watch("commit_transaction", cfg.call_limit());
-            if let Err(e) = producer.commit_transaction(cfg.txn_timeout) {
+            if let Err(e) = flush(producer, cfg.txn_timeout).and_then(|()| producer.commit_transaction(cfg.txn_timeout)) {
                 let _ = producer.abort_transaction(cfg.txn_timeout);
                 return Err(classify("commit_transaction", e));
             }
         } else {
+            let undelivered = || producer.context().failed.load(Ordering::Relaxed);
             let _w = watchdog.watch("flush", cfg.call_limit());
-            producer.flush(cfg.txn_timeout).map_err(|e| classify("flush", e))?;
-            if producer.context().failed.load(Ordering::Relaxed) > 0 {
-                return Err(LoopError::Retry(Error::Undelivered { failed: producer.context().failed.load(Ordering::Relaxed) }));
+            flush(producer, cfg.txn_timeout).map_err(|e| classify("flush", e))?;
+            if undelivered() > 0 {
+                return Err(LoopError::Retry(Error::Undelivered { failed: undelivered() }));
             }
-            consumer.commit(&offsets, CommitMode::Sync).map_err(|e| LoopError::Retry(Error::kafka("commit offsets", e)))?;
+            produce(producer, checkpoint::TOPIC, checkpoint::KEY, &checkpoint::encode(&after))?;
+            flush(producer, cfg.txn_timeout).map_err(|e| classify("flush", e))?;
+            if undelivered() > 0 {
+                return Err(LoopError::Retry(Error::Undelivered { failed: undelivered() }));
+            }
         }
         metrics.observe_commit(t.elapsed().as_secs_f64());
         metrics.commits.fetch_add(1, Ordering::Relaxed);
         metrics.events_out.fetch_add(outputs, Ordering::Relaxed);
         metrics.dead_letters.fetch_add(dead, Ordering::Relaxed);
-        let mut published = positions.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, o) in next {
-            published.insert(k.clone(), o);
-            resume.insert(k, o);
-        }
+        positions.lock().unwrap_or_else(|p| p.into_inner()).clone_from(&after);
+        resume = after;
     }
     Ok(())
+}
+
+/// Where output resumes: the last committed checkpoint, or, when the checkpoint topic holds
+/// none yet, the group's committed offsets ([`GROUP`]); 0 for a partition neither names.
+fn resume_positions(files: &ClientFiles, all: &TopicPartitionList, stop: &AtomicBool) -> Result<checkpoint::Positions, LoopError> {
+    let reader: BaseConsumer =
+        files.consumer_config(&format!("{GROUP}-checkpoint")).create().map_err(|e| LoopError::Fatal(Error::kafka("checkpoint consumer", e)))?;
+    let mut resume: checkpoint::Positions = all.elements().iter().map(|e| ((e.topic().to_string(), e.partition()), 0)).collect();
+    if let Some(last) = checkpoint::read_last(&reader, stop)? {
+        resume.extend(last);
+        return Ok(resume);
+    }
+    let committed = reader
+        .committed_offsets(all.clone(), Duration::from_secs(10))
+        .map_err(|e| LoopError::Retry(Error::kafka(format!("committed offsets of group {GROUP}"), e)))?;
+    for e in committed.elements() {
+        if let Offset::Offset(o) = e.offset() {
+            resume.insert((e.topic().to_string(), e.partition()), o);
+        }
+    }
+    Ok(resume)
 }
 
 /// Applies every input record before `resume` (per partition) to `state`, without output.

@@ -9,6 +9,7 @@ pub mod join;
 pub mod config;
 pub mod error;
 pub mod exactly_once;
+pub mod checkpoint;
 pub mod metrics;
 pub mod properties;
 pub mod record;

@@ -99,12 +99,13 @@ pub fn tolerate(consumer: &BaseConsumer, what: &str, e: &rdkafka::error::KafkaEr
 }
 
 /// Guards calls into the Kafka client that must return within their timeout but can block for
-/// ever: librdkafka's `send_offsets_to_transaction` ignores its timeout and can wait indefinitely
-/// when the group coordinator's broker dies (confluentinc/librdkafka#5456, #5511 — found by the
-/// `leader-kill` scenario: the join stopped producing after a broker kill, with no error). A call
-/// still blocked past its own limit makes the process start over: it re-executes itself with the
-/// same command line (same pid), so a fresh client rebuilds the state and fences the stuck
-/// producer's transaction.
+/// ever: librdkafka's `send_offsets_to_transaction` ignored its timeout and waited indefinitely
+/// when the group coordinator's broker died (confluentinc/librdkafka#5456, #5511 — found by the
+/// `leader-kill` scenario: the join stopped producing after a broker kill, with no error); the
+/// join no longer calls it ([`crate::checkpoint`]), and the watchdog stays for the calls it still
+/// makes. A call still blocked past its own limit makes the process start over: it re-executes
+/// itself with the same command line (same pid), so a fresh client rebuilds the state and fences
+/// the stuck producer's transaction.
 pub struct Watchdog {
     /// The guarded call in progress, if any.
     call: std::sync::Mutex<Option<Call>>,
@@ -199,11 +200,11 @@ mod watchdog_tests {
     fn a_call_is_stuck_only_past_its_own_limit_and_only_while_in_progress() {
         let w = Watchdog::new();
         assert_eq!(w.stuck(1_000_000_000), None, "nothing in progress");
-        let guard = w.watch("send_offsets_to_transaction", Duration::from_secs(3));
+        let guard = w.watch("init_transactions", Duration::from_secs(3));
         let start = w.lock().unwrap().since_us;
         assert_eq!(w.stuck(start + 2_900_000), None);
         let msg = w.stuck(start + 3_500_000).unwrap();
-        assert!(msg.contains("send_offsets_to_transaction has not returned for 3.5s (limit 3.0s)"), "{msg}");
+        assert!(msg.contains("init_transactions has not returned for 3.5s (limit 3.0s)"), "{msg}");
         drop(guard);
         assert_eq!(w.stuck(start + 100_000_000), None, "the call returned");
         let _guard = w.watch("commit_transaction", Duration::from_secs(8));

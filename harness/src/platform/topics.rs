@@ -1,6 +1,6 @@
 //! Every topic of the stack, created by the harness — never auto-created: the raw CDC topics, the
-//! join output, the pipeline's dead letters, Kafka Connect's internal topics and Debezium's schema
-//! history. Replication factor and topic configs come from the profile.
+//! join output, the pipeline's dead letters, the join's checkpoints, Kafka Connect's internal topics
+//! and Debezium's schema history. Replication factor and topic configs come from the profile.
 
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub const VEHICLES: &str = "fleet.fleet.vehicles";
 pub const CUSTOMER_360: &str = "customer_360.changes";
 /// Records the pipeline could not decode, with the reason and their source coordinates.
 pub const DEAD_LETTER: &str = "customer_360.dead-letter";
+/// The join's checkpoints: its next input offsets, written in its transactions (`cdc_pipeline::checkpoint`).
+pub const JOIN_CHECKPOINTS: &str = cdc_pipeline::checkpoint::TOPIC;
 /// Kafka Connect's internal topics.
 pub const CONNECT_CONFIGS: &str = "cdc-chaos.connect-configs";
 pub const CONNECT_OFFSETS: &str = "cdc-chaos.connect-offsets";
@@ -64,6 +66,8 @@ pub fn plan(profile: &Profile) -> Vec<TopicSpec> {
         // order the join produced them.
         spec(CUSTOMER_360, 1, &keep),
         spec(DEAD_LETTER, 1, &keep),
+        // Every checkpoint holds all the join's positions: only the last one matters.
+        spec(JOIN_CHECKPOINTS, 1, &compact),
         spec(CONNECT_CONFIGS, 1, &compact),
         spec(CONNECT_OFFSETS, 5, &compact),
         spec(CONNECT_STATUS, 3, &compact),
@@ -127,7 +131,7 @@ mod tests {
         let get = |name: &str, key: &str| {
             plan.iter().find(|t| t.name == name).unwrap().config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
         };
-        for t in [CONNECT_CONFIGS, CONNECT_OFFSETS, CONNECT_STATUS] {
+        for t in [CONNECT_CONFIGS, CONNECT_OFFSETS, CONNECT_STATUS, JOIN_CHECKPOINTS] {
             assert_eq!(get(t, "cleanup.policy").as_deref(), Some("compact"));
         }
         for t in RAW.iter().chain([&CUSTOMER_360]) {
