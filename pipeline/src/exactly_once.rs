@@ -92,7 +92,23 @@ pub struct DeliveryCounter {
     failed: AtomicU64,
 }
 
-impl ClientContext for DeliveryCounter {}
+impl ClientContext for DeliveryCounter {
+    /// librdkafka's own log lines, into the join's log (target `librdkafka`): its warnings, and the
+    /// debug contexts named by [`KAFKA_DEBUG`]. They are served while the loop polls the producer,
+    /// so they appear within a millisecond or so of being written while a batch commits.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error => tracing::error!(target: "librdkafka", "{fac} {message}"),
+            Warning => tracing::warn!(target: "librdkafka", "{fac} {message}"),
+            Notice | Info | Debug => tracing::info!(target: "librdkafka", "{fac} {message}"),
+        }
+    }
+}
+
+/// Environment variable naming librdkafka debug contexts (`eos,broker,msg`, say) to turn on in the
+/// join's producer, for an incident's reproduction; its lines go to the join's log.
+pub const KAFKA_DEBUG: &str = "CDC_CHAOS_KAFKA_DEBUG";
 
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
@@ -178,6 +194,24 @@ fn flush(producer: &BaseProducer<DeliveryCounter>, timeout: Duration) -> Result<
     Ok(())
 }
 
+/// Commits the open transaction, calling `commit_transaction` again while it fails with an error
+/// librdkafka marks retriable (the coordinator's broker unreachable, the coordinator moving), until
+/// `timeout`. Retrying is what librdkafka asks of a retriable commit error; giving up at the
+/// first one restarted the whole session after every coordinator move.
+fn commit(producer: &BaseProducer<DeliveryCounter>, timeout: Duration) -> Result<(), LoopError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match producer.commit_transaction(deadline.saturating_duration_since(Instant::now())) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && Instant::now() + Duration::from_millis(50) < deadline => {
+                tracing::warn!("commit_transaction: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(classify("commit_transaction", e)),
+        }
+    }
+}
+
 fn produce(producer: &BaseProducer<DeliveryCounter>, topic: &str, key: &str, value: &[u8]) -> Result<(), LoopError> {
     let mut record = BaseRecord::to(topic).key(key).payload(value);
     loop {
@@ -207,6 +241,10 @@ pub fn session(
     if eos {
         pc.set("transactional.id", TRANSACTIONAL_ID);
         pc.set("transaction.timeout.ms", "60000");
+    }
+    if let Some(contexts) = std::env::var(KAFKA_DEBUG).ok().filter(|c| !c.is_empty()) {
+        pc.set("debug", contexts);
+        pc.set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
     }
     let producer: BaseProducer<DeliveryCounter> =
         pc.create_with_context(DeliveryCounter::default()).map_err(|e| LoopError::Fatal(Error::kafka("producer", e)))?;
@@ -318,11 +356,16 @@ fn process(
                 producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
             }
             produce(producer, checkpoint::TOPIC, checkpoint::KEY, &checkpoint::encode(&after))?;
+            // A transaction that fails is not aborted here: `abort_transaction` needs the
+            // coordinator too, and waits its whole timeout when that coordinator's broker is the one
+            // gone. The next session's `init_transactions` ends it (completes it if its commit
+            // reached the coordinator, aborts it otherwise), and the checkpoint that session reads
+            // is the one of whichever outcome that was.
+            let w = watchdog.watch("flush", cfg.call_limit());
+            flush(producer, cfg.txn_timeout).map_err(|e| classify("flush before commit_transaction", e))?;
+            drop(w);
             let _w = watchdog.watch("commit_transaction", cfg.call_limit());
-            if let Err(e) = flush(producer, cfg.txn_timeout).and_then(|()| producer.commit_transaction(cfg.txn_timeout)) {
-                let _ = producer.abort_transaction(cfg.txn_timeout);
-                return Err(classify("commit_transaction", e));
-            }
+            commit(producer, cfg.txn_timeout)?;
         } else {
             let undelivered = || producer.context().failed.load(Ordering::Relaxed);
             let _w = watchdog.watch("flush", cfg.call_limit());
