@@ -362,7 +362,7 @@ fn check_durable_profile(b: &Built) {
         assert_eq!(server.get(k).map(String::as_str), Some(v), "{o}: server.properties {k}");
     }
     let topics = manifests::parse_topics_table(b.data("cdc-ingestion", "kafka-topics", "topics.txt")).unwrap();
-    assert_eq!(topics.len(), 9, "{o}: {topics:?}");
+    assert_eq!(topics.len(), 10, "{o}: {topics:?}");
     for t in &topics {
         assert_eq!(t.replication_factor, 3, "{o}: topic {}", t.name);
         let config: BTreeMap<_, _> = t.config.iter().cloned().collect();
@@ -743,7 +743,7 @@ fn the_topic_job_creates_every_planned_topic_with_its_configs() {
     let sb = Sandbox::new("topics");
     let log = sb.run("kafka-topics", "create-topics.sh", &[]);
     let creates: Vec<&str> = log.lines().filter(|l| l.starts_with("kafka-topics.sh") && l.contains("--create")).collect();
-    assert_eq!(creates.len(), 9, "{log}");
+    assert_eq!(creates.len(), 10, "{log}");
     let customers = creates.iter().find(|l| l.contains("--topic crm.public.customers ")).unwrap();
     for part in ["--partitions 3", "--replication-factor 3", "--if-not-exists", "--config min.insync.replicas=2", "--config unclean.leader.election.enable=false", "--config retention.ms=-1"] {
         assert!(customers.contains(part), "{part}: {customers}");
