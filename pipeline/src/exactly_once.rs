@@ -93,8 +93,9 @@ pub struct DeliveryCounter {
 }
 
 impl ClientContext for DeliveryCounter {
-    /// librdkafka's own log lines, into the join's log (target `librdkafka`): its warnings, and the
-    /// debug contexts named by [`KAFKA_DEBUG`]. They are served while the loop polls the producer,
+    /// librdkafka's own log lines, into the join's log (target `librdkafka`): its errors (the
+    /// `rdkafka` crate sets the level from the `log` crate's, which nothing here raises), and
+    /// everything down to the debug contexts named by [`KAFKA_DEBUG`] when it is set. They are served while the loop polls the producer,
     /// so they appear within a millisecond or so of being written while a batch commits.
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel::*;
