@@ -95,8 +95,9 @@ pub struct DeliveryCounter {
 impl ClientContext for DeliveryCounter {
     /// librdkafka's own log lines, into the join's log (target `librdkafka`): its errors (the
     /// `rdkafka` crate sets the level from the `log` crate's, which nothing here raises), and
-    /// everything down to the debug contexts named by [`KAFKA_DEBUG`] when it is set. They are served while the loop polls the producer,
-    /// so they appear within a millisecond or so of being written while a batch commits.
+    /// everything down to the debug contexts named by [`KAFKA_DEBUG`] when it is set. They are
+    /// served while the loop polls the producer, so they appear within a millisecond or so of
+    /// being written while a batch commits.
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel::*;
         match level {
@@ -124,9 +125,9 @@ impl ProducerContext for DeliveryCounter {
 /// backoff.
 pub fn run(files: &ClientFiles, cfg: &LoopConfig, metrics: &Metrics, stop: &AtomicBool) -> Result<()> {
     // A transactional call of librdkafka's can block past its timeout while a coordinator is away
-    // (send_offsets_to_transaction did, confluentinc/librdkafka#5456, #5511, before the input offsets
-    // moved to checkpoints of the join's own). The watchdog restarts the process when a call outlives its
-    // limit ([`LoopConfig::call_limit`]); the restarted join fences the stuck transaction and
+    // (send_offsets_to_transaction did, confluentinc/librdkafka#5456, #5511, before the input
+    // offsets moved to checkpoints of the join's own). The watchdog restarts the process when a
+    // call outlives its limit ([`LoopConfig::call_limit`]); the restarted join fences the stuck transaction and
     // loses nothing (docs/pipeline.md).
     let watchdog = Watchdog::start();
     let positions = Positions::default();
@@ -320,7 +321,8 @@ fn process(
         }
         metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
 
-        let mut next = checkpoint::Positions::new();
+        // Where this batch leaves the inputs: the checkpoint it commits.
+        let mut after = resume.clone();
         let mut in_txn = false;
         let (mut outputs, mut dead) = (0u64, 0u64);
         for m in &batch {
@@ -353,16 +355,15 @@ fn process(
                     dead += 1;
                 }
             }
-            next.insert(key, m.offset() + 1);
+            after.insert(key, m.offset() + 1);
         }
-        let mut after = resume.clone();
-        after.extend(next.iter().map(|(k, o)| (k.clone(), *o)));
+        let checkpoint_record = checkpoint::encode(&after);
         let t = Instant::now();
         if eos {
             if !in_txn {
                 producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;
             }
-            produce(producer, checkpoint::TOPIC, checkpoint::KEY, &checkpoint::encode(&after))?;
+            produce(producer, checkpoint::TOPIC, checkpoint::KEY, &checkpoint_record)?;
             // A transaction that fails is not aborted here: `abort_transaction` needs the
             // coordinator too, and waits its whole timeout when that coordinator's broker is the one
             // gone. The next session's `init_transactions` ends it (completes it if its commit
@@ -374,17 +375,18 @@ fn process(
             let _w = watchdog.watch("commit_transaction", cfg.call_limit());
             commit(producer, cfg.txn_timeout)?;
         } else {
-            let undelivered = || producer.context().failed.load(Ordering::Relaxed);
+            // Every record so far delivered, or the session starts over.
+            let deliver = || {
+                flush(producer, cfg.txn_timeout).map_err(|e| classify("flush", e))?;
+                match producer.context().failed.load(Ordering::Relaxed) {
+                    0 => Ok(()),
+                    failed => Err(LoopError::Retry(Error::Undelivered { failed })),
+                }
+            };
             let _w = watchdog.watch("flush", cfg.call_limit());
-            flush(producer, cfg.txn_timeout).map_err(|e| classify("flush", e))?;
-            if undelivered() > 0 {
-                return Err(LoopError::Retry(Error::Undelivered { failed: undelivered() }));
-            }
-            produce(producer, checkpoint::TOPIC, checkpoint::KEY, &checkpoint::encode(&after))?;
-            flush(producer, cfg.txn_timeout).map_err(|e| classify("flush", e))?;
-            if undelivered() > 0 {
-                return Err(LoopError::Retry(Error::Undelivered { failed: undelivered() }));
-            }
+            deliver()?;
+            produce(producer, checkpoint::TOPIC, checkpoint::KEY, &checkpoint_record)?;
+            deliver()?;
         }
         metrics.observe_commit(t.elapsed().as_secs_f64());
         metrics.commits.fetch_add(1, Ordering::Relaxed);
@@ -404,6 +406,9 @@ fn resume_positions(files: &ClientFiles, all: &TopicPartitionList, stop: &Atomic
     let mut resume: checkpoint::Positions = all.elements().iter().map(|e| ((e.topic().to_string(), e.partition()), 0)).collect();
     if let Some(last) = checkpoint::read_last(&reader, stop)? {
         resume.extend(last);
+        return Ok(resume);
+    }
+    if stop.load(Ordering::Relaxed) {
         return Ok(resume);
     }
     let committed = reader
