@@ -109,7 +109,7 @@ mod shared_text {
 }
 
 /// The columns of a row the pipeline reads, borrowed from its text.
-#[derive(serde::Deserialize)]
+#[derive(Default, serde::Deserialize)]
 struct Keys<'a> {
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
@@ -117,6 +117,18 @@ struct Keys<'a> {
     customer_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     write_id: Option<&'a RawValue>,
+}
+
+impl Keys<'_> {
+    /// The row whose text is `json` and whose key columns these are.
+    fn row(&self, json: &str) -> Result<Row, DecodeError> {
+        let id = self.id.and_then(integer).ok_or_else(|| err("row has no integer \"id\""))?;
+        let write_id = match self.write_id {
+            None => None,
+            Some(v) => Some(integer(v).ok_or_else(|| err(format!("\"write_id\" is not an integer: {v}")))?),
+        };
+        Ok(Row { json: json.into(), id, customer_id: self.customer_id.and_then(integer), write_id })
+    }
 }
 
 /// An integer JSON value, as `Value::as_i64` takes one (`5`, not `5.0` nor `"5"`).
@@ -131,12 +143,7 @@ impl Row {
             return Err(err(format!("not an object: {json}")));
         }
         let keys: Keys = serde_json::from_str(json).map_err(|e| err(format!("not an object: {e}")))?;
-        let id = keys.id.and_then(integer).ok_or_else(|| err("row has no integer \"id\""))?;
-        let write_id = match keys.write_id {
-            None => None,
-            Some(v) => Some(integer(v).ok_or_else(|| err(format!("\"write_id\" is not an integer: {v}")))?),
-        };
-        Ok(Row { json: json.into(), id, customer_id: keys.customer_id.and_then(integer), write_id })
+        keys.row(json)
     }
 
     /// A row from its columns.
@@ -183,17 +190,245 @@ fn err(reason: impl Into<String>) -> DecodeError {
     DecodeError { reason: reason.into() }
 }
 
-/// A Debezium envelope, its parts borrowed from the record's bytes.
-#[derive(serde::Deserialize)]
+/// A Debezium envelope, its parts borrowed from the record's text, read in one pass: the
+/// `after` image's key columns and the `source` block's fields are read while serde_json checks
+/// them, not by parsing their texts again.
 struct Envelope<'a> {
-    #[serde(borrow, default)]
     before: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    after: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    after: Option<Image<'a>>,
     op: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    source: Option<&'a RawValue>,
+    source: Option<Block<Source<'a>>>,
+}
+
+/// The envelope's fields, by name (a key with escapes is compared unescaped).
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Before,
+    After,
+    Op,
+    Source,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads an [`Envelope`] out of `.0`, the record's text, which serde_json is reading.
+struct EnvelopeReader<'a>(&'a str);
+
+impl<'de> serde::de::Visitor<'de> for EnvelopeReader<'de> {
+    type Value = Envelope<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Debezium change event")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+        fn once<T, E: serde::de::Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> {
+            if slot.is_some() { Err(E::duplicate_field(name)) } else { Ok(()) }
+        }
+        let mut env = Envelope { before: None, after: None, op: None, source: None };
+        let (mut before, mut after) = (false, false);
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                // `before` and `after` may be null: seen flags, not their values, find repeats.
+                Field::Before if before => return Err(serde::de::Error::duplicate_field("before")),
+                Field::Before => (before, env.before) = (true, map.next_value()?),
+                Field::After if after => return Err(serde::de::Error::duplicate_field("after")),
+                Field::After => (after, env.after) = (true, map.next_value_seed(ImageReader(self.0))?),
+                Field::Op => {
+                    once(&env.op, "op")?;
+                    env.op = map.next_value()?;
+                }
+                Field::Source => {
+                    once(&env.source, "source")?;
+                    env.source = map.next_value()?;
+                }
+                Field::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(env)
+    }
+}
+
+/// A row image (`after`) as read in the envelope's pass: the span of its object in the record's
+/// text and its key columns. `Null` for JSON null, `NotObject` for any other kind of value.
+enum Image<'a> {
+    Object { text: &'a str, keys: Keys<'a> },
+    Null,
+    NotObject,
+}
+
+/// Reads an [`Image`] out of a value of `.0`, the record's text.
+struct ImageReader<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ImageReader<'de> {
+    type Value = Option<Image<'de>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self).map(|image| match image {
+            Image::Null => None,
+            other => Some(other),
+        })
+    }
+}
+
+/// A row's columns, by name.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Column {
+    Id,
+    CustomerId,
+    WriteId,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::de::Visitor<'de> for ImageReader<'de> {
+    type Value = Image<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row image")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Image<'de>, A::Error> {
+        let mut keys = Keys::default();
+        let mut seen = [false; 3];
+        // Every value is taken as raw text, so that the first and the last one locate the object.
+        let (mut first, mut last): (Option<&'de str>, Option<&'de str>) = (None, None);
+        while let Some(column) = map.next_key::<Column>()? {
+            let value: &'de RawValue = map.next_value()?;
+            first.get_or_insert(value.get());
+            last = Some(value.get());
+            let (slot, n, name) = match column {
+                Column::Id => (&mut keys.id, 0, "id"),
+                Column::CustomerId => (&mut keys.customer_id, 1, "customer_id"),
+                Column::WriteId => (&mut keys.write_id, 2, "write_id"),
+                Column::Other => continue,
+            };
+            if std::mem::replace(&mut seen[n], true) {
+                return Err(serde::de::Error::duplicate_field(name));
+            }
+            // As an `Option` field reads it: null is none.
+            *slot = (value.get() != "null").then_some(value);
+        }
+        let text = match (first, last) {
+            (Some(first), Some(last)) => object_around(self.0, first, last).ok_or_else(|| serde::de::Error::custom("a row image's text was not found in the record"))?,
+            // `{}`: nothing to locate, and nothing to key on either.
+            _ => "{}",
+        };
+        Ok(Image::Object { text, keys })
+    }
+
+    fn visit_unit<E>(self) -> Result<Image<'de>, E> {
+        Ok(Image::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Image<'de>, E> {
+        Ok(Image::NotObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Image<'de>, E> {
+        Ok(Image::NotObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Image<'de>, E> {
+        Ok(Image::NotObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Image<'de>, E> {
+        Ok(Image::NotObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Image<'de>, E> {
+        Ok(Image::NotObject)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Image<'de>, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Image::NotObject)
+    }
+}
+
+/// The text of the JSON object of `record` whose first member's value is `first` and whose last
+/// member's value is `last` (both slices of `record`, which serde_json has checked): back from
+/// `first` over the separator and the member's name to the `{`, on from `last` to the `}`.
+fn object_around<'a>(record: &'a str, first: &str, last: &str) -> Option<&'a str> {
+    let bytes = record.as_bytes();
+    let offset = |s: &str| (s.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize).filter(|&o| o + s.len() <= bytes.len());
+    let (first, end) = (offset(first)?, offset(last)? + last.len());
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let back_over_blanks = |mut i: usize| {
+        while i > 0 && blank(bytes[i - 1]) {
+            i -= 1;
+        }
+        i
+    };
+    // `i` is just past the byte expected before it.
+    let expect_before = |i: usize, b: u8| (i > 0 && bytes[i - 1] == b).then(|| i - 1);
+    let mut i = expect_before(back_over_blanks(first), b':')?;
+    i = expect_before(back_over_blanks(i), b'"')?;
+    // The name's opening quote: the first quote back that no odd run of backslashes escapes.
+    loop {
+        i = i.checked_sub(1)?;
+        if bytes[i] == b'"' && bytes[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0 {
+            break;
+        }
+    }
+    let start = expect_before(back_over_blanks(i), b'{')?;
+    let close = end + bytes[end..].iter().position(|&b| !blank(b))?;
+    (bytes[close] == b'}').then(|| &record[start..=close])
+}
+
+/// A JSON value that must be an object: its fields, or `NotObject` for any other kind of value
+/// (null is an `Option`'s `None` around it).
+enum Block<T> {
+    Object(T),
+    NotObject,
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Block<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Reader<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Reader<T> {
+            type Value = Block<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Block<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Block::Object)
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Block<T>, E> {
+                Ok(Block::NotObject)
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<Block<T>, E> {
+                Ok(Block::NotObject)
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<Block<T>, E> {
+                Ok(Block::NotObject)
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<Block<T>, E> {
+                Ok(Block::NotObject)
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<Block<T>, E> {
+                Ok(Block::NotObject)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Block<T>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Block::NotObject)
+            }
+        }
+        d.deserialize_any(Reader(std::marker::PhantomData))
+    }
 }
 
 /// The fields of Debezium's `source` block the pipeline reads (PostgreSQL's or MariaDB's).
@@ -234,28 +469,36 @@ pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError>
             Err(e) => err(format!("not JSON: {e}")),
         });
     }
-    let env: Envelope = serde_json::from_str(text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let not_json = |e: serde_json::Error| err(format!("not JSON: {e}"));
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let env = serde::Deserializer::deserialize_map(&mut reader, EnvelopeReader(text)).map_err(not_json)?;
+    reader.end().map_err(not_json)?;
     let op = env.op.and_then(string).ok_or_else(|| err("no \"op\" field"))?;
-    let image = |name: &str, raw: Option<&RawValue>| -> Result<Option<Row>, DecodeError> {
-        match raw {
-            None => Ok(None),
-            Some(raw) if raw.get().starts_with('{') => Row::parse(raw.get()).map(Some),
-            Some(other) => Err(err(format!("\"{name}\" is not an object: {other}"))),
-        }
-    };
     let snapshot = &*op == "r";
     let (op, row) = match &*op {
-        "c" | "u" | "r" => (Op::Upsert, image("after", env.after)?.ok_or_else(|| err(format!("op {op:?} without \"after\"")))?),
+        "c" | "u" | "r" => {
+            let row = match env.after {
+                Some(Image::Object { text, keys }) => keys.row(text)?,
+                Some(Image::NotObject) => return Err(err("\"after\" is not an object")),
+                Some(Image::Null) | None => return Err(err(format!("op {op:?} without \"after\""))),
+            };
+            (Op::Upsert, row)
+        }
         "d" => {
-            (Op::Delete, image("before", env.before)?.ok_or_else(|| err("delete without \"before\" (REPLICA IDENTITY FULL?)"))?)
+            // Deletes are rare: the before image is parsed on its own.
+            let row = match env.before {
+                Some(raw) if raw.get().starts_with('{') => Row::parse(raw.get())?,
+                Some(other) => return Err(err(format!("\"before\" is not an object: {other}"))),
+                None => return Err(err("delete without \"before\" (REPLICA IDENTITY FULL?)")),
+            };
+            (Op::Delete, row)
         }
         other => return Err(err(format!("unsupported op {other:?}"))),
     };
     if table != Table::Customers && row.customer_id.is_none() {
         return Err(err("row has no integer \"customer_id\""));
     }
-    let source = env.source.filter(|s| s.get().starts_with('{')).ok_or_else(|| err("no \"source\" block"))?;
-    let source: Source = serde_json::from_str(source.get()).map_err(|e| err(format!("\"source\" block: {e}")))?;
+    let Some(Block::Object(source)) = env.source else { return Err(err("no \"source\" block")) };
     let (tx, position) = match table.database() {
         "crm" => {
             let tx = source.txId.and_then(integer).map(|t| itoa::Buffer::new().format(t).to_string());
@@ -355,6 +598,23 @@ mod tests {
         for (id, ok) in [("5", true), ("5.0", false), ("\"5\"", false), ("1e3", false), ("18446744073709551615", false)] {
             assert_eq!(Row::parse(&format!("{{\"id\": {id}}}")).is_ok(), ok, "id {id}");
         }
+    }
+
+    #[test]
+    fn an_image_is_found_from_its_first_and_last_values_whatever_its_names_hold() {
+        for row in [r#"{"a\\":1,"id":2}"#, r#"{ "\"" :1 , "id":2 }"#, r#"{"\\\"\\":{"x":[1]},"id":2}"#, "{\n\t\"id\"\r:\n2\n}"] {
+            let text = format!(r#"{{"after":{row},"op":"c","source":{{"txId":1,"lsn":1,"ts_us":1}}}}"#);
+            let Decoded::Change(c) = decode("crm.public.customers", Some(text.as_bytes())).unwrap() else { panic!() };
+            assert_eq!((&*c.row.json, c.row.id), (row, 2));
+        }
+        let text = "{\"after\": {}, \"before\": [1], \"op\": \"c\", \"source\": {\"txId\":1,\"lsn\":1,\"ts_us\":1}}";
+        assert!(decode("crm.public.customers", Some(text.as_bytes())).unwrap_err().reason.contains("no integer \"id\""));
+        for (after, want) in [("[1]", "\"after\" is not an object"), ("\"x\"", "\"after\" is not an object"), ("null", "without \"after\"")] {
+            let text = format!(r#"{{"after":{after},"op":"u","source":{{"txId":1,"lsn":1,"ts_us":1}}}}"#);
+            assert!(decode("crm.public.customers", Some(text.as_bytes())).unwrap_err().reason.contains(want), "{after}");
+        }
+        let text = r#"{"after":{"id":1},"op":"c","source":[1]}"#;
+        assert!(decode("crm.public.customers", Some(text.as_bytes())).unwrap_err().reason.contains("no \"source\" block"));
     }
 
     #[test]
