@@ -200,7 +200,7 @@ fn changes_reach_the_warehouse_exactly_once_through_join_crashes() {
     assert_eq!(dead.len(), 1, "one dead letter");
     let dl: DeadLetter = serde_json::from_slice(&dead[0]).unwrap();
     assert!(dl.reason.contains("not JSON"), "{dl:?}");
-    assert_eq!((dl.input.topic.as_str(), dl.input.partition), (topics::CUSTOMERS, 0));
+    assert_eq!((&*dl.input.topic, dl.input.partition), (topics::CUSTOMERS, 0));
     assert_eq!(dl.value.as_deref(), Some("this is not json"));
 
     // The lake holds every change once: as many rows as changes, offsets strictly increasing

@@ -70,7 +70,7 @@ fn join_step(c: &mut Criterion) {
             for (offset, (topic, value)) in input.iter().enumerate() {
                 if let Ok(Decoded::Change(change)) = decode(topic, Some(value)) {
                     let touched = state.update(&change);
-                    let input = Coordinates { topic: topic.to_string(), partition: 0, offset: offset as i64 };
+                    let input = Coordinates::of(topic, 0, offset as i64);
                     // As the join's loop does: one buffer, cleared for each record.
                     out.clear();
                     record::encode_into(&mut out, &change, &state, &touched, &input, 0);

@@ -20,11 +20,15 @@ pub enum Table {
 impl Table {
     /// The table a raw CDC topic carries.
     pub fn of_topic(topic: &str) -> Option<Table> {
-        match topic {
-            "crm.public.customers" => Some(Table::Customers),
-            "crm.public.flights" => Some(Table::Flights),
-            "fleet.fleet.vehicles" => Some(Table::Vehicles),
-            _ => None,
+        [Table::Customers, Table::Flights, Table::Vehicles].into_iter().find(|t| t.topic() == topic)
+    }
+
+    /// The raw CDC topic that carries the table.
+    pub fn topic(self) -> &'static str {
+        match self {
+            Table::Customers => "crm.public.customers",
+            Table::Flights => "crm.public.flights",
+            Table::Vehicles => "fleet.fleet.vehicles",
         }
     }
 
@@ -49,7 +53,8 @@ impl Table {
 /// Identity of one committed row change, stable across every hop.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EventId {
-    pub database: String,
+    /// `crm` or `fleet`: one of [`Table::database`]'s names, kept without a copy.
+    pub database: std::borrow::Cow<'static, str>,
     /// PostgreSQL transaction id or MariaDB GTID (`domain-server-sequence`); `snapshot` for
     /// rows read by the initial snapshot.
     pub tx: String,
@@ -570,7 +575,7 @@ mod tests {
         let v = json!({"before": null, "after": {"id": 5, "customer_id": 2}, "op": "c",
                        "source": {"gtid": "0-1-42", "file": "binlog.000001", "pos": 900, "row": 0, "ts_ms": 1000}});
         let Decoded::Change(m) = decode("fleet.fleet.vehicles", Some(v.to_string().as_bytes())).unwrap() else { panic!() };
-        assert_eq!((m.id.database.as_str(), m.id.tx.as_str(), m.source_ts_us), ("fleet", "0-1-42", 1_000_000));
+        assert_eq!((&*m.id.database, m.id.tx.as_str(), m.source_ts_us), ("fleet", "0-1-42", 1_000_000));
         assert_eq!(m.position, "binlog.000001:900:0");
     }
 

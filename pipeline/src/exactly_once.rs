@@ -327,7 +327,7 @@ fn process(
         let (mut outputs, mut dead) = (0u64, 0u64);
         for m in &batch {
             let key = (m.topic().to_string(), m.partition());
-            let input = Coordinates { topic: m.topic().to_string(), partition: m.partition(), offset: m.offset() };
+            let input = Coordinates::of(m.topic(), m.partition(), m.offset());
             let decoded = decode(m.topic(), m.payload());
             if eos && !in_txn && !matches!(decoded, Ok(Decoded::Tombstone)) {
                 producer.begin_transaction().map_err(|e| classify("begin_transaction", e))?;

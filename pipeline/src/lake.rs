@@ -368,7 +368,7 @@ fn session(files: &ClientFiles, cfg: &LakeConfig, metrics: &Metrics, stop: &Atom
                 }
             };
             batch.entry(m.partition()).or_default().push(LakeRow {
-                database: rec.event.database.clone(),
+                database: rec.event.database.to_string(),
                 tx: rec.event.tx.clone(),
                 table_name: rec.event.table.as_str().into(),
                 pk: rec.event.pk,

@@ -8,9 +8,22 @@ use crate::join::{DocumentChange, JoinState, Touched};
 /// Where a record came from in Kafka.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Coordinates {
-    pub topic: String,
+    /// A raw CDC topic's name is kept without a copy (see [`Coordinates::of`]).
+    pub topic: std::borrow::Cow<'static, str>,
     pub partition: i32,
     pub offset: i64,
+}
+
+impl Coordinates {
+    /// The coordinates of a record of `topic`: the name of one of the raw CDC topics is borrowed,
+    /// any other copied.
+    pub fn of(topic: &str, partition: i32, offset: i64) -> Coordinates {
+        let topic = match crate::decode::Table::of_topic(topic) {
+            Some(table) => table.topic().into(),
+            None => topic.to_string().into(),
+        };
+        Coordinates { topic, partition, offset }
+    }
 }
 
 /// The join's output for one input change.

@@ -149,7 +149,7 @@ impl Plan {
                 applied.iter().map(field).collect()
             }
             let a = &self.applied[..];
-            let (database, txid) = (column(a, |a| a.record.event.database.as_str()), column(a, |a| a.record.event.tx.as_str()));
+            let (database, txid) = (column(a, |a| &*a.record.event.database), column(a, |a| a.record.event.tx.as_str()));
             let (table, op, position) = (column(a, |a| a.record.event.table.as_str()), column(a, |a| a.record.op.as_str()), column(a, |a| a.record.position.as_str()));
             let (pk, write_id) = (column(a, |a| a.record.event.pk), column(a, |a| a.record.event.write_id));
             let (source_ts, join_ts) = (column(a, |a| a.record.source_ts_us), column(a, |a| a.record.join_ts_us));
