@@ -6,7 +6,7 @@
 //! between customers). Flights and vehicles of a missing customer stay in state and appear when
 //! the customer does. It must not know about Kafka: offsets and transactions belong to the loop.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -17,15 +17,47 @@ use crate::decode::{Change, EventId, Op, Row, Table};
 /// A row's columns, as the checker's oracle ([`recompute`]) takes them.
 pub type Columns = Map<String, Value>;
 
-/// The current rows of the three tables, and which flights and vehicles each customer id has.
-/// Rows are kept as the text Debezium sent; a document is their texts spliced together.
+/// The current rows of the three tables: customers by id, flights and vehicles under the
+/// customer id they name, ordered by their own id, so that a document is written by walking one
+/// customer's rows. Rows are kept as the text Debezium sent; a document is their texts spliced
+/// together.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JoinState {
     customers: HashMap<i64, Row>,
-    flights: HashMap<i64, Row>,
-    vehicles: HashMap<i64, Row>,
-    flights_of: HashMap<i64, BTreeSet<i64>>,
-    vehicles_of: HashMap<i64, BTreeSet<i64>>,
+    flights: Owned,
+    vehicles: Owned,
+}
+
+/// The flights or the vehicles: each row under its owner's id, and each row's owner by its id.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Owned {
+    by_owner: HashMap<i64, BTreeMap<i64, Row>>,
+    owner_of: HashMap<i64, i64>,
+}
+
+impl Owned {
+    /// Removes row `pk`, returning the owner it had.
+    fn remove(&mut self, pk: i64) -> Option<i64> {
+        let was = self.owner_of.remove(&pk)?;
+        if let Some(rows) = self.by_owner.get_mut(&was) {
+            rows.remove(&pk);
+            if rows.is_empty() {
+                self.by_owner.remove(&was);
+            }
+        }
+        Some(was)
+    }
+
+    fn insert(&mut self, pk: i64, row: &Row) {
+        let owner = owner(row);
+        self.owner_of.insert(pk, owner);
+        self.by_owner.entry(owner).or_default().insert(pk, row.clone());
+    }
+
+    /// The rows of `customer_id`, by id.
+    fn of(&self, customer_id: i64) -> impl Iterator<Item = &Row> {
+        self.by_owner.get(&customer_id).into_iter().flat_map(BTreeMap::values)
+    }
 }
 
 /// A document change: the new document of `customer_id`, or `None` when the customer is gone.
@@ -130,24 +162,14 @@ impl JoinState {
                 touched[0] = Some(pk);
             }
             Table::Flights | Table::Vehicles => {
-                let (rows, index) = match change.id.table {
-                    Table::Flights => (&mut self.flights, &mut self.flights_of),
-                    _ => (&mut self.vehicles, &mut self.vehicles_of),
+                let rows = match change.id.table {
+                    Table::Flights => &mut self.flights,
+                    _ => &mut self.vehicles,
                 };
-                if let Some(old) = rows.remove(&pk) {
-                    let was = owner(&old);
-                    if let Some(set) = index.get_mut(&was) {
-                        set.remove(&pk);
-                        if set.is_empty() {
-                            index.remove(&was);
-                        }
-                    }
-                    touched[0] = Some(was);
-                }
+                touched[0] = rows.remove(pk);
                 if change.op == Op::Upsert {
                     let now = owner(&change.row);
-                    rows.insert(pk, change.row.clone());
-                    index.entry(now).or_default().insert(pk);
+                    rows.insert(pk, &change.row);
                     if touched[0] != Some(now) {
                         touched[1] = Some(now);
                     }
@@ -175,18 +197,15 @@ impl JoinState {
     /// to `out`; false, with nothing written, if the customer does not exist.
     pub fn write_document(&self, customer_id: i64, out: &mut Vec<u8>) -> bool {
         let Some(customer) = self.customers.get(&customer_id) else { return false };
-        fn list<'a>(rows: &'a HashMap<i64, Row>, index: &'a HashMap<i64, BTreeSet<i64>>, customer_id: i64) -> impl Iterator<Item = &'a Row> {
-            index.get(&customer_id).into_iter().flat_map(move |ids| ids.iter().filter_map(move |id| rows.get(id)))
-        }
         // The customer's object without its closing brace (a row's text is a JSON object).
         let open = customer.json.trim_end().strip_suffix('}').expect("a row's text is a JSON object");
         out.extend_from_slice(open.as_bytes());
         if !open.trim_end().ends_with('{') {
             out.push(b',');
         }
-        for (name, rows, index) in [(&b"\"flights\":["[..], &self.flights, &self.flights_of), (&b",\"vehicles\":["[..], &self.vehicles, &self.vehicles_of)] {
+        for (name, rows) in [(&b"\"flights\":["[..], &self.flights), (&b",\"vehicles\":["[..], &self.vehicles)] {
             out.extend_from_slice(name);
-            for (i, r) in list(rows, index, customer_id).enumerate() {
+            for (i, r) in rows.of(customer_id).enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
