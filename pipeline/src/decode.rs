@@ -472,11 +472,7 @@ fn string(raw: &RawValue) -> Option<std::borrow::Cow<'_, str>> {
 pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError> {
     let table = Table::of_topic(topic).ok_or_else(|| err(format!("topic {topic:?} is not a raw CDC topic")))?;
     let Some(bytes) = value else { return Ok(Decoded::Tombstone) };
-    // The SIMD check first; the standard library's says where a record fails it.
-    let text = match simdutf8::basic::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(_) => std::str::from_utf8(bytes).map_err(|e| err(format!("not JSON: {e}")))?,
-    };
+    let text = std::str::from_utf8(bytes).map_err(|e| err(format!("not JSON: {e}")))?;
     if !text.trim_start().starts_with('{') {
         return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
             Ok(_) => err("value is not a JSON object"),

@@ -29,9 +29,10 @@ pub struct JoinState {
 }
 
 /// The flights or the vehicles: each row under its owner's id, and each row's owner by its id.
+/// A customer has a handful of rows: a vector sorted by id holds them in one allocation.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Owned {
-    by_owner: HashMap<i64, BTreeMap<i64, Row>>,
+    by_owner: HashMap<i64, Vec<(i64, Row)>>,
     owner_of: HashMap<i64, i64>,
 }
 
@@ -40,7 +41,9 @@ impl Owned {
     fn remove(&mut self, pk: i64) -> Option<i64> {
         let was = self.owner_of.remove(&pk)?;
         if let Some(rows) = self.by_owner.get_mut(&was) {
-            rows.remove(&pk);
+            if let Ok(at) = rows.binary_search_by_key(&pk, |(id, _)| *id) {
+                rows.remove(at);
+            }
             if rows.is_empty() {
                 self.by_owner.remove(&was);
             }
@@ -51,12 +54,16 @@ impl Owned {
     fn insert(&mut self, pk: i64, row: &Row) {
         let owner = owner(row);
         self.owner_of.insert(pk, owner);
-        self.by_owner.entry(owner).or_default().insert(pk, row.clone());
+        let rows = self.by_owner.entry(owner).or_default();
+        match rows.binary_search_by_key(&pk, |(id, _)| *id) {
+            Ok(at) => rows[at].1 = row.clone(),
+            Err(at) => rows.insert(at, (pk, row.clone())),
+        }
     }
 
     /// The rows of `customer_id`, by id.
     fn of(&self, customer_id: i64) -> impl Iterator<Item = &Row> {
-        self.by_owner.get(&customer_id).into_iter().flat_map(BTreeMap::values)
+        self.by_owner.get(&customer_id).into_iter().flatten().map(|(_, row)| row)
     }
 }
 
