@@ -197,12 +197,12 @@ fn err(reason: impl Into<String>) -> DecodeError {
 
 /// A Debezium envelope, its parts borrowed from the record's text, read in one pass: the
 /// `after` image's key columns and the `source` block's fields are read while serde_json checks
-/// them, not by parsing their texts again.
+/// them, not by parsing their texts again. A field that is absent reads as null.
 struct Envelope<'a> {
     before: Option<&'a RawValue>,
-    after: Option<Image<'a>>,
+    after: Shape<Image<'a>>,
     op: Option<&'a RawValue>,
-    source: Option<Block<Source<'a>>>,
+    source: Shape<Source<'a>>,
 }
 
 /// The envelope's fields, by name (a key with escapes is compared unescaped).
@@ -228,54 +228,108 @@ impl<'de> serde::de::Visitor<'de> for EnvelopeReader<'de> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
-        fn once<T, E: serde::de::Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> {
-            if slot.is_some() { Err(E::duplicate_field(name)) } else { Ok(()) }
-        }
-        let mut env = Envelope { before: None, after: None, op: None, source: None };
-        let (mut before, mut after) = (false, false);
+        let mut env = Envelope { before: None, after: Shape::Null, op: None, source: Shape::Null };
+        // Any of the four may be null: seen flags, not their values, find repeats.
+        let mut seen = [false; 4];
         while let Some(field) = map.next_key::<Field>()? {
-            match field {
-                // `before` and `after` may be null: seen flags, not their values, find repeats.
-                Field::Before if before => return Err(serde::de::Error::duplicate_field("before")),
-                Field::Before => (before, env.before) = (true, map.next_value()?),
-                Field::After if after => return Err(serde::de::Error::duplicate_field("after")),
-                Field::After => (after, env.after) = (true, map.next_value_seed(ImageReader(self.0))?),
-                Field::Op => {
-                    once(&env.op, "op")?;
-                    env.op = map.next_value()?;
-                }
-                Field::Source => {
-                    once(&env.source, "source")?;
-                    env.source = map.next_value()?;
-                }
+            let (n, name) = match field {
+                Field::Before => (0, "before"),
+                Field::After => (1, "after"),
+                Field::Op => (2, "op"),
+                Field::Source => (3, "source"),
                 Field::Other => {
                     map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
                 }
+            };
+            if std::mem::replace(&mut seen[n], true) {
+                return Err(serde::de::Error::duplicate_field(name));
+            }
+            match field {
+                Field::Before => env.before = map.next_value()?,
+                Field::After => env.after = map.next_value_seed(ShapeReader(ImageReader(self.0)))?,
+                Field::Op => env.op = map.next_value()?,
+                _ => env.source = map.next_value_seed(ShapeReader(std::marker::PhantomData))?,
             }
         }
         Ok(env)
     }
 }
 
-/// A row image (`after`) as read in the envelope's pass: the span of its object in the record's
-/// text and its key columns. `Null` for JSON null, `NotObject` for any other kind of value.
-enum Image<'a> {
-    Object { text: &'a str, keys: Keys<'a> },
+/// A JSON value that must be an object: what it holds, or which other kind of value it is.
+enum Shape<T> {
+    Object(T),
     Null,
     NotObject,
 }
 
-/// Reads an [`Image`] out of a value of `.0`, the record's text.
+/// Reads a [`Shape`], the object's members with the seed `.0`, any other value passed over.
+struct ShapeReader<S>(S);
+
+impl<'de, S: serde::de::DeserializeSeed<'de>> serde::de::DeserializeSeed<'de> for ShapeReader<S> {
+    type Value = Shape<S::Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, S: serde::de::DeserializeSeed<'de>> serde::de::Visitor<'de> for ShapeReader<S> {
+    type Value = Shape<S::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Shape::Object)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Shape::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Shape::NotObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Shape::NotObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Shape::NotObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Shape::NotObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Shape::NotObject)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Shape::NotObject)
+    }
+}
+
+/// A row image (`after`) as read in the envelope's pass: the span of its object in the record's
+/// text and its key columns.
+struct Image<'a> {
+    text: &'a str,
+    keys: Keys<'a>,
+}
+
+/// Reads an [`Image`] out of an object's members, `.0` being the record's text.
 struct ImageReader<'a>(&'a str);
 
 impl<'de> serde::de::DeserializeSeed<'de> for ImageReader<'de> {
-    type Value = Option<Image<'de>>;
+    type Value = Image<'de>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self).map(|image| match image {
-            Image::Null => None,
-            other => Some(other),
-        })
+        d.deserialize_map(self)
     }
 }
 
@@ -323,36 +377,7 @@ impl<'de> serde::de::Visitor<'de> for ImageReader<'de> {
             // `{}`: nothing to locate, and nothing to key on either.
             _ => "{}",
         };
-        Ok(Image::Object { text, keys })
-    }
-
-    fn visit_unit<E>(self) -> Result<Image<'de>, E> {
-        Ok(Image::Null)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Image<'de>, E> {
-        Ok(Image::NotObject)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Image<'de>, E> {
-        Ok(Image::NotObject)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Image<'de>, E> {
-        Ok(Image::NotObject)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Image<'de>, E> {
-        Ok(Image::NotObject)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Image<'de>, E> {
-        Ok(Image::NotObject)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Image<'de>, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Image::NotObject)
+        Ok(Image { text, keys })
     }
 }
 
@@ -384,56 +409,6 @@ fn object_around<'a>(record: &'a str, first: &str, last: &str) -> Option<&'a str
     let start = expect_before(back_over_blanks(i), b'{')?;
     let close = end + bytes[end..].iter().position(|&b| !blank(b))?;
     (bytes[close] == b'}').then(|| &record[start..=close])
-}
-
-/// A JSON value that must be an object: its fields, or `NotObject` for any other kind of value
-/// (null is an `Option`'s `None` around it).
-enum Block<T> {
-    Object(T),
-    NotObject,
-}
-
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Block<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Reader<T>(std::marker::PhantomData<T>);
-        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Reader<T> {
-            type Value = Block<T>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Block<T>, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Block::Object)
-            }
-
-            fn visit_bool<E>(self, _: bool) -> Result<Block<T>, E> {
-                Ok(Block::NotObject)
-            }
-
-            fn visit_i64<E>(self, _: i64) -> Result<Block<T>, E> {
-                Ok(Block::NotObject)
-            }
-
-            fn visit_u64<E>(self, _: u64) -> Result<Block<T>, E> {
-                Ok(Block::NotObject)
-            }
-
-            fn visit_f64<E>(self, _: f64) -> Result<Block<T>, E> {
-                Ok(Block::NotObject)
-            }
-
-            fn visit_str<E>(self, _: &str) -> Result<Block<T>, E> {
-                Ok(Block::NotObject)
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Block<T>, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(Block::NotObject)
-            }
-        }
-        d.deserialize_any(Reader(std::marker::PhantomData))
-    }
 }
 
 /// The fields of Debezium's `source` block the pipeline reads (PostgreSQL's or MariaDB's).
@@ -488,9 +463,9 @@ pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError>
     let (op, row) = match &*op {
         "c" | "u" | "r" => {
             let row = match env.after {
-                Some(Image::Object { text, keys }) => keys.row(text)?,
-                Some(Image::NotObject) => return Err(err("\"after\" is not an object")),
-                Some(Image::Null) | None => return Err(err(format!("op {op:?} without \"after\""))),
+                Shape::Object(Image { text, keys }) => keys.row(text)?,
+                Shape::NotObject => return Err(err("\"after\" is not an object")),
+                Shape::Null => return Err(err(format!("op {op:?} without \"after\""))),
             };
             (Op::Upsert, row)
         }
@@ -508,7 +483,7 @@ pub fn decode(topic: &str, value: Option<&[u8]>) -> Result<Decoded, DecodeError>
     if table != Table::Customers && row.customer_id.is_none() {
         return Err(err("row has no integer \"customer_id\""));
     }
-    let Some(Block::Object(source)) = env.source else { return Err(err("no \"source\" block")) };
+    let Shape::Object(source) = env.source else { return Err(err("no \"source\" block")) };
     let (tx, position) = match table.database() {
         "crm" => {
             let tx = source.txId.and_then(integer).map(|t| itoa::Buffer::new().format(t).to_string());

@@ -51,7 +51,8 @@ impl Owned {
         Some(was)
     }
 
-    fn insert(&mut self, pk: i64, row: &Row) {
+    /// Puts row `pk` under its owner, returning that owner.
+    fn insert(&mut self, pk: i64, row: &Row) -> i64 {
         let owner = owner(row);
         self.owner_of.insert(pk, owner);
         let rows = self.by_owner.entry(owner).or_default();
@@ -59,6 +60,7 @@ impl Owned {
             Ok(at) => rows[at].1 = row.clone(),
             Err(at) => rows.insert(at, (pk, row.clone())),
         }
+        owner
     }
 
     /// The rows of `customer_id`, by id.
@@ -175,8 +177,7 @@ impl JoinState {
                 };
                 touched[0] = rows.remove(pk);
                 if change.op == Op::Upsert {
-                    let now = owner(&change.row);
-                    rows.insert(pk, &change.row);
+                    let now = rows.insert(pk, &change.row);
                     if touched[0] != Some(now) {
                         touched[1] = Some(now);
                     }
